@@ -1,0 +1,196 @@
+"""The ``jaxdl`` command: list, run, check and tour the milestones.
+
+Thin by design: options are parsed into each milestone's frozen ``Config`` and handed to
+library code. Bad input exits with status 2 and one line; a failed check or a divergence with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from jaxdl import milestones
+from jaxdl.config import add_config_arguments, config_from_args
+from jaxdl.errors import DivergenceError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _available() -> list[tuple[milestones.Milestone, object]]:
+    loaded = [(m, m.load()) for m in milestones.MILESTONES]
+    return [(m, module) for m, module in loaded if module is not None]
+
+
+def _print_table(rows: list[Sequence[object]], header: Sequence[str]) -> None:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for i, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _format_value(value: object) -> str:
+    from jaxdl.report import to_jsonable
+
+    value = to_jsonable(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        flat = json.dumps(value)
+        return flat if len(flat) <= 100 else flat[:97] + "..."
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _check_rows(checks) -> list[list[object]]:
+    return [
+        [
+            c.name,
+            f"{c.autodiff_error:.2e}",
+            f"{c.finite_difference_error:.2e}",
+            "ok" if c.passed else "FAILED",
+        ]
+        for c in checks
+    ]
+
+
+CHECK_HEADER = ("gradient check", "vs jax.grad", "vs finite diff", "")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = [
+        [m.name, m.year, m.people, m.summary, "yes" if m.available else "not yet"]
+        for m in milestones.MILESTONES
+    ]
+    if args.json:
+        keys = ("name", "year", "people", "summary", "available")
+        print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
+    else:
+        _print_table(rows, ("milestone", "year", "people", "what it shows", "available"))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    module = args.module
+    config = config_from_args(module.Config, args)
+    report = module.run(config)
+    if args.plot:
+        from jaxdl.plotting import save_figure
+
+        save_figure(module.plot(report), args.plot)
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(f"{report.milestone}: {report.headline}")
+        for key, value in report.result.items():
+            print(f"  {key}: {_format_value(value)}")
+        if report.checks:
+            print()
+            _print_table(_check_rows(report.checks), CHECK_HEADER)
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return EXIT_OK if report.checks_passed else EXIT_FAILED
+
+
+def collect_gradient_checks(*, seed: int) -> list:
+    """Every hand-derived gradient in the package, checked at random points."""
+    import jax
+
+    from jaxdl import activations, losses
+
+    providers = [activations, losses] + [module for _, module in _available()]
+    key = jax.random.key(seed)
+    checks = []
+    for provider in providers:
+        if hasattr(provider, "gradient_checks"):
+            key, subkey = jax.random.split(key)
+            checks.extend(provider.gradient_checks(key=subkey))
+    return checks
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    checks = collect_gradient_checks(seed=args.seed)
+    passed = all(c.passed for c in checks)
+    if args.json:
+        print(json.dumps({"passed": passed, "checks": [c.as_dict() for c in checks]}))
+    else:
+        _print_table(_check_rows(checks), CHECK_HEADER)
+        failed = sum(not c.passed for c in checks)
+        print(f"\n{len(checks) - failed} passed, {failed} failed")
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    rows, reports = [], []
+    for milestone, module in _available():
+        start = time.perf_counter()
+        report = module.run(module.Config())
+        seconds = time.perf_counter() - start
+        reports.append(report)
+        verdict = f"{len(report.checks)} ok" if report.checks_passed else "FAILED"
+        rows.append([milestone.name, milestone.year, report.headline, verdict, f"{seconds:.1f}"])
+        if not args.json:
+            print(f"[{milestone.year}] {milestone.name}: {report.headline}", flush=True)
+    if args.json:
+        print(json.dumps([r.as_json() for r in reports]))
+    else:
+        print()
+        _print_table(rows, ("milestone", "year", "headline", "gradient checks", "seconds"))
+    return EXIT_OK if all(r.checks_passed for r in reports) else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxdl",
+        description="The history of deep learning as verified, jitted JAX code.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("list", help="the milestones, oldest first")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_list)
+
+    p = commands.add_parser("run", help="run one milestone's experiment")
+    names = p.add_subparsers(dest="milestone", required=True, metavar="MILESTONE")
+    for milestone, module in _available():
+        sub = names.add_parser(milestone.name, help=milestone.summary)
+        add_config_arguments(sub, module.Config)
+        sub.add_argument("--json", action="store_true", help="print one JSON object")
+        sub.add_argument("--plot", metavar="PATH", help="write the milestone's figure as PNG")
+        sub.set_defaults(handler=cmd_run, module=module)
+
+    p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")
+    p.add_argument("--seed", type=int, default=0, help="seed for the random points")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=cmd_check)
+
+    p = commands.add_parser("tour", help="run every milestone with its defaults, in order")
+    p.add_argument("--json", action="store_true", help="print a JSON list of reports")
+    p.set_defaults(handler=cmd_tour)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    import jax
+
+    # The classic milestones reproduce NumPy float64 programs digit for digit.
+    jax.config.update("jax_enable_x64", True)
+    try:
+        return args.handler(args)
+    except ValueError as error:
+        print(f"jaxdl: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DivergenceError as error:
+        print(f"jaxdl: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

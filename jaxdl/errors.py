@@ -1,0 +1,29 @@
+"""Errors that jaxdl raises besides ``ValueError`` for bad input."""
+
+from __future__ import annotations
+
+
+class DivergenceError(ArithmeticError):
+    """An iteration produced a non-finite value: the result must not be reported as an answer.
+
+    Attributes:
+      step: the first step (1-based) whose value was not finite.
+      what: the quantity that blew up (``"x"``, ``"loss"``, ...).
+    """
+
+    def __init__(self, what: str, step: int, hint: str = "try a smaller learning rate"):
+        self.what = what
+        self.step = step
+        super().__init__(f"diverged: {what} became non-finite at step {step}; {hint}")
+
+
+def first_non_finite(values) -> int | None:
+    """Index of the first non-finite entry along axis 0 of ``values`` (any trailing shape).
+
+    Returns ``None`` when every entry is finite. Runs on the host, once, after a jitted loop.
+    """
+    import numpy as np
+
+    values = np.asarray(values)
+    bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None

@@ -1,0 +1,87 @@
+"""Losses, each with its hand-derived gradient written beside it.
+
+Every loss takes ``(predictions, targets)`` of *equal* shape and returns a scalar. The
+``*_grad`` twin returns the gradient with respect to ``predictions``; the tests compare it
+with :func:`jax.grad` and with finite differences.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+
+def check_same_shape(predictions: ArrayLike, targets: ArrayLike) -> None:
+    """Raise ``ValueError`` unless ``predictions`` and ``targets`` have the same shape.
+
+    Silent broadcasting of a ``[N]`` target against ``[N, 1]`` predictions turns a loss over N
+    points into one over N**2 pairs; this check refuses it.
+    """
+    p_shape, t_shape = jnp.shape(predictions), jnp.shape(targets)
+    if p_shape != t_shape:
+        raise ValueError(
+            f"predictions have shape {p_shape} but targets have shape {t_shape}; "
+            "they must be equal (reshape one of them explicitly)"
+        )
+
+
+def sse(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Sum of squared errors, ``sum((p - t)**2)`` (seed 001's cost ``J``)."""
+    check_same_shape(predictions, targets)
+    return jnp.sum((jnp.asarray(predictions) - jnp.asarray(targets)) ** 2)
+
+
+def sse_grad(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`sse` with respect to ``predictions``: ``2 (p - t)``."""
+    check_same_shape(predictions, targets)
+    return 2.0 * (jnp.asarray(predictions) - jnp.asarray(targets))
+
+
+def half_sse(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Half the sum of squared errors, ``sum((p - t)**2) / 2``.
+
+    The factor one half makes the gradient exactly the error ``p - t``, which is why Trask's
+    backpropagation code can use ``error = l2 - y`` as its starting delta.
+    """
+    return 0.5 * sse(predictions, targets)
+
+
+def half_sse_grad(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`half_sse` with respect to ``predictions``: ``p - t``."""
+    check_same_shape(predictions, targets)
+    return jnp.asarray(predictions) - jnp.asarray(targets)
+
+
+def mse(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Mean squared error, ``mean((p - t)**2)`` (Legendre's criterion, averaged)."""
+    check_same_shape(predictions, targets)
+    return jnp.mean((jnp.asarray(predictions) - jnp.asarray(targets)) ** 2)
+
+
+def mse_grad(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`mse` with respect to ``predictions``: ``2 (p - t) / N``.
+
+    ``N`` is the total number of elements.
+    """
+    check_same_shape(predictions, targets)
+    p = jnp.asarray(predictions)
+    return 2.0 * (p - jnp.asarray(targets)) / p.size
+
+
+def gradient_checks(*, key: jax.Array) -> list:
+    """Hand vs ``jax.grad`` vs finite differences for every loss, at random points."""
+    from jaxdl.gradcheck import check_gradient
+
+    k_pred, k_target = jax.random.split(key)
+    predictions = jax.random.normal(k_pred, (7, 3))
+    targets = jax.random.normal(k_target, (7, 3))
+    return [
+        check_gradient(
+            f"losses.{loss.__name__}",
+            lambda p, loss=loss: loss(p, targets),
+            lambda p, grad=grad: grad(p, targets),
+            predictions,
+        )
+        for loss, grad in ((sse, sse_grad), (half_sse, half_sse_grad), (mse, mse_grad))
+    ]

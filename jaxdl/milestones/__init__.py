@@ -1,0 +1,77 @@
+"""The milestones, in historical order.
+
+Each milestone is one module in this package that reads top to bottom as a chapter of the
+story. Besides its model, loss and update functions, a milestone module exposes the same small
+interface, which the ``jaxdl`` command, the tour and the tests use:
+
+- ``Config``: a frozen dataclass of the run's settings (its fields become ``jaxdl run NAME``
+  options; ``metadata={"help": ...}`` documents them); ``__post_init__`` rejects bad values with
+  ``ValueError``.
+- ``run(config: Config) -> jaxdl.report.Report``: the seed's experiment with those settings.
+- ``plot(report, path) -> None``: the figure people want to see, written as PNG.
+- ``gradient_checks(*, key) -> list[GradCheck]``: every hand-derived gradient of the chapter,
+  compared with ``jax.grad`` and finite differences at random points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.util
+from types import ModuleType
+
+
+@dataclasses.dataclass(frozen=True)
+class Milestone:
+    """One chapter of the history."""
+
+    name: str  # command-line name, e.g. "gradient-descent"
+    year: int
+    people: str
+    summary: str
+    module: str  # the module that implements it
+
+    def load(self) -> ModuleType | None:
+        """The implementing module, or ``None`` while the chapter is not written yet."""
+        try:
+            return importlib.import_module(self.module)
+        except ModuleNotFoundError as error:
+            if error.name == self.module:
+                return None
+            raise
+
+    @property
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+
+def _m(name: str, year: int, people: str, summary: str, module: str) -> Milestone:
+    return Milestone(name, year, people, summary, f"jaxdl.milestones.{module}")
+
+
+#: Every milestone, oldest first.
+MILESTONES: tuple[Milestone, ...] = (
+    _m(
+        "least-squares", 1805, "Legendre", "fit a line by minimising squared error", "least_squares"
+    ),
+    _m("gradient-descent", 1909, "Debye", "walk downhill along the slope", "gradient_descent"),
+    _m("linear-regression", 1950, "(1950s)", "fit a line by gradient descent", "linear_regression"),
+    _m(
+        "perceptron",
+        1958,
+        "Rosenblatt; Minsky & Papert 1969",
+        "learn OR, fail on XOR",
+        "perceptron",
+    ),
+    _m("backprop", 1986, "Rumelhart, Hinton & Williams", "a hidden layer solves XOR", "backprop"),
+    _m("deep-cnn", 2012, "Krizhevsky et al.; TFLearn", "convolutional net on MNIST", "deep_cnn"),
+)
+
+
+def get(name: str) -> Milestone:
+    """The milestone called ``name``; ``ValueError`` listing the known names otherwise."""
+    for milestone in MILESTONES:
+        if milestone.name == name:
+            return milestone
+    known = ", ".join(m.name for m in MILESTONES)
+    raise ValueError(f"unknown milestone {name!r}; known milestones: {known}")

@@ -1,0 +1,28 @@
+"""Figures without global state: plain ``matplotlib.figure.Figure`` objects, never pyplot.
+
+Working on ``Figure`` directly needs no GUI backend, is safe off the main thread (the metrics
+writer draws in a worker) and displays in notebooks all the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, size: tuple[float, float] | None = None):
+    """A figure with a grid of axes: returns ``(figure, axes)`` (axes squeezed like pyplot)."""
+    size = size or (4.5 * ncols, 3.6 * nrows)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=True)
+    return fig, axes
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` (parent directories created) and return the path."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,25 @@
+"""Test configuration: strict JAX numerics and bounded, reproducible Hypothesis runs.
+
+``JAXDL_HYPOTHESIS_PROFILE=dev`` (or ``ci``) picks the profile; CI (``CI`` set) defaults to
+``ci``, a derandomised profile with enough examples to mean something.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+from hypothesis import HealthCheck, settings
+
+# Gradient comparisons are made in float64; silent rank promotion is an error.
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=40, derandomize=True, database=None, print_blob=True, **_COMMON
+)
+settings.register_profile("dev", max_examples=10, **_COMMON)
+settings.load_profile(
+    os.environ.get("JAXDL_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
+)

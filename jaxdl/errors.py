@@ -11,10 +11,17 @@ class DivergenceError(ArithmeticError):
       what: the quantity that blew up (``"x"``, ``"loss"``, ...).
     """
 
-    def __init__(self, what: str, step: int, hint: str = "try a smaller learning rate"):
+    def __init__(
+        self,
+        what: str,
+        step: int,
+        hint: str = "try a smaller learning rate",
+        *,
+        reason: str = "became non-finite",
+    ):
         self.what = what
         self.step = step
-        super().__init__(f"diverged: {what} became non-finite at step {step}; {hint}")
+        super().__init__(f"diverged: {what} {reason} at step {step}; {hint}")
 
 
 def first_non_finite(values) -> int | None:

@@ -69,6 +69,32 @@ def mse_grad(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     return 2.0 * (p - jnp.asarray(targets)) / p.size
 
 
+def binary_cross_entropy(probabilities: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Mean binary cross-entropy, ``-mean(y log a + (1 - y) log(1 - a))`` (seed 002's ``L``).
+
+    Args:
+      probabilities: predicted probabilities ``a`` in (0, 1), e.g. a sigmoid output.
+      targets: labels ``y`` of the same shape, 0 or 1.
+
+    Returns:
+      The scalar loss averaged over all elements.
+    """
+    check_same_shape(probabilities, targets)
+    a, y = jnp.asarray(probabilities), jnp.asarray(targets)
+    return -jnp.mean(y * jnp.log(a) + (1.0 - y) * jnp.log1p(-a))
+
+
+def binary_cross_entropy_grad(probabilities: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`binary_cross_entropy` with respect to ``a``: ``(a - y) / (a (1 - a) N)``.
+
+    Times the sigmoid's slope ``a (1 - a)`` this becomes ``(a - y) / N``: seed 002's
+    ``dZ2 = a2 - y`` (before averaging over the ``N`` examples).
+    """
+    check_same_shape(probabilities, targets)
+    a, y = jnp.asarray(probabilities), jnp.asarray(targets)
+    return (a - y) / (a * (1.0 - a) * a.size)
+
+
 def gradient_checks(*, key: jax.Array) -> list:
     """Hand vs ``jax.grad`` vs finite differences for every loss, at random points."""
     from jaxdl.gradcheck import check_gradient
@@ -76,6 +102,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     k_pred, k_target = jax.random.split(key)
     predictions = jax.random.normal(k_pred, (7, 3))
     targets = jax.random.normal(k_target, (7, 3))
+    labels = (targets > 0).astype(predictions.dtype)
     return [
         check_gradient(
             f"losses.{loss.__name__}",
@@ -84,4 +111,11 @@ def gradient_checks(*, key: jax.Array) -> list:
             predictions,
         )
         for loss, grad in ((sse, sse_grad), (half_sse, half_sse_grad), (mse, mse_grad))
+    ] + [
+        check_gradient(
+            "losses.binary_cross_entropy",
+            lambda a: binary_cross_entropy(a, labels),
+            lambda a: binary_cross_entropy_grad(a, labels),
+            jax.nn.sigmoid(predictions),
+        )
     ]

@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("tour", help="run every milestone with its defaults, in order")
     p.add_argument("--json", action="store_true", help="print a JSON list of reports")
     p.set_defaults(handler=cmd_tour)
+
+    from jaxdl.data import command as data_command
+
+    data_command.add_parser(commands)
+
+    from jaxdl import cli_filters
+
+    cli_filters.add_parser(commands)
     return parser
 
 

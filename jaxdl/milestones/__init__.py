@@ -63,8 +63,22 @@ MILESTONES: tuple[Milestone, ...] = (
         "learn OR, fail on XOR",
         "perceptron",
     ),
+    _m(
+        "image-filters",
+        1968,
+        "Sobel & Feldman; seed 004",
+        "hand-picked convolution kernels filter images",
+        "filters",
+    ),
     _m("backprop", 1986, "Rumelhart, Hinton & Williams", "a hidden layer solves XOR", "backprop"),
     _m("deep-cnn", 2012, "Krizhevsky et al.; TFLearn", "convolutional net on MNIST", "deep_cnn"),
+    _m(
+        "tabular-mlp",
+        2015,
+        "Chollet (Keras); Smith et al. 1988 data",
+        "Keras-style MLP on the PIMA diabetes table",
+        "tabular_mlp",
+    ),
 )
 
 

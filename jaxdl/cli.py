@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     from jaxdl import cli_filters
 
     cli_filters.add_parser(commands)
+
+    from jaxdl.training.command import add_train_command
+
+    add_train_command(commands)
     return parser
 
 

@@ -1,0 +1,34 @@
+"""The training loop people can rely on: jitted steps, checkpoints, metrics, data parallelism.
+
+- :mod:`~jaxdl.training.step`: the pure train step and the device-side loops that run it.
+- :mod:`~jaxdl.training.loop`: :func:`fit`, the epoch loop (validation, early stopping,
+  progress bar, resume).
+- :mod:`~jaxdl.training.checkpoints`: orbax-checkpoint, latest and best.
+- :mod:`~jaxdl.training.metrics`: ``metrics.jsonl`` and TensorBoard event files.
+- :mod:`~jaxdl.training.sharding`: data parallelism over a ``jax.sharding.Mesh``.
+- :mod:`~jaxdl.training.command`: the ``jaxdl train`` command.
+"""
+
+from jaxdl.training.loop import PRESETS, FitResult, Recipe, fit, preset
+from jaxdl.training.step import (
+    Batch,
+    TrainState,
+    cross_entropy,
+    make_evaluate,
+    make_optimizer,
+    make_train_step,
+)
+
+__all__ = [
+    "PRESETS",
+    "Batch",
+    "FitResult",
+    "Recipe",
+    "TrainState",
+    "cross_entropy",
+    "fit",
+    "make_evaluate",
+    "make_optimizer",
+    "make_train_step",
+    "preset",
+]

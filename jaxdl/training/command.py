@@ -1,0 +1,165 @@
+"""``jaxdl train MODEL``: train a model on MNIST with checkpoints, metrics and a progress bar.
+
+Options left unset take their value from ``--preset`` when one is named, else from
+:class:`jaxdl.training.Recipe`'s defaults. Bad settings exit with status 2 and one line
+(``ValueError``, raised before the first step); a diverging loss exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from jaxdl.training.loop import PRESETS, Recipe, preset
+from jaxdl.training.mnist import MODELS
+
+#: Options that map one-to-one onto Recipe fields (None when not given).
+_RECIPE_OPTIONS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "optimizer",
+    "patience",
+    "seed",
+    "devices",
+)
+
+
+def add_train_command(commands: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand to the ``jaxdl`` parser's subcommands."""
+    p = commands.add_parser(
+        "train",
+        help="train a model on MNIST (checkpoints, metrics, resume, data parallel)",
+        description="Train a model on MNIST with checkpoints, metrics and a progress bar.",
+    )
+    p.add_argument("model", choices=tuple(MODELS), help="the model to train")
+    p.add_argument(
+        "--data",
+        default="sample",
+        metavar="sample|download|DIR",
+        help="the embedded 10000-digit sample, the full MNIST download, or a directory with "
+        "the four IDX files (default: %(default)s)",
+    )
+    p.add_argument("--preset", choices=tuple(PRESETS), help="a named recipe, e.g. seed 000's")
+    defaults = Recipe()
+    p.add_argument("--epochs", type=int, help=f"epochs to train (default: {defaults.epochs})")
+    p.add_argument(
+        "--batch-size", type=int, help=f"examples per step (default: {defaults.batch_size})"
+    )
+    p.add_argument(
+        "--lr",
+        dest="learning_rate",
+        type=float,
+        help=f"learning rate (default: {defaults.learning_rate})",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("adam", "sgd"),
+        help="adam, or sgd with momentum 0.9 (default: adam)",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many epochs without a better validation accuracy; 0 never "
+        f"(default: {defaults.patience})",
+    )
+    p.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
+    p.add_argument(
+        "--devices", type=int, help="data-parallel devices the batch is split across (default: 1)"
+    )
+    p.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="part of the training images held out for validation (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run directory for checkpoints, metrics.jsonl and TensorBoard events "
+        "(default: runs/MODEL-TIMESTAMP)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
+    p.set_defaults(handler=cmd_train)
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The recipe the options ask for: the preset (or defaults) with the given options applied."""
+    given = {
+        name: getattr(args, name) for name in _RECIPE_OPTIONS if getattr(args, name) is not None
+    }
+    if args.preset:
+        return preset(args.preset, **given)
+    return Recipe(**given)
+
+
+def _print_summary(model, recipe: Recipe) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    params = model.init_params(jax.random.key(0), dtype=jnp.float32)
+    summary = model.summary(params) if hasattr(model, "summary") else None
+    if summary is not None:
+        print(summary if isinstance(summary, str) else json.dumps(summary, indent=1, default=str))
+    fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(recipe).items())
+    print(f"recipe: {fields}", flush=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``jaxdl train``; returns the exit status."""
+    from jaxdl.training.mnist import load_model, train_mnist
+
+    recipe = recipe_from_args(args)
+    if args.resume and not args.out:
+        raise ValueError("--resume needs --out DIR, the run directory to continue")
+    run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    model = load_model(args.model)
+    progress = not args.json and sys.stderr.isatty()
+    if not args.json:
+        _print_summary(model, recipe)
+
+    def report_epoch(record) -> None:
+        if not args.json:
+            print(
+                f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
+                f"acc {record['accuracy']:.4f}  val_loss {record['val_loss']:.4f}  "
+                f"val_acc {record['val_accuracy']:.4f}  {record['seconds']:.1f}s  "
+                f"{record['images_per_second']:.0f} img/s",
+                flush=True,
+            )
+
+    run = train_mnist(
+        args.model,
+        recipe,
+        data=args.data,
+        validation_fraction=args.validation_fraction,
+        run_dir=run_dir,
+        resume=args.resume,
+        progress=progress,
+        on_epoch_end=report_epoch,
+    )
+    result = run.result() | {"run_dir": str(run_dir)}
+    if args.json:
+        config = dataclasses.asdict(recipe) | {
+            "model": args.model,
+            "data": str(args.data),
+            "validation_fraction": args.validation_fraction,
+            "preset": args.preset,
+        }
+        print(json.dumps({"command": "train", "config": config, "result": result}))
+    else:
+        print(
+            f"test accuracy {run.test_accuracy:.4f} (best epoch {run.fit.best_epoch}, "
+            f"{run.fit.images_per_second:.0f} images/s, compiled in {run.fit.compile_seconds:.1f}s)"
+        )
+        if run.fit.stopped_early:
+            print(f"stopped early: no better validation accuracy for {recipe.patience} epochs")
+        print(f"run directory: {run_dir} (tensorboard --logdir {run_dir / 'tensorboard'})")
+    return 0

@@ -1,0 +1,403 @@
+"""The epoch loop: shuffle, train in device-side chunks, evaluate, log, checkpoint, stop early.
+
+Randomness is a pure function of the seed: the parameters come from ``split(key(seed), 3)[0]``,
+and epoch ``e`` (1-based) uses ``fold_in(split(key(seed), 3)[1], e)`` for its shuffle and, folded
+with the step number, for each step's dropout. Nothing depends on how many epochs ran in this
+process, so a run resumed from the checkpoint of epoch ``e`` ends with exactly the parameters of
+an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxdl.config import require_positive_float, require_positive_int
+from jaxdl.errors import DivergenceError, first_non_finite
+from jaxdl.training import sharding
+from jaxdl.training.step import (
+    Batch,
+    TrainState,
+    epoch_order,
+    init_state,
+    make_evaluate,
+    make_optimizer,
+    make_train_chunk,
+    make_train_step,
+)
+
+PyTree = Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How to train: optimizer, schedule, batch size, stopping rule, seed and devices.
+
+    The defaults are the recipe that trains the deep CNN best within the tour's time budget
+    (see ``docs``/the deep-cnn milestone); :data:`PRESETS` holds named alternatives.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = 0.9  # SGD only
+    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
+    seed: int = 0
+    devices: int = 1
+    chunk_steps: int = 50  # steps per device-side scan (one host read per chunk)
+    eval_batch_size: int = 1000
+
+    def __post_init__(self):
+        require_positive_int("epochs", self.epochs)
+        require_positive_int("batch size", self.batch_size)
+        require_positive_float("learning rate", self.learning_rate)
+        require_positive_int("chunk steps", self.chunk_steps)
+        require_positive_int("evaluation batch size", self.eval_batch_size)
+        require_positive_int("devices", self.devices)
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'sgd'")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
+            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+
+
+#: Named recipes. "tflearn" is seed 000's: Adam with learning rate 0.01, batch 64, 20 epochs.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tflearn": dict(optimizer="adam", learning_rate=0.01, batch_size=64, epochs=20),
+}
+
+#: Recipe fields that must match to resume a run (the others may change between sessions).
+_RESUME_FIELDS = ("batch_size", "learning_rate", "optimizer", "momentum", "seed")
+
+
+def preset(name: str, **overrides: Any) -> Recipe:
+    """The named recipe from :data:`PRESETS`, with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return Recipe(**(PRESETS[name] | overrides))
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns."""
+
+    params: PyTree  # parameters after the last epoch run
+    best_params: PyTree  # parameters of the epoch with the best validation accuracy
+    best_epoch: int  # 1-based
+    history: list[dict[str, Any]]  # one record per epoch (see :func:`fit`)
+    stopped_early: bool  # True when the patience ran out before the last epoch
+    compile_seconds: float  # compiling the train chunk and the evaluation (this session)
+    images_per_second: float  # training throughput over this session's epochs
+
+
+class RunKeys(NamedTuple):
+    """The three independent keys of a run, all from ``key(seed)``."""
+
+    init: jax.Array  # the model's initial parameters
+    train: jax.Array  # folded with the epoch number: shuffles and dropout
+    split: jax.Array  # the train/validation split of the data
+
+
+def keys(seed: int) -> RunKeys:
+    """``RunKeys`` of a run: ``split(key(seed), 3)``."""
+    init, train, split = jax.random.split(jax.random.key(seed), 3)
+    return RunKeys(init, train, split)
+
+
+def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
+    """``(shuffle_key, dropout_key)`` of 1-based ``epoch``: ``split(fold_in(train_key, epoch))``."""
+    shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(train_key, epoch))
+    return shuffle_key, dropout_key
+
+
+def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
+    """Create ``run_dir`` and prove it writable, before any training step.
+
+    Raises:
+      ValueError: if it cannot be created or written, or if it already holds checkpoints and
+        ``resume`` is false (a new run would silently overwrite them).
+    """
+    from jaxdl.training.checkpoints import CHECKPOINT_DIR
+
+    path = Path(run_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"run directory {str(path)!r} is not writable ({error.strerror or error}); "
+            "choose another --out"
+        ) from None
+    if not resume and (path / CHECKPOINT_DIR / "latest").is_dir():
+        if any((path / CHECKPOINT_DIR / "latest").iterdir()):
+            raise ValueError(
+                f"run directory {str(path)!r} already holds a run; pass --resume to continue it "
+                "or choose another --out"
+            )
+    return path
+
+
+def _check_data(name: str, data: Batch) -> Batch:
+    images, labels = data
+    if images.shape[:1] != labels.shape or labels.ndim != 1:
+        raise ValueError(
+            f"{name} images have shape {images.shape} and labels {labels.shape}; "
+            "expected images [N, ...] and labels [N]"
+        )
+    if images.shape[0] == 0:
+        raise ValueError(f"the {name} set is empty")
+    return Batch(jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
+
+
+def _snapshot(tree: PyTree) -> PyTree:
+    # The train chunk donates its state; keep an independent copy of parameters we return later.
+    return jax.tree.map(jnp.copy, tree)
+
+
+def fit(
+    model: Any,
+    train: Batch,
+    validation: Batch,
+    recipe: Recipe = Recipe(),
+    *,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train``, evaluating on ``validation`` after every epoch.
+
+    Each epoch shuffles the training set, drops the last partial batch, and runs its steps in
+    jitted chunks of ``recipe.chunk_steps`` (a ``lax.scan`` on the device); the host reads the
+    per-step losses once per chunk, while the next chunk runs, and stops at the first
+    non-finite one.
+
+    Args:
+      model: a model module (``init_params``, ``apply``, optional ``l2_penalty``).
+      train: training ``Batch(images [N, ...], labels [N])``; images become float32.
+      validation: the held-out ``Batch`` scored after each epoch.
+      recipe: the :class:`Recipe`.
+      run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``;
+        ``None`` writes nothing.
+      resume: continue from ``run_dir``'s latest checkpoint (a fresh start when it has none).
+      progress: show a tqdm progress bar (images, images/s, loss, accuracy) on stderr.
+      on_epoch_end: called with each epoch's record after it is logged and checkpointed.
+
+    Returns:
+      A :class:`FitResult`. Each history record has ``epoch``, ``loss`` and ``accuracy``
+      (training, mean over the epoch's steps, dropout on), ``val_loss``, ``val_accuracy``,
+      ``seconds`` (training time of the epoch) and ``images_per_second``.
+
+    Raises:
+      ValueError: bad data, an unusable device count or batch size, an unwritable run
+        directory, or a resumed run whose recipe differs. All before the first step.
+      DivergenceError: the loss became non-finite (names the 1-based global step).
+    """
+    train = _check_data("training", train)
+    validation = _check_data("validation", validation)
+    n_train = train.images.shape[0]
+    if n_train < recipe.batch_size:
+        raise ValueError(
+            f"the training set has {n_train} examples, fewer than one batch of "
+            f"{recipe.batch_size}; use a smaller --batch-size"
+        )
+    layout = sharding.data_parallel(recipe.devices, batch_size=recipe.batch_size)
+    batch_sharding = None if layout is None else layout.batch
+    if run_dir is not None:
+        run_dir = prepare_run_dir(run_dir, resume=resume)
+    elif resume:
+        raise ValueError("resume needs a run directory (--out) to resume from")
+
+    optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, momentum=recipe.momentum)
+    init_key, train_key, _ = keys(recipe.seed)
+    state = init_state(model, optimizer, key=init_key)
+    best_params = _snapshot(state.params)
+    history: list[dict[str, Any]] = []
+    best_epoch, best_accuracy, start_epoch = 0, -math.inf, 0
+
+    checkpoints = writer = None
+    if run_dir is not None:
+        from jaxdl.training.checkpoints import Checkpoints
+
+        checkpoints = Checkpoints(run_dir)
+        if resume and checkpoints.latest_epoch() is not None:
+            state, meta = checkpoints.restore_latest(state)
+            saved = meta["recipe"]
+            changed = [f for f in _RESUME_FIELDS if saved[f] != getattr(recipe, f)]
+            if changed:
+                checkpoints.close()
+                raise ValueError(
+                    f"cannot resume {str(run_dir)!r}: its run used "
+                    + ", ".join(f"{f}={saved[f]!r}" for f in changed)
+                    + "; resume with the same settings"
+                )
+            history, start_epoch = meta["history"], meta["epoch"]
+            best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
+            if best_epoch:
+                best_params = checkpoints.restore_best(state.params)[0]
+        from jaxdl.training.metrics import MetricsWriter
+
+        writer = MetricsWriter(run_dir, history)
+
+    steps = n_train // recipe.batch_size
+    chunk_steps = min(recipe.chunk_steps, steps)
+    n_chunks = -(-steps // chunk_steps)
+    eval_batch = min(recipe.eval_batch_size, validation.images.shape[0])
+    eval_batch = -(-eval_batch // recipe.devices) * recipe.devices
+
+    state = sharding.replicate(state, layout)
+    train = sharding.replicate(train, layout)
+    validation = sharding.replicate(validation, layout)
+    train_chunk = make_train_chunk(
+        make_train_step(model, optimizer), chunk_steps=chunk_steps, batch_sharding=batch_sharding
+    )
+    evaluate = make_evaluate(model, batch_size=eval_batch, batch_sharding=batch_sharding)
+
+    compile_start = time.perf_counter()
+    order_args = dict(
+        num_examples=n_train, batch_size=recipe.batch_size, padded_steps=n_chunks * chunk_steps
+    )
+    example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
+    chunk_args = (jnp.int32(steps), jnp.int32(0), epoch_keys(train_key, 1)[1])
+    train_chunk = train_chunk.lower(state, *train, example_order, *chunk_args).compile()
+    evaluate = evaluate.lower(state.params, *validation).compile()
+    compile_seconds = time.perf_counter() - compile_start
+
+    epochs_since_best = start_epoch - best_epoch if best_epoch else 0
+    stopped_early = False
+    trained_images, trained_seconds = 0, 0.0
+    try:
+        for epoch in range(start_epoch + 1, recipe.epochs + 1):
+            if recipe.patience and epochs_since_best >= recipe.patience:
+                stopped_early = True
+                break
+            state, record = _run_epoch(
+                epoch, state, train, train_chunk, train_key, order_args, steps, chunk_steps,
+                recipe, progress,
+            )  # fmt: skip
+            totals = evaluate(state.params, *validation)
+            count = int(totals.count)
+            record["val_loss"] = float(totals.loss_sum) / count
+            record["val_accuracy"] = int(totals.correct) / count
+            trained_images += steps * recipe.batch_size
+            trained_seconds += record["seconds"]
+            history.append(record)
+
+            improved = record["val_accuracy"] > best_accuracy
+            if improved:
+                best_epoch, best_accuracy, epochs_since_best = epoch, record["val_accuracy"], 0
+                best_params = _snapshot(state.params)
+            else:
+                epochs_since_best += 1
+            if writer is not None:
+                writer.write(record)
+            if checkpoints is not None:
+                meta = {
+                    "epoch": epoch,
+                    "history": history,
+                    "best_epoch": best_epoch,
+                    "best_val_accuracy": best_accuracy,
+                    "recipe": dataclasses.asdict(recipe),
+                }
+                if improved:
+                    checkpoints.save_best(epoch, best_params, meta)
+                checkpoints.save_latest(epoch, state, meta)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+    finally:
+        if writer is not None:
+            writer.close()
+        if checkpoints is not None:
+            checkpoints.close()
+
+    if recipe.patience and not stopped_early and len(history) < recipe.epochs:
+        stopped_early = True  # resumed a run whose patience had already run out
+    return FitResult(
+        params=state.params,
+        best_params=best_params,
+        best_epoch=best_epoch,
+        history=history,
+        stopped_early=stopped_early,
+        compile_seconds=compile_seconds,
+        images_per_second=trained_images / trained_seconds if trained_seconds else 0.0,
+    )
+
+
+def _run_epoch(
+    epoch, state, train, train_chunk, train_key, order_args, steps, chunk_steps, recipe, progress
+) -> tuple[TrainState, dict[str, Any]]:
+    from tqdm.auto import tqdm
+
+    shuffle_key, dropout_key = epoch_keys(train_key, epoch)
+    batch = recipe.batch_size
+    bar = tqdm(
+        total=steps * batch,
+        unit="img",
+        unit_scale=True,
+        desc=f"epoch {epoch}/{recipe.epochs}",
+        disable=not progress,
+        leave=True,
+        dynamic_ncols=True,
+    )
+    start = time.perf_counter()
+    order = epoch_order(shuffle_key, **order_args)
+    losses, correct = [], 0
+    pending = None  # the previous chunk's metrics: read while the next chunk runs
+
+    def read(first, metrics):
+        nonlocal correct
+        n = min(chunk_steps, steps - first)
+        chunk_losses = np.asarray(metrics.loss)[:n]
+        chunk_correct = int(np.asarray(metrics.correct)[:n].sum())
+        bad = first_non_finite(chunk_losses)
+        if bad is not None:
+            bar.close()
+            global_step = (epoch - 1) * steps + first + bad + 1
+            raise DivergenceError(
+                "loss",
+                global_step,
+                f"learning rate {recipe.learning_rate} may be too large (try a smaller --lr); "
+                "to find the operation that made it, run with JAX_DEBUG_NANS=True "
+                "(jax.config.update('jax_debug_nans', True))",
+            )
+        losses.extend(chunk_losses.tolist())
+        correct += chunk_correct
+        bar.update(n * batch)
+        bar.set_postfix(
+            loss=f"{np.mean(chunk_losses):.4f}", acc=f"{chunk_correct / (n * batch):.3f}"
+        )
+
+    for first in range(0, steps, chunk_steps):
+        state, metrics = train_chunk(
+            state, *train, order, jnp.int32(steps), jnp.int32(first), dropout_key
+        )
+        if pending is not None:
+            read(*pending)
+        pending = (first, metrics)
+    read(*pending)
+    jax.block_until_ready(state)
+    seconds = time.perf_counter() - start
+    bar.close()
+    record = {
+        "epoch": epoch,
+        "loss": float(np.mean(losses)),
+        "accuracy": correct / (steps * batch),
+        "seconds": seconds,
+        "images_per_second": steps * batch / seconds,
+    }
+    return state, record

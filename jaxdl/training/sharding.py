@@ -1,0 +1,61 @@
+"""Data parallelism with :mod:`jax.sharding`: one mesh axis over the batch, parameters replicated.
+
+Every device holds the parameters and a copy of the data set; each step's gathered batch is
+split along its first axis across the mesh (``PartitionSpec("batch")``), and XLA's SPMD
+partitioner inserts the all-reduce of the gradients. The arithmetic is the single-device step's,
+up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+BATCH_AXIS = "batch"
+
+
+class DataParallel(NamedTuple):
+    """The mesh and the two layouts a data-parallel run uses."""
+
+    mesh: Mesh  # 1-D, axis "batch"
+    batch: NamedSharding  # split the leading (batch) axis across devices
+    replicated: NamedSharding  # a full copy on every device
+
+
+def data_parallel(devices: int, *, batch_size: int) -> DataParallel | None:
+    """The layout for ``devices`` devices, or ``None`` for a plain single-device run.
+
+    Raises:
+      ValueError: if ``devices`` is not positive, exceeds the devices JAX can see, or does not
+        divide ``batch_size`` (each device must get the same number of examples).
+    """
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    available = jax.devices()
+    if devices > len(available):
+        raise ValueError(
+            f"--devices {devices} asks for more devices than the {len(available)} JAX can see "
+            f"({available[0].platform}); on CPU, set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting"
+        )
+    if batch_size % devices:
+        raise ValueError(
+            f"batch size {batch_size} does not divide evenly across {devices} devices; "
+            f"choose a batch size that is a multiple of {devices}"
+        )
+    if devices == 1:
+        return None
+    mesh = Mesh(np.asarray(available[:devices]), (BATCH_AXIS,))
+    return DataParallel(
+        mesh, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)), NamedSharding(mesh, PartitionSpec())
+    )
+
+
+def replicate(tree: Any, layout: DataParallel | None) -> Any:
+    """Place every array of ``tree`` on all devices of ``layout`` (unchanged when ``None``)."""
+    if layout is None:
+        return tree
+    return jax.device_put(tree, layout.replicated)

@@ -1,0 +1,225 @@
+"""The jitted train step, and the device-side loops that run it many times without a host sync.
+
+A model is any object (usually a module such as :mod:`jaxdl.models.deep_cnn`) with
+``init_params(key, *, dtype)``, ``apply(params, x, *, key=None, train=False) -> logits [B, C]``
+and, optionally, ``l2_penalty(params) -> []`` (added to the objective when present).
+
+:func:`make_train_step` builds one pure update ``(state, batch, key) -> (state, metrics)``.
+:func:`make_train_chunk` wraps it in a :func:`jax.lax.scan` over ``K`` consecutive batches of an
+epoch, gathered on the device from a shuffled index table, so the host dispatches one call per
+``K`` steps and reads the per-step metrics once per chunk (while the next chunk already runs).
+:func:`make_evaluate` scans a whole evaluation set in fixed-size, masked batches.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import NamedSharding
+
+PyTree = Any
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during training (and goes into a checkpoint)."""
+
+    params: PyTree  # the model's parameters, float32
+    opt_state: optax.OptState  # the optimizer's moments, same tree shapes as params
+    step: jax.Array  # [] int32, number of updates made so far
+
+
+class Batch(NamedTuple):
+    """One batch of labelled images."""
+
+    images: jax.Array  # [B, *image_shape] float32, what the model's apply takes
+    labels: jax.Array  # [B] int32 class indices
+
+
+class StepMetrics(NamedTuple):
+    """What one step reports (per-step values, stacked to ``[K]`` by a chunk)."""
+
+    loss: jax.Array  # [] float32, the objective: mean cross-entropy + penalty
+    correct: jax.Array  # [] int32, right predictions in the batch (training mode)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of ``logits [B, C]`` against integer ``labels [B]``.
+
+    ``mean_b(logsumexp(z_b) - z_b[y_b])``; ``ValueError`` when the batch sizes differ.
+    """
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"logits have shape {logits.shape} and labels {labels.shape}; "
+            "expected logits [B, C] and labels [B]"
+        )
+    return jnp.mean(optax.losses.softmax_cross_entropy_with_integer_labels(logits, labels))
+
+
+def make_optimizer(
+    name: str, learning_rate: float, *, momentum: float = 0.9
+) -> optax.GradientTransformation:
+    """``"adam"`` (optax.adam) or ``"sgd"`` (optax.sgd with heavy-ball ``momentum``)."""
+    if name == "adam":
+        return optax.adam(learning_rate)
+    if name == "sgd":
+        return optax.sgd(learning_rate, momentum=momentum)
+    raise ValueError(f"unknown optimizer {name!r}; choose 'adam' or 'sgd'")
+
+
+def init_state(
+    model: Any, optimizer: optax.GradientTransformation, *, key: jax.Array
+) -> TrainState:
+    """Fresh float32 parameters from ``model.init_params`` and the optimizer state for them."""
+    params = model.init_params(key, dtype=jnp.float32)
+    return TrainState(params, optimizer.init(params), jnp.zeros([], jnp.int32))
+
+
+def objective(model: Any, params: PyTree, batch: Batch, key: jax.Array | None, train: bool):
+    """``(cross-entropy + l2_penalty, logits)`` for one batch."""
+    logits = model.apply(params, batch.images, key=key, train=train)
+    loss = cross_entropy(logits, batch.labels)
+    if hasattr(model, "l2_penalty"):
+        loss = loss + model.l2_penalty(params).astype(loss.dtype)
+    return loss, logits
+
+
+def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.argmax(logits, axis=-1) == labels, dtype=jnp.int32)
+
+
+def make_train_step(
+    model: Any, optimizer: optax.GradientTransformation
+) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, StepMetrics]]:
+    """One optimizer update: ``(state, batch, key) -> (new_state, metrics)``.
+
+    ``key`` drives the model's dropout. Pure; ``jax.jit`` it, or run it inside a scan
+    (:func:`make_train_chunk`).
+    """
+
+    def train_step(state: TrainState, batch: Batch, key: jax.Array):
+        grad_fn = jax.value_and_grad(
+            lambda p: objective(model, p, batch, key, train=True), has_aux=True
+        )
+        (loss, logits), grads = grad_fn(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        new_state = TrainState(params, opt_state, state.step + 1)
+        return new_state, StepMetrics(loss, _correct(logits, batch.labels))
+
+    return train_step
+
+
+def step_key(epoch_key: jax.Array, step_in_epoch: jax.Array | int) -> jax.Array:
+    """The dropout key of one step: ``fold_in(epoch_key, step_in_epoch)``."""
+    return jax.random.fold_in(epoch_key, step_in_epoch)
+
+
+def make_train_chunk(
+    train_step: Callable, *, chunk_steps: int, batch_sharding: NamedSharding | None = None
+) -> Callable:
+    """Jitted ``K = chunk_steps`` consecutive steps of an epoch, gathered on the device.
+
+    The returned function has signature
+    ``(state, images [N, ...], labels [N], order [S_pad, B] int, num_steps [], first [],
+    epoch_key) -> (state, StepMetrics of [K])``: it runs steps ``first .. first + K - 1`` of the
+    epoch, taking batch ``s`` as ``images[order[s]]``. Steps at or beyond ``num_steps`` (the
+    padding of the last chunk) leave the state unchanged and report zeros, so every chunk has
+    the same shape and the function compiles once per configuration.
+
+    With ``batch_sharding`` (a :class:`~jax.sharding.NamedSharding` over the batch axis), each
+    gathered batch is laid out across the mesh; XLA inserts the gradient all-reduce.
+    """
+
+    def run_chunk(state, images, labels, order, num_steps, first, epoch_key):
+        def body(state, i):
+            s = first + i
+            idx = jax.lax.dynamic_index_in_dim(order, s, keepdims=False)
+            batch = Batch(jnp.take(images, idx, axis=0), jnp.take(labels, idx, axis=0))
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+
+            def active(state):
+                return train_step(state, batch, step_key(epoch_key, s))
+
+            def idle(state):
+                zero = StepMetrics(jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32))
+                return state, zero
+
+            new_state, metrics = jax.lax.cond(s < num_steps, active, idle, state)
+            return new_state, StepMetrics(metrics.loss.astype(jnp.float32), metrics.correct)
+
+        return jax.lax.scan(body, state, jnp.arange(chunk_steps, dtype=jnp.int32))
+
+    return jax.jit(run_chunk, donate_argnums=(0,))
+
+
+@functools.partial(jax.jit, static_argnames=("num_examples", "batch_size", "padded_steps"))
+def epoch_order(
+    key: jax.Array, *, num_examples: int, batch_size: int, padded_steps: int
+) -> jax.Array:
+    """A shuffled index table ``[padded_steps, batch_size]`` (int32) for one epoch.
+
+    The permutation of ``num_examples`` (drawn with ``key``) is cut into ``num_examples //
+    batch_size`` full batches (the last partial batch is dropped, keeping shapes fixed); rows
+    past those are zero padding for the last chunk.
+    """
+    steps = num_examples // batch_size
+    perm = jax.random.permutation(key, num_examples)[: steps * batch_size].astype(jnp.int32)
+    return jnp.pad(perm.reshape(steps, batch_size), ((0, padded_steps - steps), (0, 0)))
+
+
+class EvalTotals(NamedTuple):
+    """Sums over an evaluation set."""
+
+    loss_sum: jax.Array  # [] float32, summed per-example cross-entropy (no penalty)
+    correct: jax.Array  # [] int32, right predictions
+    count: jax.Array  # [] int32, examples seen
+
+
+def make_evaluate(
+    model: Any, *, batch_size: int, batch_sharding: NamedSharding | None = None
+) -> Callable[[PyTree, jax.Array, jax.Array], EvalTotals]:
+    """Jitted ``(params, images [N, ...], labels [N]) -> EvalTotals`` in inference mode.
+
+    The set is zero-padded to a multiple of ``batch_size`` and scanned batch by batch; padded
+    examples are masked out of the sums, so every example counts exactly once.
+    """
+
+    def evaluate(params, images, labels):
+        n = images.shape[0]
+        steps = -(-n // batch_size)
+        pad = steps * batch_size - n
+        images = jnp.pad(images, [(0, pad)] + [(0, 0)] * (images.ndim - 1))
+        labels = jnp.pad(labels, (0, pad))
+        valid = jnp.arange(steps * batch_size) < n
+        xs = (
+            images.reshape(steps, batch_size, *images.shape[1:]),
+            labels.reshape(steps, batch_size),
+            valid.reshape(steps, batch_size),
+        )
+
+        def body(totals, batch):
+            x, y, mask = batch
+            if batch_sharding is not None:
+                x, y, mask = jax.lax.with_sharding_constraint((x, y, mask), batch_sharding)
+            logits = model.apply(params, x, train=False)
+            losses = optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
+            right = (jnp.argmax(logits, axis=-1) == y) & mask
+            return EvalTotals(
+                totals.loss_sum + jnp.sum(jnp.where(mask, losses, 0.0)).astype(jnp.float32),
+                totals.correct + jnp.sum(right, dtype=jnp.int32),
+                totals.count + jnp.sum(mask, dtype=jnp.int32),
+            ), None
+
+        zero = EvalTotals(
+            jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32), jnp.zeros([], jnp.int32)
+        )
+        totals, _ = jax.lax.scan(body, zero, xs)
+        return totals
+
+    return jax.jit(evaluate)

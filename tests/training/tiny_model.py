@@ -1,0 +1,44 @@
+"""A tiny model with the interface of jaxdl.models (init_params / apply / l2_penalty), for tests.
+
+A linear layer over the flattened image, then dropout on the logits when training: small enough
+to train in milliseconds, and random enough (dropout) to test that keys are reproducible.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+IMAGE_SHAPE = (4, 4, 1)
+CLASSES = 3
+
+
+def init_params(key, *, dtype=jnp.float32):
+    k_w, _ = jax.random.split(key)
+    size = int(np.prod(IMAGE_SHAPE))
+    return {
+        "w": (jax.random.normal(k_w, (size, CLASSES)) * 0.1).astype(dtype),
+        "b": jnp.zeros((CLASSES,), dtype),
+    }
+
+
+def apply(params, x, *, key=None, train=False):
+    logits = x.reshape(x.shape[0], -1) @ params["w"] + params["b"]
+    if train and key is not None:
+        keep = jax.random.bernoulli(key, 0.8, logits.shape)
+        logits = jnp.where(keep, logits / 0.8, 0.0)
+    return logits
+
+
+def l2_penalty(params):
+    return 1e-3 * jnp.sum(params["w"] ** 2) / 2
+
+
+def make_data(n, *, seed=0):
+    """Separable random data: the class is the argmax of three fixed projections."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(n, *IMAGE_SHAPE)).astype(np.float32)
+    projection = np.random.default_rng(123).normal(size=(int(np.prod(IMAGE_SHAPE)), CLASSES))
+    labels = np.argmax(images.reshape(n, -1) @ projection, axis=1).astype(np.int32)
+    return images, labels

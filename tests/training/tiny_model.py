@@ -24,7 +24,7 @@ def init_params(key, *, dtype=jnp.float32):
 
 
 def apply(params, x, *, key=None, train=False):
-    logits = x.reshape(x.shape[0], -1) @ params["w"] + params["b"]
+    logits = x.reshape(x.shape[0], -1) @ params["w"] + params["b"][None, :]
     if train and key is not None:
         keep = jax.random.bernoulli(key, 0.8, logits.shape)
         logits = jnp.where(keep, logits / 0.8, 0.0)
@@ -42,3 +42,20 @@ def make_data(n, *, seed=0):
     projection = np.random.default_rng(123).normal(size=(int(np.prod(IMAGE_SHAPE)), CLASSES))
     labels = np.argmax(images.reshape(n, -1) @ projection, axis=1).astype(np.int32)
     return images, labels
+
+
+class LinearMnist:
+    """Softmax regression on 28x28 images with the model interface: fast stand-in for the CLI."""
+
+    @staticmethod
+    def init_params(key, *, dtype=jnp.float32):
+        return {"w": jnp.zeros((784, 10), dtype), "b": jnp.zeros((10,), dtype)}
+
+    @staticmethod
+    def apply(params, x, *, key=None, train=False):
+        del key, train
+        return x.reshape(x.shape[0], -1) @ params["w"] + params["b"][None, :]
+
+    @staticmethod
+    def summary(params):
+        return f"linear: {sum(p.size for p in jax.tree.leaves(params))} parameters"

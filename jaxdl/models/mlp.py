@@ -1,0 +1,79 @@
+"""Seed 004's MNIST multilayer perceptron, built from :mod:`jaxdl.layers`.
+
+The seed trains "an MLP" on MNIST without fixing its sizes; jaxdl uses the common Keras-style
+choice::
+
+    input [B, 28, 28, 1] -> flatten [B, 784]
+    fc1   512, ReLU; dropout keep 0.8   [B, 512]
+    fc2   256, ReLU; dropout keep 0.8   [B, 256]
+    fc3   10 (logits)
+
+535,818 parameters, Glorot-uniform weights and zero biases, no weight penalty
+(:func:`l2_penalty` returns 0 so the trainer can treat both models alike).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxdl import activations, layers
+from jaxdl.models import check_dropout_key, check_images, summarize
+
+KEEP_PROB = 0.8
+DENSE_SHAPES = {"fc1": (784, 512), "fc2": (512, 256), "fc3": (256, 10)}
+NUM_PARAMETERS = 535_818
+
+Params = dict[str, dict[str, jax.Array]]
+
+
+def init_params(key: jax.Array, *, dtype=jnp.float32) -> Params:
+    """Glorot-uniform weights ``w [F_in, F_out]`` and zero biases ``b [F_out]`` in ``dtype``."""
+    params: Params = {}
+    for k, (name, shape) in zip(jax.random.split(key, 3), DENSE_SHAPES.items(), strict=True):
+        limit = math.sqrt(6.0 / sum(shape))
+        w = jax.random.uniform(k, shape, dtype, minval=-limit, maxval=limit)
+        params[name] = {"w": w, "b": jnp.zeros(shape[-1], dtype)}
+    return params
+
+
+def _forward(params: Params, x: ArrayLike, keys: tuple | None) -> dict[str, jax.Array]:
+    check_images(x)
+    x = jnp.asarray(x, params["fc1"]["w"].dtype)
+    out: dict[str, jax.Array] = {}
+    h = x.reshape(x.shape[0], -1)
+    h = out["fc1"] = activations.relu(layers.dense(h, **params["fc1"]))
+    if keys is not None:
+        h = out["dropout1"] = layers.dropout(h, KEEP_PROB, key=keys[0])
+    h = out["fc2"] = activations.relu(layers.dense(h, **params["fc2"]))
+    if keys is not None:
+        h = out["dropout2"] = layers.dropout(h, KEEP_PROB, key=keys[1])
+    out["fc3"] = layers.dense(h, **params["fc3"])
+    return out
+
+
+def apply(
+    params: Params, x: ArrayLike, *, key: jax.Array | None = None, train: bool = False
+) -> jax.Array:
+    """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``; dropout only when ``train`` (needs key)."""
+    check_dropout_key(train, key)
+    keys = tuple(jax.random.split(key)) if train else None
+    return _forward(params, x, keys)["fc3"]
+
+
+def layer_outputs(params: Params, x: ArrayLike) -> dict[str, jax.Array]:
+    """Every layer's activation for ``x`` in inference mode, ``{name: [B, ...]}``, input first."""
+    return {"input": jnp.asarray(x), **_forward(params, x, None)}
+
+
+def summary(params: Params):
+    """Parameters per array and in total (535,818); see :class:`jaxdl.models.Summary`."""
+    return summarize(params)
+
+
+def l2_penalty(params: Params) -> jax.Array:
+    """No weight penalty for the MLP: a zero of the parameters' dtype."""
+    return jnp.zeros((), params["fc1"]["w"].dtype)

@@ -1,0 +1,59 @@
+"""Data parallelism on 8 forced CPU devices, in a subprocess (the flag must precede JAX's start)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+    import jax
+    import numpy as np
+    from jaxdl.training import Batch, Recipe, fit
+    from jaxdl.training.sharding import data_parallel
+    from tests.training import tiny_model
+
+    train = Batch(*tiny_model.make_data(512))
+    valid = Batch(*tiny_model.make_data(100, seed=1))
+    out = {"devices": jax.device_count()}
+    recipe = dict(epochs=2, batch_size=32, learning_rate=0.05, chunk_steps=8)
+    single = fit(tiny_model, train, valid, Recipe(**recipe))
+    sharded = fit(tiny_model, train, valid, Recipe(**recipe, devices=8))
+    out["single"] = jax.tree.map(lambda a: np.asarray(a).tolist(), single.params)
+    out["sharded"] = jax.tree.map(lambda a: np.asarray(a).tolist(), sharded.params)
+    out["sharded_on"] = len(sharded.params["w"].sharding.device_set)
+    out["val"] = [[r["val_accuracy"] for r in run.history] for run in (single, sharded)]
+    for name, kwargs in [("indivisible", dict(devices=8, batch_size=36)),
+                         ("too_many", dict(devices=9))]:
+        try:
+            data_parallel(kwargs["devices"], batch_size=kwargs.get("batch_size", 32))
+        except ValueError as error:
+            out[name] = str(error)
+    print(json.dumps(out))
+    """
+)
+
+
+def test_eight_devices_give_the_single_device_parameters():
+    root = Path(__file__).resolve().parents[2]
+    env = os.environ | {
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(root),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=root
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 8 and out["sharded_on"] == 8
+    for name in ("w", "b"):
+        np.testing.assert_allclose(out["sharded"][name], out["single"][name], rtol=1e-5, atol=1e-6)
+    assert out["val"][0] == out["val"][1]
+    assert "batch size 36 does not divide evenly across 8 devices" in out["indivisible"]
+    assert "more devices than the 8" in out["too_many"]

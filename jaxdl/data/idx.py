@@ -82,10 +82,8 @@ def parse_idx(data: bytes, *, name: str, magic: int | None = None) -> np.ndarray
         raise MnistDataError(f"{name}: truncated: expected an IDX header, found {len(data)} bytes")
     found_magic = struct.unpack(">I", data[:4])[0]
     if magic is not None and found_magic != magic:
-        what = {IMAGES_MAGIC: "image", LABELS_MAGIC: "label"}.get(magic, "IDX")
-        raise MnistDataError(
-            f"{name}: expected the magic number of an {what} file, {magic}, found {found_magic}"
-        )
+        what = {IMAGES_MAGIC: "an image file", LABELS_MAGIC: "a label file"}.get(magic, "IDX")
+        raise MnistDataError(f"{name}: expected magic number {magic} ({what}), found {found_magic}")
     zeros, dtype_code, ndim = data[:2], data[2], data[3]
     if zeros != b"\x00\x00" or dtype_code != 0x08 or ndim == 0:
         raise MnistDataError(

@@ -218,6 +218,11 @@ def _sample_arrays() -> dict[str, np.ndarray]:
             f"{SAMPLE_FILE}: the embedded MNIST sample is missing from the installed package "
             f"({error}); reinstall jaxdl"
         ) from None
+    return load_sample_bytes(raw)
+
+
+def load_sample_bytes(raw: bytes) -> dict[str, np.ndarray]:
+    """Arrays of a sample npz, each checked against the SHA-256 in its metadata (read-only)."""
     with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files}
     metadata = json.loads(str(arrays["metadata"]))

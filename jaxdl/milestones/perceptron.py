@@ -491,7 +491,9 @@ def plot(report: Report):
         ax.plot(-(w[1] * grid + w[2]) / w[0], grid, color="0.2", label="w . [x1, x2, 1] = 0")
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
         chosen = points[targets == label]
-        ax.scatter(chosen[:, 0], chosen[:, 1], s=90, color=color, edgecolor="k", label=f"{label}")
+        ax.scatter(
+            chosen[:, 0], chosen[:, 1], s=90, color=color, edgecolor="k", label=f"target {label}"
+        )
     wrong = np.asarray(result["predictions"]) != targets
     if wrong.any():
         ax.scatter(

@@ -129,21 +129,27 @@ def test_exactly_fourteen_of_sixteen_boolean_functions_are_learned():
 
 
 def _separable_data(seed: int, dim: int, gamma: float, n: int = 24):
-    """Points in [-1, 1]**dim labelled by a random unit vector u, rejecting |u . x| < gamma."""
+    """Points in [-1, 1]**dim labelled by a random unit vector u, rejecting |u . x| < gamma.
+
+    Half of the points are kept from the band gamma <= |u . x| <= 2 gamma, so that the
+    perceptron has to work (several passes, tens of mistakes in 5 dimensions).
+    """
     rng = np.random.default_rng(seed)
     u = rng.normal(size=dim)
     u /= np.linalg.norm(u)
-    points = np.empty((0, dim))
-    while len(points) < n:
+    near, far = np.empty((0, dim)), np.empty((0, dim))
+    while len(near) < n // 2 or len(far) < n - n // 2:
         candidates = rng.uniform(-1.0, 1.0, size=(4 * n, dim))
-        points = np.concatenate([points, candidates[np.abs(candidates @ u) >= gamma]])
-    points = points[:n]
+        distance = np.abs(candidates @ u)
+        near = np.concatenate([near, candidates[(distance >= gamma) & (distance <= 2 * gamma)]])
+        far = np.concatenate([far, candidates[distance >= gamma]])
+    points = np.concatenate([near[: n // 2], far[: n - n // 2]])
     return points, (points @ u > 0).astype(int), u
 
 
 @given(
     seed=st.integers(0, 2**32 - 1),
-    dim=st.sampled_from([2, 3]),
+    dim=st.sampled_from([2, 5]),
     gamma=st.floats(0.05, 0.4),
     learning_rate=st.floats(0.01, 2.0),
 )

@@ -20,11 +20,11 @@ from jaxdl.data.mnist import (
 
 MAX_SHOW = 400
 
-EPILOG = f"""\
+EPILOG = """\
 sources:
   sample     8000 train / 2000 test real MNIST digits shipped with jaxdl (offline, default)
   download   the full MNIST (60000 / 10000): mirrors tried in order, each file checked against
-             its published SHA-256, cached in $JAXDL_DATA/mnist (now {default_cache_dir() / "mnist"})
+             its published SHA-256, cached in $JAXDL_DATA/mnist (here: {cache})
   DIR        a directory with the four IDX files, gzipped or not, e.g. train-images-idx3-ubyte.gz
 
 Without network access, download the four files by hand from any MNIST mirror and pass their
@@ -39,9 +39,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     p = datasets.add_parser(
         "mnist",
         help="MNIST counts per split and class, with checksum status",
-        description="Load MNIST from a source, validate every file, and report counts per "
+        description="Load MNIST from a source, validate every file, and report counts per\n"
         "split and class and whether each file matches its published checksum.",
-        epilog=EPILOG,
+        epilog=EPILOG.format(cache=default_cache_dir() / "mnist"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

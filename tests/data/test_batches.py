@@ -136,3 +136,17 @@ def test_validation_split_keeps_jax_arrays_on_device():
 def test_bad_validation_split_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         train_validation_split(np.zeros(10), np.zeros(10), key=jax.random.key(0), **kwargs)
+
+
+def test_epoch_arrays_work_inside_jit_for_a_scanned_training_loop():
+    x = jnp.arange(12.0)
+
+    @jax.jit
+    def epoch_sum(x, key):
+        (xs,) = epoch_arrays(x, batch_size=4, key=key)
+        total, _ = jax.lax.scan(lambda c, b: (c + b.sum(), None), jnp.zeros((), x.dtype), xs)
+        return xs, total
+
+    xs, total = epoch_sum(x, jax.random.key(3))
+    assert xs.shape == (3, 4) and float(total) == 66.0
+    np.testing.assert_array_equal(xs, epoch_arrays(x, batch_size=4, key=jax.random.key(3))[0])

@@ -1,0 +1,197 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from jaxdl.gradcheck import check_gradient
+from jaxdl.sequential import (
+    Dense,
+    Sequential,
+    bce_from_logits,
+    bce_from_logits_grad,
+    forward,
+    init_params,
+    loss_and_grad,
+    loss_value,
+    predict,
+)
+from tests.strategies import float_arrays
+
+# A few fixed architectures: Hypothesis draws the numbers, not the shapes (no recompiles).
+ARCHITECTURES = {
+    "seed": ((Dense(12, "relu"), Dense(8, "relu"), Dense(1, "sigmoid")), "binary_crossentropy"),
+    "tanh-linear-mse": ((Dense(5, "tanh"), Dense(3, None), Dense(2, None)), "mse"),
+    "softplus-sigmoid-mse": ((Dense(4, "softplus"), Dense(2, "sigmoid")), "mse"),
+}
+
+
+@given(
+    name=st.sampled_from(sorted(ARCHITECTURES)),
+    x=float_arrays((6, 3), -2, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_hand_backprop_matches_autodiff_and_finite_differences(name, x, seed):
+    layers, loss = ARCHITECTURES[name]
+    k_params, k_y = jax.random.split(jax.random.key(seed))
+    params = init_params(layers, 3, key=k_params, dtype=jnp.float64)
+    y = jax.random.bernoulli(k_y, 0.5, (6, layers[-1].units)).astype(jnp.float64)
+    # ReLU has no derivative at 0: stay away from the kink in every ReLU layer.
+    _, _, pre = forward(layers, params, x)
+    for layer, z in zip(layers, pre, strict=True):
+        assume(layer.activation != "relu" or float(jnp.min(jnp.abs(z))) > 1e-4)
+    value, hand = loss_and_grad(layers, params, x, y, loss=loss)
+    auto_value, auto = jax.value_and_grad(lambda p: loss_value(layers, p, x, y, loss=loss))(params)
+    assert float(value) == pytest.approx(float(auto_value), rel=1e-12)
+    for h, a in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=True):
+        np.testing.assert_allclose(h, a, rtol=1e-10, atol=1e-12)
+    check = check_gradient(
+        name,
+        lambda p: loss_value(layers, p, x, y, loss=loss),
+        lambda p: loss_and_grad(layers, p, x, y, loss=loss)[1],
+        params,
+    )
+    assert check.passed, check
+
+
+@given(
+    z=float_arrays((8,), -30, 30), y=st.lists(st.sampled_from([0.0, 1.0]), min_size=8, max_size=8)
+)
+def test_bce_from_logits(z, y):
+    y = np.asarray(y)
+    s = 1 / (1 + np.exp(-z))
+    with np.errstate(divide="ignore"):
+        naive = -np.mean(y * np.log(s) + (1 - y) * np.log1p(-s))
+    if np.max(np.abs(z)) < 8:  # where the naive formula is itself accurate
+        assert float(bce_from_logits(z, y)) == pytest.approx(naive, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(
+        bce_from_logits_grad(z, y),
+        jax.grad(bce_from_logits)(jnp.asarray(z), y),
+        rtol=1e-10,
+        atol=1e-15,
+    )
+    # Confidently wrong answers cost a lot but stay finite.
+    assert np.isfinite(float(bce_from_logits(jnp.array([80.0]), jnp.array([0.0]))))
+
+
+def test_uniform_prediction_costs_log_2():
+    assert float(bce_from_logits(jnp.zeros(4), jnp.array([0.0, 1.0, 1.0, 0.0]))) == pytest.approx(
+        np.log(2)
+    )
+
+
+def _blobs(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 2)) + 2.0 * y[:, None]
+    return x, y
+
+
+def test_fit_learns_separable_blobs_and_compiles_once():
+    x, y = _blobs()
+    model = Sequential([Dense(8, "relu"), Dense(1, "sigmoid")]).build(2, key=jax.random.key(0))
+    model.compile(optax.adam(0.01), "binary_crossentropy")
+    history = model.fit(
+        x, y, epochs=30, batch_size=16, key=jax.random.key(1), validation_data=(x, y)
+    )
+    assert history.loss.shape == (30,) and history.val_accuracy.shape == (30,)
+    assert history.loss[-1] < history.loss[0]
+    assert model.evaluate(x, y)["accuracy"] > 0.9
+    assert history.val_accuracy[-1] == pytest.approx(model.evaluate(x, y)["accuracy"])
+    assert model.predict(x[:5]).shape == (5, 1)
+    assert model.params[0].w.dtype == jnp.float32
+    # A second fit with the same shapes reuses the compiled loop.
+    from jaxdl import sequential
+
+    before = sequential._fit._cache_size()
+    model.fit(x, y, epochs=30, batch_size=16, key=jax.random.key(2), validation_data=(x, y))
+    assert sequential._fit._cache_size() == before
+
+
+def test_optax_sgd_matches_hand_update():
+    x, y = _blobs(20)
+    model = Sequential([Dense(3, "tanh"), Dense(1, "sigmoid")]).build(2, key=jax.random.key(0))
+    model.compile(optax.sgd(0.1), "binary_crossentropy")
+    start = model.params
+    model.fit(x, y, epochs=1, batch_size=20, key=jax.random.key(0))
+    _, grads = loss_and_grad(
+        model.layers,
+        start,
+        x.astype(np.float32),
+        y[:, None].astype(np.float32),
+        loss="binary_crossentropy",
+    )
+    expected = jax.tree.map(lambda p, g: p - 0.1 * g, start, grads)
+    for a, b in zip(jax.tree.leaves(model.params), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_summary_counts_parameters():
+    model = Sequential([Dense(12, "relu"), Dense(8, "relu"), Dense(1, "sigmoid")])
+    model.build(8, key=jax.random.key(0))
+    # Keras' count for seed 001's model: 8*12+12 + 12*8+8 + 8+1 = 221.
+    assert model.summary().endswith("total params: 221")
+    assert predict(model.layers, model.params, np.zeros((2, 8))).shape == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: Sequential([]), "at least one Dense"),
+        (lambda: Sequential([Dense(0, "relu")]), "units must be a positive integer"),
+        (lambda: Sequential([Dense(3, "swish")]), "unknown activation 'swish'"),
+        (lambda: Sequential([Dense(3, "heaviside")]), "unknown activation"),
+        (lambda: Sequential([(3, "relu")]), "must be a Dense"),
+        (
+            lambda: Sequential([Dense(1, None)]).compile(optax.adam(0.1), "binary_crossentropy"),
+            "sigmoid output",
+        ),
+        (
+            lambda: Sequential([Dense(1, "sigmoid")]).compile(optax.adam(0.1), "hinge"),
+            "unknown loss",
+        ),
+        (
+            lambda: Sequential([Dense(1, "sigmoid")]).compile("adam", "mse"),
+            "optax.GradientTransformation",
+        ),
+        (
+            lambda: Sequential([Dense(1, "sigmoid")]).evaluate(np.zeros((2, 2)), np.zeros(2)),
+            "not built",
+        ),
+        (lambda: Sequential([Dense(1, "sigmoid")]).build(0, key=jax.random.key(0)), "input_dim"),
+    ],
+)
+def test_bad_models(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.fixture
+def model():
+    m = Sequential([Dense(2, "relu"), Dense(1, "sigmoid")]).build(2, key=jax.random.key(0))
+    return m.compile(optax.adam(0.01), "binary_crossentropy")
+
+
+@pytest.mark.parametrize(
+    "x, y, kwargs, match",
+    [
+        (np.zeros((4, 3)), np.zeros(4), {}, r"shape \[N, 2\]"),
+        (np.zeros((4, 2)), np.zeros(5), {}, "targets must have shape"),
+        (np.full((4, 2), np.nan), np.zeros(4), {}, "NaN"),
+        (np.zeros((0, 2)), np.zeros(0), {}, "empty"),
+        (np.zeros((4, 2)), np.zeros(4), {"epochs": 0}, "epochs"),
+        (np.zeros((4, 2)), np.zeros(4), {"batch_size": 5}, "exceeds the 4"),
+    ],
+)
+def test_bad_fit_input(model, x, y, kwargs, match):
+    settings = dict(epochs=1, batch_size=2, key=jax.random.key(0)) | kwargs
+    with pytest.raises(ValueError, match=match):
+        model.fit(x, y, **settings)
+
+
+def test_fit_before_compile():
+    m = Sequential([Dense(1, "sigmoid")]).build(2, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="not compiled"):
+        m.fit(np.zeros((4, 2)), np.zeros(4), epochs=1, batch_size=2, key=jax.random.key(0))

@@ -230,7 +230,7 @@ def fit(
     history: list[dict[str, Any]] = []
     best_epoch, best_accuracy, start_epoch = 0, -math.inf, 0
 
-    checkpoints = writer = None
+    checkpoints = writer = background = None
     if run_dir is not None:
         from jaxdl.training.checkpoints import Checkpoints
 
@@ -250,9 +250,12 @@ def fit(
             best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
             if best_epoch:
                 best_params = checkpoints.restore_best(state.params)[0]
+        from jaxdl.background import BackgroundWriter
         from jaxdl.training.metrics import MetricsWriter
 
         writer = MetricsWriter(run_dir, history)
+        # metrics.jsonl and the event files are written off the training thread; never dropped.
+        background = BackgroundWriter()
 
     steps = n_train // recipe.batch_size
     chunk_steps = min(recipe.chunk_steps, steps)
@@ -305,7 +308,7 @@ def fit(
             else:
                 epochs_since_best += 1
             if writer is not None:
-                writer.write(record)
+                background.submit(writer.write, dict(record))
             if checkpoints is not None:
                 meta = {
                     "epoch": epoch,
@@ -320,10 +323,14 @@ def fit(
             if on_epoch_end is not None:
                 on_epoch_end(record)
     finally:
-        if writer is not None:
-            writer.close()
-        if checkpoints is not None:
-            checkpoints.close()
+        try:
+            if background is not None:
+                background.close()  # runs every queued write, then re-raises a writer error
+        finally:
+            if writer is not None:
+                writer.close()
+            if checkpoints is not None:
+                checkpoints.close()
 
     if recipe.patience and not stopped_early and len(history) < recipe.epochs:
         stopped_early = True  # resumed a run whose patience had already run out

@@ -181,3 +181,33 @@ def test_cli_non_image_and_bad_padding_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as info:  # argparse refuses a padding outside the choices
         main(["filters", "--padding", "mirror", "--out", str(tmp_path / "x.png")])
     assert info.value.code == 2
+
+
+def test_mnist_digits_by_default(tmp_path, capsys):
+    from jaxdl.milestones import filters as chapter
+
+    report = chapter.run(chapter.Config(digits=2))
+    assert report.result["image_shape"] == [28, 28]
+    assert len(report.result["images"]) == 2 and report.result["images"][0].startswith("MNIST")
+    assert report.result["flat_image_max_error"] < 1e-12
+    # MNIST is 0 (background) to 1 (ink): a unit-sum blur stays inside [0, 1].
+    low, high = report.result["response_range"]["box-blur"]
+    assert 0.0 <= low and high <= 1.0 + 1e-12
+    with pytest.raises(ValueError, match="digits must be at most"):
+        chapter.run(chapter.Config(digits=10**6))
+
+
+def test_demo(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("demo_filters", root / "demos" / "filters.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    out = demo.main(["--out", str(tmp_path / "grid.png")])
+    printed = capsys.readouterr().out
+    for name in filters.KERNELS:
+        assert f"{name} kernel:" in printed
+    assert "response on MNIST test #0" in printed
+    assert (tmp_path / "grid.png").read_bytes()[:8] == PNG_MAGIC and out.endswith("grid.png")

@@ -71,6 +71,8 @@ MILESTONES: tuple[Milestone, ...] = (
         "filters",
     ),
     _m("backprop", 1986, "Rumelhart, Hinton & Williams", "a hidden layer solves XOR", "backprop"),
+    _m("elman-rnn", 1990, "Elman", "a recurrent net finds structure in time", "elman_rnn"),
+    _m("lstm", 1997, "Hochreiter & Schmidhuber", "LSTM remembers what the RNN forgets", "lstm"),
     _m("deep-cnn", 2012, "Krizhevsky et al.; TFLearn", "convolutional net on MNIST", "deep_cnn"),
     _m(
         "tabular-mlp",
@@ -78,6 +80,13 @@ MILESTONES: tuple[Milestone, ...] = (
         "Chollet (Keras); Smith et al. 1988 data",
         "Keras-style MLP on the PIMA diabetes table",
         "tabular_mlp",
+    ),
+    _m(
+        "unet",
+        2015,
+        "Ronneberger, Fischer & Brox",
+        "U-Net with masked BCE and a symmetry penalty",
+        "unet",
     ),
 )
 

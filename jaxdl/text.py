@@ -1,0 +1,140 @@
+"""Text for the sentiment classifier: a labelled-CSV reader and a small vocabulary builder.
+
+The CSV has a header row naming (at least) a ``text`` column and a ``label`` column; labels are
+``0``/``1`` or ``negative``/``positive`` (also ``neg``/``pos``), case-insensitive. Public data
+sets that fit after a one-line conversion (none is shipped with jaxdl):
+
+- IMDB movie reviews (Maas et al. 2011): 50,000 reviews, labels positive/negative; Kaggle's
+  ``IMDB Dataset.csv`` has columns ``review,sentiment``: rename them to ``text,label``.
+- SST-2 (Stanford Sentiment Treebank, GLUE): TSV ``sentence<TAB>label`` with 0/1.
+- Sentiment140 (Go, Bhayani & Huang 2009): tweets labelled 0 (negative) and 4 (positive): map
+  4 to 1 and keep the text column.
+- Yelp polarity and Amazon polarity (Zhang et al. 2015): labels 1/2: map to 0/1.
+
+Tokens are lower-cased runs of letters, digits and apostrophes. Id 0 pads, id 1 stands for any
+word outside the vocabulary.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAD, UNK = "<pad>", "<unk>"
+_TOKEN = re.compile(r"[a-z0-9']+")
+_LABELS = {"0": 0, "1": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words: ``"Great movie, isn't it?" -> ["great", "movie", "isn't", "it"]``."""
+    return _TOKEN.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Words and their ids; ``tokens[0]`` is the padding token, ``tokens[1]`` the unknown word."""
+
+    tokens: tuple[str, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def id(self, token: str) -> int:
+        """The id of ``token``, or 1 (unknown) when it is not in the vocabulary."""
+        return self._index.get(token, 1)
+
+
+def build_vocabulary(
+    texts: Iterable[str], *, max_size: int = 5000, min_count: int = 1
+) -> Vocabulary:
+    """The ``max_size`` most frequent words that occur at least ``min_count`` times.
+
+    Ties are broken alphabetically, so the vocabulary does not depend on the order of ``texts``.
+
+    Args:
+      texts: the training texts.
+      max_size: most words kept (besides the padding and unknown tokens); at least 1.
+      min_count: fewest occurrences for a word to be kept; at least 1.
+
+    Raises:
+      ValueError: if no word qualifies (empty texts, or ``min_count`` too high).
+    """
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+        raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
+    counts = collections.Counter(token for text in texts for token in tokenize(text))
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    if not kept:
+        raise ValueError(
+            f"empty vocabulary: no word occurs at least {min_count} time(s) in the texts "
+            f"({sum(counts.values())} tokens in all); supply texts with words or lower min_count"
+        )
+    return Vocabulary((PAD, UNK, *kept[:max_size]))
+
+
+def encode(
+    texts: Sequence[str], vocabulary: Vocabulary, *, max_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Word ids padded with 0 to a fixed width, and the true lengths.
+
+    Returns:
+      ``(ids [N, max_length] int32, lengths [N] int32)``; texts longer than ``max_length`` tokens
+      are cut, an empty text gets length 1 (a single padding token).
+    """
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    ids = np.zeros((len(texts), max_length), np.int32)
+    lengths = np.ones((len(texts),), np.int32)
+    for row, text in enumerate(texts):
+        tokens = [vocabulary.id(t) for t in tokenize(text)][:max_length]
+        ids[row, : len(tokens)] = tokens
+        lengths[row] = max(len(tokens), 1)
+    return ids, lengths
+
+
+def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
+    """Read ``(texts, labels)`` from a CSV file with ``text`` and ``label`` columns.
+
+    Raises:
+      ValueError: if the file is missing or empty, lacks either column, has a row without a
+        label, or a label that is not binary (0/1, negative/positive, neg/pos).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"CSV file {str(path)!r} does not exist")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise ValueError(f"CSV file {str(path)!r} is empty; expected a header 'text,label'")
+        columns = [c.strip().lower() for c in reader.fieldnames]
+        missing = [c for c in ("text", "label") if c not in columns]
+        if missing:
+            raise ValueError(
+                f"CSV file {str(path)!r} lacks column(s) {', '.join(missing)}; its header is "
+                f"{', '.join(reader.fieldnames)}; expected 'text,label'"
+            )
+        text_key = reader.fieldnames[columns.index("text")]
+        label_key = reader.fieldnames[columns.index("label")]
+        texts, labels = [], []
+        for line, row in enumerate(reader, start=2):
+            raw = (row.get(label_key) or "").strip().lower()
+            if raw not in _LABELS:
+                raise ValueError(
+                    f"{path.name} line {line}: label {raw!r} is not binary; use 0/1 or "
+                    "negative/positive (map e.g. Sentiment140's 4 to 1)"
+                )
+            texts.append(row.get(text_key) or "")
+            labels.append(_LABELS[raw])
+    if not texts:
+        raise ValueError(f"CSV file {str(path)!r} has a header but no rows")
+    return texts, labels

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from jaxdl import text
+
+
+def test_tokenize():
+    assert text.tokenize("Great movie, isn't it? 10/10") == [
+        "great",
+        "movie",
+        "isn't",
+        "it",
+        "10",
+        "10",
+    ]
+
+
+def test_vocabulary_by_frequency_then_alphabet():
+    vocab = text.build_vocabulary(["b a b", "c a b"], max_size=2)
+    assert vocab.tokens == (text.PAD, text.UNK, "b", "a")
+    assert vocab.id("b") == 2 and vocab.id("c") == 1  # cut by max_size -> unknown
+    assert (
+        text.build_vocabulary(["c a b", "b a b"]).tokens
+        == text.build_vocabulary(["b a b", "c a b"]).tokens
+    )
+    assert "c" not in text.build_vocabulary(["b a b", "c a b"], min_count=2).tokens
+
+
+def test_encode_pads_and_cuts():
+    vocab = text.build_vocabulary(["good bad"])
+    ids, lengths = text.encode(["good", "bad good zzz", ""], vocab, max_length=2)
+    assert ids.dtype == np.int32 and ids.shape == (3, 2)
+    np.testing.assert_array_equal(
+        ids, [[vocab.id("good"), 0], [vocab.id("bad"), vocab.id("good")], [0, 0]]
+    )
+    np.testing.assert_array_equal(lengths, [1, 2, 1])
+
+
+def test_read_csv_with_quotes_and_word_labels(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text('Text,Label\n"good, really good",Positive\nbad,0\n"meh",neg\n')
+    texts, labels = text.read_labelled_csv(path)
+    assert texts == ["good, really good", "bad", "meh"]
+    assert labels == [1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("review,sentiment\nx,1\n", r"lacks column\(s\) text, label"),
+        ("text\nx\n", r"lacks column\(s\) label"),
+        ("text,label\nx,2\n", "line 2: label '2' is not binary"),
+        ("text,label\nx,\n", "label '' is not binary"),
+        ("text,label\n", "no rows"),
+    ],
+)
+def test_read_csv_bad_input(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        text.read_labelled_csv(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        text.read_labelled_csv(tmp_path / "nope.csv")
+
+
+@pytest.mark.parametrize(
+    "texts, kwargs, message",
+    [
+        ([], {}, "empty vocabulary"),
+        (["!!! ..."], {}, "empty vocabulary"),
+        (["a b"], {"min_count": 2}, "empty vocabulary"),
+        (["a"], {"max_size": 0}, "max_size"),
+        (["a"], {"min_count": 0}, "min_count"),
+    ],
+)
+def test_vocabulary_bad_input(texts, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        text.build_vocabulary(texts, **kwargs)

@@ -264,7 +264,7 @@ def train(
         ``syn += ...``); the two give the same step, bit for bit.
 
     Returns:
-      A :class:`TrainResult`: the final weights, the mean |error| before each step, the loss.
+      A :class:`TrainResult`: the final weights, the mean ``|error|`` before each step, the loss.
 
     Raises:
       ValueError: shapes that do not chain, NaN in the data, bad settings.
@@ -285,8 +285,9 @@ def train(
 def seed_numpy_loop(x, y, syn0, syn1, *, steps: int = 60000, print_every: int | None = None):
     """The seed's own NumPy program (seed 003's form), kept as the reference and the baseline.
 
-    Returns ``(syn0, syn1, printed_errors, l2)``: the final weights, the mean |error| printed every
-    ``print_every`` steps, and the output ``l2`` of the last iteration (what the seed prints).
+    Returns ``(syn0, syn1, printed_errors, l2)``: the final weights, the mean ``|error|``
+    printed every ``print_every`` steps, and the output ``l2`` of the last iteration (what the
+    seed prints).
     """
 
     def nonlin(v, deriv=False):

@@ -215,7 +215,10 @@ def gradient_checks(*, key: jax.Array) -> list:
     dtype = jnp.result_type(float)
     x = jax.random.normal(k_x, (6, 3), dtype)
     y = jax.random.normal(k_y, (6, 2), dtype)
-    params = init_mlp(key=k_params, sizes=(3, 5, 4, 2), dtype=dtype)
+    # nonzero biases keep ReLU pre-activations off the kink at exactly 0
+    params = jax.tree.map(
+        lambda a: a + 0.3, init_mlp(key=k_params, sizes=(3, 5, 4, 2), dtype=dtype)
+    )
     checks = [
         check_gradient(
             f"mlp: depth-3 {name} backprop",
@@ -225,7 +228,7 @@ def gradient_checks(*, key: jax.Array) -> list:
         )
         for name in ("tanh", "relu")
     ]
-    two = init_mlp(key=k_seed, sizes=(3, 4, 2), dtype=dtype)
+    two = jax.tree.map(lambda a: a + 0.3, init_mlp(key=k_seed, sizes=(3, 4, 2), dtype=dtype))
     checks.append(
         check_gradient(
             "mlp: seed 001 Linear-ReLU-Linear-MSE",

@@ -72,15 +72,16 @@ def from_params(params: deep_cnn.Params) -> tuple[nnx.GraphDef, nnx.State]:
     model = DeepCNN(rngs=nnx.Rngs(0), param_dtype=dtype)
     for name in _LAYERS:
         layer = getattr(model, name)
-        layer.kernel.value = jnp.asarray(params[name]["w"])
-        layer.bias.value = jnp.asarray(params[name]["b"])
+        layer.kernel.set_value(jnp.asarray(params[name]["w"]))
+        layer.bias.set_value(jnp.asarray(params[name]["b"]))
     return nnx.split(model)
 
 
 def to_params(state: nnx.State) -> deep_cnn.Params:
     """The twin's state as jaxdl's ``{layer: {"w", "b"}}`` dict."""
     return {
-        name: {"w": state[name]["kernel"].value, "b": state[name]["bias"].value} for name in _LAYERS
+        name: {"w": state[name]["kernel"].get_value(), "b": state[name]["bias"].get_value()}
+        for name in _LAYERS
     }
 
 

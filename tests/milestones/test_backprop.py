@@ -1,4 +1,6 @@
+import importlib.util
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -273,3 +275,31 @@ def test_cli_bad_arguments_exit_2(args, capsys):
     assert main(["run", "backprop", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxdl: error:") and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ demo and benchmark
+
+
+def _script(folder: str, name: str = "backprop"):
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", root / folder / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_prints_the_seed_figures(capsys):
+    _script("demos").main()
+    lines = capsys.readouterr().out.splitlines()
+    printed = [float(line.split(": ")[1]) for line in lines if line.startswith("Avg l2_error")]
+    np.testing.assert_allclose(printed, bp.SEED_LITTER_ERRORS, rtol=6e-4)
+    assert "Output After Training:" in lines
+    assert lines[-1] == "XOR output after 60000 steps: [0.0026 0.9967 0.997  0.0039]"
+
+
+def test_benchmark_smoke(capsys):
+    figures = _script("benchmarks").main(
+        ["--steps", "60", "--count", "4", "--widths", "2", "--repeats", "1"]
+    )
+    assert figures["jaxdl_steady_s"] > 0 and 0 <= figures["width_2"]["success_rate"] <= 1
+    assert "steady state" in capsys.readouterr().out

@@ -182,3 +182,21 @@ def test_train_sentiment_bad_input():
         rec.train_sentiment(["a b", "c d"], [0, 2], key=jax.random.key(0))
     with pytest.raises(ValueError, match="2 texts but 1 labels"):
         rec.train_sentiment(["a b", "c d"], [0], key=jax.random.key(0))
+
+
+def test_demo_prints_all_three_experiments(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("demo_recurrent", root / "demos" / "recurrent.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    path = _write_csv(tmp_path / "r.csv", [("good fun", 1), ("bad dull", 0)] * 10)
+    demo.main(["--csv", str(path)])
+    out = capsys.readouterr().out
+    xor_error = float(out.split("XOR bits: ")[1].split()[0])
+    lstm_mse = float(out.split("LSTM (1997): ")[1].split()[0])
+    assert xor_error < 0.1 and lstm_mse < 0.02
+    assert "always 1.0:  0.1667" in out
+    assert "Sentiment: 20 texts, vocabulary 6," in out

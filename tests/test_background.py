@@ -1,3 +1,4 @@
+import json
 import threading
 import time
 
@@ -145,3 +146,25 @@ def test_not_callable():
     with BackgroundWriter() as writer:
         with pytest.raises(ValueError, match="callable"):
             writer.submit("not a function")
+
+
+def test_training_loop_writes_metrics_off_its_thread(tmp_path, monkeypatch):
+    from jaxdl.training import Batch, Recipe, fit, metrics
+    from tests.training import tiny_model
+
+    original = metrics.MetricsWriter.write
+    writers = []
+
+    def slow_write(self, record):
+        time.sleep(0.2)  # a slow disk
+        writers.append(threading.current_thread().name)
+        original(self, record)
+
+    monkeypatch.setattr(metrics.MetricsWriter, "write", slow_write)
+    train = Batch(*tiny_model.make_data(256))
+    valid = Batch(*tiny_model.make_data(64, seed=1))
+    recipe = Recipe(epochs=3, batch_size=32, learning_rate=0.05, chunk_steps=4)
+    result = fit(tiny_model, train, valid, recipe, run_dir=tmp_path / "run")
+    # Every record was written, by the background worker, and all of them before fit returned.
+    assert writers == ["jaxdl-background-writer"] * 3
+    assert metrics.read_metrics(tmp_path / "run") == json.loads(json.dumps(result.history))

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from jaxdl.models import MODELS
 from jaxdl.training.loop import PRESETS, Recipe, preset
-from jaxdl.training.mnist import MODELS
 
 #: Options that map one-to-one onto Recipe fields (None when not given).
 _RECIPE_OPTIONS = (
@@ -107,7 +107,7 @@ def _print_summary(model, recipe: Recipe) -> None:
     params = model.init_params(jax.random.key(0), dtype=jnp.float32)
     summary = model.summary(params) if hasattr(model, "summary") else None
     if summary is not None:
-        print(summary if isinstance(summary, str) else json.dumps(summary, indent=1, default=str))
+        print(summary.format() if hasattr(summary, "format") else summary)
     fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(recipe).items())
     print(f"recipe: {fields}", flush=True)
 

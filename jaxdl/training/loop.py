@@ -53,7 +53,8 @@ class Recipe:
     patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
     seed: int = 0
     devices: int = 1
-    chunk_steps: int = 50  # steps per device-side scan (one host read per chunk)
+    chunk_steps: int = 1  # steps per jitted call (a lax.scan when > 1; see make_train_chunk)
+    log_every: int = 50  # steps between host reads of the losses (progress bar, NaN check)
     eval_batch_size: int = 1000
 
     def __post_init__(self):
@@ -61,6 +62,7 @@ class Recipe:
         require_positive_int("batch size", self.batch_size)
         require_positive_float("learning rate", self.learning_rate)
         require_positive_int("chunk steps", self.chunk_steps)
+        require_positive_int("log every", self.log_every)
         require_positive_int("evaluation batch size", self.eval_batch_size)
         require_positive_int("devices", self.devices)
         if self.optimizer not in ("adam", "sgd"):
@@ -183,9 +185,9 @@ def fit(
     """Train ``model`` on ``train``, evaluating on ``validation`` after every epoch.
 
     Each epoch shuffles the training set, drops the last partial batch, and runs its steps in
-    jitted chunks of ``recipe.chunk_steps`` (a ``lax.scan`` on the device); the host reads the
-    per-step losses once per chunk, while the next chunk runs, and stops at the first
-    non-finite one.
+    jitted calls of ``recipe.chunk_steps`` steps, dispatched asynchronously; the host reads the
+    per-step losses every ``recipe.log_every`` steps (never waiting on the step just
+    dispatched), updates the progress bar, and stops at the first non-finite loss.
 
     Args:
       model: a model module (``init_params``, ``apply``, optional ``l2_penalty``).
@@ -278,7 +280,7 @@ def fit(
     example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
     chunk_args = (jnp.int32(steps), jnp.int32(0), epoch_keys(train_key, 1)[1])
     train_chunk = train_chunk.lower(state, *train, example_order, *chunk_args).compile()
-    evaluate = evaluate.lower(state.params, *validation).compile()
+    jax.block_until_ready(evaluate(state.params, *validation))  # compiles the evaluation
     compile_seconds = time.perf_counter() - compile_start
 
     epochs_since_best = start_epoch - best_epoch if best_epoch else 0
@@ -364,7 +366,7 @@ def _run_epoch(
     start = time.perf_counter()
     order = epoch_order(shuffle_key, **order_args)
     losses, correct = [], 0
-    pending = None  # the previous chunk's metrics: read while the next chunk runs
+    pending = []  # (first step, metrics) of calls whose metrics are not read yet
 
     def read(first, metrics):
         nonlocal correct
@@ -389,14 +391,19 @@ def _run_epoch(
             loss=f"{np.mean(chunk_losses):.4f}", acc=f"{chunk_correct / (n * batch):.3f}"
         )
 
+    unread_steps = 0
     for first in range(0, steps, chunk_steps):
         state, metrics = train_chunk(
             state, *train, order, jnp.int32(steps), jnp.int32(first), dropout_key
         )
-        if pending is not None:
-            read(*pending)
-        pending = (first, metrics)
-    read(*pending)
+        if unread_steps >= recipe.log_every:  # read all but the call just dispatched
+            for args in pending:
+                read(*args)
+            pending, unread_steps = [], 0
+        pending.append((first, metrics))
+        unread_steps += chunk_steps
+    for args in pending:
+        read(*args)
     jax.block_until_ready(state)
     seconds = time.perf_counter() - start
     bar.close()

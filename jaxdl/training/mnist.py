@@ -7,7 +7,6 @@ that all three train the same way.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,15 +17,12 @@ import numpy as np
 from jaxdl.training.loop import FitResult, Recipe, fit, keys
 from jaxdl.training.step import Batch, make_evaluate
 
-#: ``jaxdl train`` model names and the modules that implement them.
-MODELS: dict[str, str] = {"deep-cnn": "jaxdl.models.deep_cnn", "mlp": "jaxdl.models.mlp"}
-
 
 def load_model(name: str) -> Any:
-    """The model module called ``name`` (a key of :data:`MODELS`)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    return importlib.import_module(MODELS[name])
+    """The model module called ``name`` (a key of :data:`jaxdl.models.MODELS`)."""
+    from jaxdl import models
+
+    return models.get(name)
 
 
 class MnistData(NamedTuple):

@@ -46,7 +46,7 @@ class Recipe:
     """
 
     epochs: int = 10
-    batch_size: int = 128
+    batch_size: int = 64
     learning_rate: float = 1e-3
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9  # SGD only

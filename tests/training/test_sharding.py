@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     train = Batch(*tiny_model.make_data(512))
     valid = Batch(*tiny_model.make_data(100, seed=1))
     out = {"devices": jax.device_count()}
-    recipe = dict(epochs=2, batch_size=32, learning_rate=0.05, chunk_steps=8)
+    recipe = dict(epochs=2, batch_size=32, learning_rate=0.05)
     single = fit(tiny_model, train, valid, Recipe(**recipe))
     sharded = fit(tiny_model, train, valid, Recipe(**recipe, devices=8))
     out["single"] = jax.tree.map(lambda a: np.asarray(a).tolist(), single.params)

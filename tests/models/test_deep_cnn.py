@@ -97,9 +97,12 @@ def test_hand_backward_pass_equals_jax_grad(train):
     def both(params):
         hand = deep_cnn.loss_and_grad(params, x, labels, key=key, train=train)
         auto = jax.value_and_grad(deep_cnn.loss)(params, x, labels, key=key, train=train)
-        return hand, auto
+        with_logits = deep_cnn.loss_logits_and_grad(params, x, labels, key=key, train=train)
+        return hand, auto, with_logits[0], deep_cnn.apply(params, x, key=key, train=train)
 
-    (value, grads), (auto_value, auto_grads) = both(params)
+    (value, grads), (auto_value, auto_grads), (value2, logits), expected = both(params)
     assert float(value) == pytest.approx(float(auto_value), rel=1e-12)
+    assert float(value2) == pytest.approx(float(auto_value), rel=1e-12)
+    np.testing.assert_allclose(logits, expected, rtol=1e-13)
     for hand, auto in zip(jax.tree.leaves(grads), jax.tree.leaves(auto_grads), strict=True):
         np.testing.assert_allclose(hand, auto, rtol=1e-10, atol=1e-13)

@@ -222,8 +222,8 @@ def gradient_checks(*, key: jax.Array) -> list:
     checks = [
         check_gradient(
             f"mlp: depth-3 {name} backprop",
-            lambda p, name=name: mlp_loss(p, x, y, activation=name),
-            lambda p, name=name: mlp_loss_grad(p, x, y, activation=name),
+            jax.jit(lambda p, name=name: mlp_loss(p, x, y, activation=name)),
+            jax.jit(lambda p, name=name: mlp_loss_grad(p, x, y, activation=name)),
             params,
         )
         for name in ("tanh", "relu")
@@ -232,8 +232,8 @@ def gradient_checks(*, key: jax.Array) -> list:
     checks.append(
         check_gradient(
             "mlp: seed 001 Linear-ReLU-Linear-MSE",
-            lambda p: mlp_loss(p, x, y, activation="relu"),
-            lambda p: forward_backward(p, x, y)[1],
+            jax.jit(lambda p: mlp_loss(p, x, y, activation="relu")),
+            jax.jit(lambda p: forward_backward(p, x, y)[1]),
             two,
         )
     )

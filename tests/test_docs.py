@@ -47,6 +47,8 @@ EXPECTED_CHAPTERS = {
     "perceptron": ("jaxdl.milestones.perceptron",),
     "backprop": ("jaxdl.milestones.backprop", "jaxdl.mlp"),
     "filters": ("jaxdl.filters", "jaxdl.milestones.filters", "jaxdl.layers"),
+    "recurrent": ("jaxdl.recurrent", "jaxdl.milestones.elman_rnn", "jaxdl.milestones.lstm"),
+    "tabular_mlp": ("jaxdl.sequential", "jaxdl.tabular", "jaxdl.milestones.tabular_mlp"),
 }
 
 

@@ -104,10 +104,12 @@ def test_resume_ends_with_the_parameters_of_an_uninterrupted_run(tmp_path):
             run_dir=run, resume=True)  # fmt: skip
 
 
-def test_early_stopping_with_patience():
+def test_early_stopping_with_patience_and_the_progress_bar(capsys):
     # A learning rate too small to change any prediction: no epoch beats the first.
     recipe = Recipe(epochs=6, batch_size=32, learning_rate=1e-12, patience=2)
-    result = fit(tiny_model, TRAIN, VALID, recipe)
+    result = fit(tiny_model, TRAIN, VALID, recipe, progress=True)
+    bar = capsys.readouterr().err
+    assert "epoch 1/6" in bar and "img/s" in bar and "loss=" in bar and "acc=" in bar
     assert [r["epoch"] for r in result.history] == [1, 2, 3]
     assert result.stopped_early and result.best_epoch == 1
 

@@ -116,3 +116,10 @@ def test_demo_prints_tflearn_style_epochs(tmp_path, capsys):
     accuracy = float(out.split("Test accuracy: ")[1].split()[0])
     assert 0.5 < accuracy <= 1.0
     assert np.isfinite(accuracy)
+
+
+def test_train_command_divergence_exits_1(tmp_path, capsys, linear_model):
+    args = ["train", "mlp", "--lr", "1e38", "--epochs", "1", "--out", str(tmp_path / "r")]
+    assert main([*args, "--json"]) == 1
+    err = capsys.readouterr().err
+    assert "loss became non-finite at step 2" in err and "jax_debug_nans" in err

@@ -11,7 +11,7 @@ time scores MSE 2/12 = 0.167. In a few hundred Adam steps on length-30 sequences
 far below that, while the Elman network (same width, same optimizer, hand BPTT) stays at it.
 Both use ``optax.clip_by_global_norm``.
 
-``--csv PATH`` also trains a sentiment classifier (word embeddings -> LSTM -> logistic unit)
+``--csv PATH`` instead trains a sentiment classifier (word embeddings -> LSTM -> logistic unit)
 on a labelled CSV file with ``text`` and ``label`` columns (see :mod:`jaxdl.text` for the format
 and the public data sets that fit), and reports held-out accuracy.
 """
@@ -48,7 +48,8 @@ class Config:
     csv: str | None = dataclasses.field(
         default=None,
         metadata={
-            "help": "also classify sentiment in this CSV file (columns text,label; 0/1)",
+            "help": "classify sentiment in this CSV file (columns text,label; 0/1) "
+            "instead of the adding problem",
             "metavar": "PATH",
         },
     )
@@ -76,7 +77,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 
 
 def run(config: Config = Config()) -> Report:
-    """Train both nets on the adding problem (and the sentiment classifier if ``csv`` is set)."""
+    """Train both nets on the adding problem, or the sentiment classifier if ``csv`` is set."""
     from jaxdl.milestones.elman_rnn import bptt_checks
 
     key = jax.random.key(config.seed)
@@ -89,14 +90,8 @@ def run(config: Config = Config()) -> Report:
         learning_rate=config.learning_rate,
         clip=config.clip,
     )
-    sentiment = None
-    if config.csv is not None:  # bad input fails before any training
-        from jaxdl.text import read_labelled_csv
-
-        texts, labels = read_labelled_csv(config.csv)
-        sentiment, vocab = recurrent.train_sentiment(
-            texts, labels, key=k_text, steps=config.sentiment_steps, clip=config.clip
-        )
+    if config.csv is not None:
+        return _run_sentiment(config, key=k_text)
     curves, mses = {}, {}
     for model, k in (("lstm", k_lstm), ("elman", k_elman)):
         params, losses = recurrent.train_adding(model, key=k, **settings)
@@ -111,16 +106,6 @@ def run(config: Config = Config()) -> Report:
         f"adding problem, T={config.length}: LSTM MSE {mses['lstm']:.4f}, "
         f"Elman {mses['elman']:.4f}, baseline {recurrent.ADDING_BASELINE_MSE:.4f}"
     )
-    if sentiment is not None:
-        test_acc = sentiment.test_accuracy
-        result["sentiment"] = {
-            "examples": len(texts),
-            "vocabulary": len(vocab),
-            "train_accuracy": sentiment.train_accuracy,
-            "test_accuracy": None if math.isnan(test_acc) else test_acc,
-            "n_test": sentiment.n_test,
-        }
-        headline += f"; sentiment test accuracy {test_acc:.3f} on {sentiment.n_test} texts"
     return Report(
         milestone="lstm",
         config=config,
@@ -131,11 +116,45 @@ def run(config: Config = Config()) -> Report:
     )
 
 
+def _run_sentiment(config: Config, *, key: jax.Array) -> Report:
+    """Sentiment classification on ``config.csv`` (embedding -> LSTM -> logistic unit)."""
+    from jaxdl.text import read_labelled_csv
+
+    texts, labels = read_labelled_csv(config.csv)
+    sentiment, vocab = recurrent.train_sentiment(
+        texts, labels, key=key, steps=config.sentiment_steps, clip=config.clip
+    )
+    test_acc = sentiment.test_accuracy
+    return Report(
+        milestone="lstm",
+        config=config,
+        result={
+            "sentiment": {
+                "examples": len(texts),
+                "vocabulary": len(vocab),
+                "train_accuracy": sentiment.train_accuracy,
+                "test_accuracy": None if math.isnan(test_acc) else test_acc,
+                "n_test": sentiment.n_test,
+            }
+        },
+        checks=[],
+        headline=(
+            f"sentiment on {len(texts)} texts: train accuracy {sentiment.train_accuracy:.3f}, "
+            f"test accuracy {test_acc:.3f} on {sentiment.n_test}"
+        ),
+        plot_data={"curves": {"sentiment": np.asarray(sentiment.losses)}},
+    )
+
+
 def plot(report: Report):
-    """Training loss of both nets against the constant-answer baseline."""
+    """Training loss of both nets against the constant-answer baseline (or the sentiment loss)."""
     from jaxdl.plotting import new_figure
 
     fig, ax = new_figure()
+    if "sentiment" in report.plot_data["curves"]:
+        ax.plot(report.plot_data["curves"]["sentiment"], color="tab:purple")
+        ax.set(xlabel="step", ylabel="cross-entropy", title="sentiment classifier")
+        return fig
     for model, color in (("lstm", "tab:green"), ("elman", "tab:red")):
         ax.plot(
             report.plot_data["curves"][model],

@@ -77,7 +77,7 @@ class Config:
 
     alpha: float = dataclasses.field(default=10.0, metadata={"help": "weight of the penalty"})
     steps: int = dataclasses.field(default=150, metadata={"help": "training steps"})
-    batch: int = dataclasses.field(default=16, metadata={"help": "images per step"})
+    batch: int = dataclasses.field(default=8, metadata={"help": "images per step"})
     size: int = dataclasses.field(default=16, metadata={"help": "image side (even)"})
     base: int = dataclasses.field(default=8, metadata={"help": "U-Net channels at full size"})
     noise: float = dataclasses.field(default=0.6, metadata={"help": "input noise std"})

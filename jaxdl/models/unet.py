@@ -89,6 +89,7 @@ def _init_state(key: jax.Array, in_channels: int, base: int, dtype) -> nnx.State
     return nnx.split(_build(key, in_channels, base, dtype))[1]
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def apply(graphdef: nnx.GraphDef, state: nnx.State, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Pure forward pass: ``(logits [B, H, W, 1], features [B, H, W, base])``."""
+    """Pure forward pass: ``(logits [B, H, W, 1], features [B, H, W, base])``, jitted."""
     return nnx.merge(graphdef, state)(x)

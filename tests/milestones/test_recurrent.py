@@ -1,6 +1,8 @@
+import functools
 import json
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from jaxdl.cli import main
 from jaxdl.milestones import elman_rnn, lstm
 
 # A few fixed (T, B, I, H, O) shapes: each compiles once, Hypothesis varies the values.
-SHAPES = [(1, 1, 1, 1, 1), (2, 3, 2, 4, 1), (5, 2, 3, 3, 2), (9, 1, 1, 5, 1)]
+SHAPES = [(1, 1, 1, 1, 1), (2, 3, 2, 4, 1), (7, 2, 3, 3, 2)]
 
 _seq_loss = jax.jit(rec.elman_sequence_loss)
 _seq_hand = jax.jit(rec.elman_sequence_loss_grad)
@@ -24,8 +26,13 @@ _last_auto = jax.jit(jax.grad(rec.elman_last_step_mse))
 
 
 def _problem(shape, seed, scale):
+    return _draw(jax.random.key(seed), jnp.float64(scale), shape)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _draw(key, scale, shape):
     t, b, i, h, o = shape
-    k_p, k_x, k_y, k_w = jax.random.split(jax.random.key(seed), 4)
+    k_p, k_x, k_y, k_w = jax.random.split(key, 4)
     params = rec.init_elman(key=k_p, inputs=i, hidden=h, outputs=o, dtype=jnp.float64)
     # Larger recurrent weights too, so that saturated and chaotic regimes are both exercised.
     params = params._replace(w_hh=scale * params.w_hh, b_h=0.3 * jax.random.normal(k_w, (h,)))
@@ -51,12 +58,22 @@ def test_hand_bptt_equals_jax_grad(shape, seed, scale):
     _assert_close(_last_hand(params, xs, last), _last_auto(params, xs, last))
 
 
-@pytest.mark.parametrize("shape", SHAPES[1:3])
-def test_hand_bptt_finite_differences(shape):
-    params, xs, ys = _problem(shape, 3, 1.0)
-    check_grads(lambda p: _seq_loss(p, xs, ys), (params,), order=1, modes=["rev"])
-    for check in elman_rnn.bptt_checks(key=jax.random.key(1)):
-        assert check.passed, check
+def test_hand_bptt_finite_differences():
+    # jax's finite-difference checker on the loss whose jax.grad the hand BPTT matches above;
+    # gradcheck.check_gradient (hand vs finite differences) runs in test_elman_learns...
+    params, xs, ys = _problem(SHAPES[2], 3, 1.0)
+    check_grads(jax.jit(lambda p: rec.elman_sequence_loss(p, xs, ys)), (params,), 1, ["rev"])
+    hand = _seq_hand(params, xs, ys)
+    flat, unravel = jax.flatten_util.ravel_pytree(params)
+    direction = jax.random.normal(jax.random.key(0), flat.shape, jnp.float64)
+    eps = 1e-6
+    numeric = (
+        _seq_loss(unravel(flat + eps * direction), xs, ys)
+        - _seq_loss(unravel(flat - eps * direction), xs, ys)
+    ) / (2 * eps)
+    assert float(numeric) == pytest.approx(
+        float(direction @ jax.flatten_util.ravel_pytree(hand)[0]), rel=1e-7
+    )
 
 
 def test_bptt_rejects_wrong_shapes():
@@ -123,19 +140,21 @@ def _write_csv(path, rows, header="text,label"):
     return path
 
 
-def test_sentiment_from_csv(tmp_path, capsys):
+def _reviews(n=80):
     rng = np.random.default_rng(0)
-    good, bad, filler = (
-        ["great", "lovely", "superb"],
-        ["awful", "boring", "terrible"],
-        ["the", "film", "plot", "was", "and"],
-    )
+    good, bad = ["great", "lovely", "superb"], ["awful", "boring", "terrible"]
+    filler = ["the", "film", "plot", "was", "and"]
     rows = []
-    for i in range(80):
+    for i in range(n):
         label = i % 2
         words = list(rng.choice(filler, 4)) + [rng.choice(good if label else bad)]
         rng.shuffle(words)
         rows.append((" ".join(words), "positive" if label else "negative"))
+    return rows
+
+
+def test_sentiment_from_csv(tmp_path, capsys):
+    rows = _reviews()
     path = _write_csv(tmp_path / "reviews.csv", rows)
     assert main(["run", "lstm", "--json", "--csv", str(path)]) == 0
     s = json.loads(capsys.readouterr().out)["result"]["sentiment"]
@@ -192,11 +211,11 @@ def test_demo_prints_all_three_experiments(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("demo_recurrent", root / "demos" / "recurrent.py")
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
-    path = _write_csv(tmp_path / "r.csv", [("good fun", 1), ("bad dull", 0)] * 10)
+    path = _write_csv(tmp_path / "r.csv", _reviews())
     demo.main(["--csv", str(path)])
     out = capsys.readouterr().out
     xor_error = float(out.split("XOR bits: ")[1].split()[0])
     lstm_mse = float(out.split("LSTM (1997): ")[1].split()[0])
     assert xor_error < 0.1 and lstm_mse < 0.02
     assert "always 1.0:  0.1667" in out
-    assert "Sentiment: 20 texts, vocabulary 6," in out
+    assert "Sentiment: 80 texts, vocabulary 13, train accuracy 1.000" in out

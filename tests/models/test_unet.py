@@ -13,19 +13,28 @@ from jaxdl.models import unet
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The CLI test and the demo test share one real run (training twice is the slow part).
+_real_run, _runs = milestone.run, {}
+
+
+def _shared_run(config):
+    if config not in _runs:
+        _runs[config] = _real_run(config)
+    return _runs[config]
+
 
 def test_shapes_and_float32_under_x64():
-    graphdef, state = unet.init(jax.random.key(0), base=4)
+    graphdef, state = unet.init(jax.random.key(0))
     x = jnp.zeros((2, 8, 8, 1), jnp.float32)
     logits, features = unet.apply(graphdef, state, x)
-    assert logits.shape == (2, 8, 8, 1) and features.shape == (2, 8, 8, 4)
+    assert logits.shape == (2, 8, 8, 1) and features.shape == (2, 8, 8, 8)
     assert logits.dtype == jnp.float32
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(state))
 
 
 @pytest.mark.parametrize("shape", [(2, 7, 8, 1), (2, 8, 8, 2), (8, 8, 1)])
 def test_bad_input_shape(shape):
-    graphdef, state = unet.init(jax.random.key(0), base=4)
+    graphdef, state = unet.init(jax.random.key(0))
     with pytest.raises(ValueError, match="U-Net input must have shape"):
         unet.apply(graphdef, state, jnp.zeros(shape, jnp.float32))
 
@@ -47,7 +56,8 @@ def test_synthetic_task_is_symmetric_with_nan_labels():
     np.testing.assert_array_equal(np.asarray(y)[~nan], np.asarray(target)[~nan])
 
 
-def test_penalty_makes_the_output_more_symmetric(tmp_path, capsys):
+def test_penalty_makes_the_output_more_symmetric(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(milestone, "run", _shared_run)
     plot = tmp_path / "unet.png"
     assert main(["run", "unet", "--json", "--plot", str(plot)]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -60,16 +70,18 @@ def test_penalty_makes_the_output_more_symmetric(tmp_path, capsys):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_demo_prints_both_runs(capsys):
+def test_demo_prints_both_runs(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(milestone, "run", _shared_run)
     spec = importlib.util.spec_from_file_location("demo_unet", ROOT / "demos" / "unet.py")
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
-    demo.main([])
+    demo.main(["--plot", str(tmp_path / "demo.png")])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("without penalty: output symmetry error")
     assert lines[1].startswith("with penalty: output symmetry error")
     errors = [float(line.split("error ")[1].split(",")[0]) for line in lines[:2]]
     assert errors[1] < errors[0]
+    assert lines[2].startswith("plot written to") and (tmp_path / "demo.png").exists()
 
 
 @pytest.mark.parametrize(

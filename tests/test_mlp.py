@@ -57,11 +57,16 @@ def test_general_backprop_three_way_on_a_deep_net():
     y = jax.random.normal(jax.random.key(2), (4, 1), jnp.float64)
     check = check_gradient(
         "mlp depth 4",
-        lambda p: mlp.mlp_loss(p, x, y, activation="tanh"),
-        lambda p: mlp.mlp_loss_grad(p, x, y, activation="tanh"),
+        jax.jit(lambda p: mlp.mlp_loss(p, x, y, activation="tanh")),
+        jax.jit(lambda p: mlp.mlp_loss_grad(p, x, y, activation="tanh")),
         params,
     )
     assert check.passed, check
+
+
+# One shape for seed 001's net: jit once, reuse for every Hypothesis example.
+_FORWARD_BACKWARD, _MLP_LOSS = jax.jit(mlp.forward_backward), jax.jit(mlp.mlp_loss)
+_MLP_AUTO, _MLP_GRAD = jax.jit(jax.grad(mlp.mlp_loss)), jax.jit(mlp.mlp_loss_grad)
 
 
 @st.composite
@@ -77,14 +82,14 @@ def two_layer_problems(draw):
 def test_seed_001_forward_backward_matches_autodiff(problem):
     params, x, y = problem
     assume(_pre_activations_away_from_zero(params, x, "relu"))
-    loss, grads = mlp.forward_backward(params, x, y)
-    np.testing.assert_allclose(loss, mlp.mlp_loss(params, x, y), rtol=1e-12)
-    auto = jax.grad(mlp.mlp_loss)(params, x, y)
+    loss, grads = _FORWARD_BACKWARD(params, x, y)
+    np.testing.assert_allclose(loss, _MLP_LOSS(params, x, y), rtol=1e-12)
+    auto = _MLP_AUTO(params, x, y)
     for h, a in zip(jax.tree.leaves(grads), jax.tree.leaves(auto), strict=True):
         np.testing.assert_allclose(h, a, rtol=1e-10, atol=1e-12)
-    check_grads(lambda p: mlp.mlp_loss(p, x, y), (params,), order=1, modes=["rev"])
+    check_grads(_MLP_LOSS, (params, x, y), order=1, modes=["rev"])
     # the general loop gives the same numbers as the written-out seed version
-    looped = mlp.mlp_loss_grad(params, x, y)
+    looped = _MLP_GRAD(params, x, y)
     for h, g in zip(jax.tree.leaves(grads), jax.tree.leaves(looped), strict=True):
         np.testing.assert_allclose(h, g, rtol=1e-12, atol=1e-14)
 

@@ -22,6 +22,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.activations import ACTIVATIONS, relu, relu_grad
+from jaxdl.layers import dense, dense_grad
 from jaxdl.losses import check_same_shape, mse, mse_grad
 
 
@@ -37,21 +38,22 @@ MLP = tuple[Layer, ...]
 
 
 def linear(x: ArrayLike, layer: Layer) -> jax.Array:
-    """``x @ w + b``: ``[N, n_in] -> [N, n_out]``."""
-    return jnp.asarray(x) @ layer.w + layer.b[None, :]
+    """``x @ w + b``: ``[N, n_in] -> [N, n_out]`` (:func:`jaxdl.layers.dense` on a :class:`Layer`)."""
+    return dense(x, layer.w, layer.b)
 
 
 def linear_grad(x: ArrayLike, layer: Layer, grad_out: jax.Array) -> tuple[jax.Array, Layer]:
     """Seed 001's ``lin_grad``: from ``g = dL/d(x @ w + b)`` ``[N, n_out]`` to the layer's inputs.
 
     ``dL/dx = g wᵀ`` ``[N, n_in]``, ``dL/dw = xᵀ g`` ``[n_in, n_out]``, ``dL/db = sum_n g``
-    ``[n_out]`` (the bias is added to every row, so its gradient sums over rows).
+    ``[n_out]`` (the bias is added to every row, so its gradient sums over rows); computed by
+    :func:`jaxdl.layers.dense_grad`.
 
     Returns:
       ``(dL/dx, Layer(dL/dw, dL/db))``.
     """
-    x = jnp.asarray(x)
-    return grad_out @ layer.w.T, Layer(w=x.T @ grad_out, b=jnp.sum(grad_out, axis=0))
+    dx, dw, db = dense_grad(x, layer.w, grad_out)
+    return dx, Layer(w=dw, b=db)
 
 
 def check_chain(params: Sequence[Layer], x: ArrayLike, y: ArrayLike | None = None) -> None:

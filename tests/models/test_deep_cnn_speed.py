@@ -1,4 +1,8 @@
-"""Smoke test of benchmarks/deep_cnn_speed.py at minimal sizes (the real run is not a test)."""
+"""benchmarks/deep_cnn_speed.py imports and checks its arguments.
+
+A full smoke run (batch 2, one step) costs two train-step compilations, about 20 s of CPU, so it
+is left out of the suite: ``python benchmarks/deep_cnn_speed.py --batch-sizes 2 --steps 1``.
+"""
 
 import importlib.util
 from pathlib import Path
@@ -12,14 +16,6 @@ def _benchmark():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def test_benchmark_smoke(capsys):
-    results = _benchmark().main(["--batch-sizes", "2", "--steps", "1", "--no-torch"])
-    assert set(results) == {2} and set(results[2]) == {"jaxdl", "flax"}
-    assert all(rate > 0 for rate in results[2].values())
-    out = capsys.readouterr().out
-    assert "jaxdl / flax" in out and "compile" in out
 
 
 def test_benchmark_rejects_bad_sizes():

@@ -48,7 +48,9 @@ EXPECTED_CHAPTERS = {
     "backprop": ("jaxdl.milestones.backprop", "jaxdl.mlp"),
     "filters": ("jaxdl.filters", "jaxdl.milestones.filters", "jaxdl.layers"),
     "recurrent": ("jaxdl.recurrent", "jaxdl.milestones.elman_rnn", "jaxdl.milestones.lstm"),
+    "deep_cnn": ("jaxdl.models.deep_cnn", "jaxdl.milestones.deep_cnn", "jaxdl.training"),
     "tabular_mlp": ("jaxdl.sequential", "jaxdl.tabular", "jaxdl.milestones.tabular_mlp"),
+    "unet": ("jaxdl.masked_losses", "jaxdl.models.unet", "jaxdl.milestones.unet"),
 }
 
 

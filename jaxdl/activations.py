@@ -57,8 +57,10 @@ def tanh_grad(x: ArrayLike) -> jax.Array:
 
 
 def relu(x: ArrayLike) -> jax.Array:
-    """Rectified linear unit ``max(0, x)``."""
-    return jnp.maximum(x, 0.0)
+    """Rectified linear unit ``max(0, x)``, written ``x if x > 0 else 0`` so that its autodiff
+    derivative at the kink is 0, like :func:`relu_grad` (``jnp.maximum`` would give 1/2)."""
+    x = jnp.asarray(x)
+    return jnp.where(x > 0, x, jnp.zeros_like(x))
 
 
 def relu_grad(x: ArrayLike) -> jax.Array:

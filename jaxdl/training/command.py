@@ -23,6 +23,7 @@ _RECIPE_OPTIONS = (
     "batch_size",
     "learning_rate",
     "optimizer",
+    "schedule",
     "patience",
     "seed",
     "devices",
@@ -60,6 +61,12 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "--optimizer",
         choices=("adam", "sgd"),
         help="adam, or sgd with momentum 0.9 (default: adam)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("constant", "cosine"),
+        help=f"learning rate over the run: constant, or cosine decay to zero "
+        f"(default: {defaults.schedule})",
     )
     p.add_argument(
         "--patience",

@@ -41,18 +41,22 @@ PyTree = Any
 class Recipe:
     """How to train: optimizer, schedule, batch size, stopping rule, seed and devices.
 
-    The defaults (Adam, learning rate 0.001, batch 64) are what trained the deep CNN best over
-    the few epochs the tour can afford, among the recipes measured in
-    :mod:`jaxdl.milestones.deep_cnn`'s docstring; the seed's Adam at 0.01 oscillates.
+    The defaults (Adam, learning rate 0.001 decayed to zero along a cosine, batch 64, 15 epochs)
+    are what trained the deep CNN best among the recipes measured in
+    :mod:`jaxdl.milestones.deep_cnn`'s docstring; the seed's Adam at 0.01 oscillates. On the
+    full MNIST (lent H100, ``jaxdl train deep-cnn --data DIR``) they reached 99.20% and 99.31%
+    test accuracy with seeds 0 and 1; a constant rate of 0.001 for 10 or 20 epochs gave
+    99.02-99.18%, and the seed's recipe 97.51%.
     :data:`PRESETS` holds named alternatives. ``chunk_steps`` stays 1 for convnets on CPU
     (see :func:`jaxdl.training.step.make_train_chunk`).
     """
 
-    epochs: int = 10
+    epochs: int = 15
     batch_size: int = 64
     learning_rate: float = 1e-3
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9  # SGD only
+    schedule: Literal["constant", "cosine"] = "cosine"  # learning rate over the run
     patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
     seed: int = 0
     devices: int = 1
@@ -70,6 +74,8 @@ class Recipe:
         require_positive_int("devices", self.devices)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'sgd'")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose 'constant' or 'cosine'")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, int):
@@ -82,11 +88,13 @@ class Recipe:
 
 #: Named recipes. "tflearn" is seed 000's: Adam with learning rate 0.01, batch 64, 20 epochs.
 PRESETS: dict[str, dict[str, Any]] = {
-    "tflearn": dict(optimizer="adam", learning_rate=0.01, batch_size=64, epochs=20),
+    "tflearn": dict(
+        optimizer="adam", learning_rate=0.01, batch_size=64, epochs=20, schedule="constant"
+    ),
 }
 
 #: Recipe fields that must match to resume a run (the others may change between sessions).
-_RESUME_FIELDS = ("batch_size", "learning_rate", "optimizer", "momentum", "seed")
+_RESUME_FIELDS = ("batch_size", "learning_rate", "optimizer", "momentum", "schedule", "seed")
 
 
 def preset(name: str, **overrides: Any) -> Recipe:
@@ -228,7 +236,13 @@ def fit(
     elif resume:
         raise ValueError("resume needs a run directory (--out) to resume from")
 
-    optimizer = make_optimizer(recipe.optimizer, recipe.learning_rate, momentum=recipe.momentum)
+    optimizer = make_optimizer(
+        recipe.optimizer,
+        recipe.learning_rate,
+        momentum=recipe.momentum,
+        schedule=recipe.schedule,
+        total_steps=recipe.epochs * (n_train // recipe.batch_size),
+    )
     init_key, train_key, _ = keys(recipe.seed)
     state = init_state(model, optimizer, key=init_key)
     best_params = _snapshot(state.params)

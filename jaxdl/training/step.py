@@ -59,13 +59,30 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_optimizer(
-    name: str, learning_rate: float, *, momentum: float = 0.9
+    name: str,
+    learning_rate: float,
+    *,
+    momentum: float = 0.9,
+    schedule: str = "constant",
+    total_steps: int | None = None,
 ) -> optax.GradientTransformation:
-    """``"adam"`` (optax.adam) or ``"sgd"`` (optax.sgd with heavy-ball ``momentum``)."""
+    """``"adam"`` (optax.adam) or ``"sgd"`` (optax.sgd with heavy-ball ``momentum``).
+
+    ``schedule="cosine"`` decays the learning rate from ``learning_rate`` to zero over
+    ``total_steps`` along half a cosine (``optax.cosine_decay_schedule``); ``"constant"`` keeps it.
+    """
+    if schedule == "cosine":
+        if total_steps is None or total_steps < 1:
+            raise ValueError(f"a cosine schedule needs total_steps >= 1, got {total_steps!r}")
+        rate = optax.cosine_decay_schedule(learning_rate, decay_steps=total_steps)
+    elif schedule == "constant":
+        rate = learning_rate
+    else:
+        raise ValueError(f"unknown schedule {schedule!r}; choose 'constant' or 'cosine'")
     if name == "adam":
-        return optax.adam(learning_rate)
+        return optax.adam(rate)
     if name == "sgd":
-        return optax.sgd(learning_rate, momentum=momentum)
+        return optax.sgd(rate, momentum=momentum)
     raise ValueError(f"unknown optimizer {name!r}; choose 'adam' or 'sgd'")
 
 

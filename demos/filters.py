@@ -24,9 +24,11 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--out", default="filters.png", help="where to write the grid")
     args = parser.parse_args(argv)
     report = chapter.run(chapter.Config(image=args.image))
-    np.set_printoptions(precision=3, suppress=True)
     for name, (low, high) in report.result["response_range"].items():
-        print(f"{name} kernel:\n{filters.KERNELS[name]}")
+        kernel = np.array2string(
+            np.asarray(filters.KERNELS[name]), precision=3, suppress_small=True
+        )
+        print(f"{name} kernel:\n{kernel}")
         print(f"  response on {report.result['images'][0]}: [{low:+.3f}, {high:+.3f}]")
     save_figure(chapter.plot(report), args.out)
     print(f"grid written to {args.out}")

@@ -6,13 +6,13 @@ from hypothesis import assume, given
 from jax.test_util import check_grads
 
 from jaxdl import activations
-from tests.strategies import float_arrays, small_shapes
+from tests.strategies import few_shapes, float_arrays
 
 SMOOTH = ["sigmoid", "tanh", "softplus"]
 
 
 @pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
-@given(x=float_arrays(small_shapes(), -6, 6))
+@given(x=float_arrays(few_shapes(), -6, 6))
 def test_derivative_matches_autodiff(name, x):
     f, f_grad = activations.ACTIVATIONS[name]
     if name in ("relu", "heaviside"):

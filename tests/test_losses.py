@@ -8,7 +8,7 @@ from jax.test_util import check_grads
 
 from jaxdl import losses
 from jaxdl.gradcheck import check_gradient
-from tests.strategies import float_arrays, small_shapes
+from tests.strategies import few_shapes, float_arrays
 
 PAIRS = [
     (losses.sse, losses.sse_grad),
@@ -20,7 +20,7 @@ PAIRS = [
 @pytest.mark.parametrize("loss, grad", PAIRS, ids=lambda f: getattr(f, "__name__", ""))
 @given(data=st.data())
 def test_hand_gradient_matches_autodiff_and_finite_differences(loss, grad, data):
-    shape = data.draw(small_shapes())
+    shape = data.draw(few_shapes())
     predictions = data.draw(float_arrays(shape))
     targets = data.draw(float_arrays(shape))
     np.testing.assert_allclose(

@@ -36,6 +36,30 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
+def _save(manager, epoch: int, name: str, tree: Any, meta: dict[str, Any]) -> None:
+    """Write ``tree`` (under ``name``) and JSON ``meta`` as checkpoint ``epoch`` of ``manager``."""
+    import orbax.checkpoint as ocp
+
+    args = ocp.args.Composite(
+        **{name: ocp.args.StandardSave(tree), "meta": ocp.args.JsonSave(meta)}
+    )
+    manager.save(epoch, args=args, force=True)
+
+
+def _restore(manager, name: str, like: Any, missing: str) -> tuple[Any, dict[str, Any]]:
+    """``(tree, meta)`` of ``manager``'s latest checkpoint; ``ValueError(missing)`` if none."""
+    import orbax.checkpoint as ocp
+
+    epoch = manager.latest_step()
+    if epoch is None:
+        raise ValueError(missing)
+    args = ocp.args.Composite(
+        **{name: ocp.args.StandardRestore(_abstract(like)), "meta": ocp.args.JsonRestore()}
+    )
+    restored = manager.restore(epoch, args=args)
+    return restored[name], restored["meta"]
+
+
 class Checkpoints:
     """The two checkpoint series of one run directory."""
 
@@ -50,45 +74,19 @@ class Checkpoints:
 
     def save_latest(self, epoch: int, state: Any, meta: dict[str, Any]) -> None:
         """Save the training state after ``epoch`` with JSON ``meta`` (replaces the previous)."""
-        import orbax.checkpoint as ocp
-
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self._latest.save(epoch, args=args, force=True)
+        _save(self._latest, epoch, "state", state, meta)
 
     def restore_latest(self, like: Any) -> tuple[Any, dict[str, Any]]:
         """``(state, meta)`` of the latest checkpoint; ``like`` gives the tree and dtypes."""
-        import orbax.checkpoint as ocp
-
-        epoch = self._latest.latest_step()
-        if epoch is None:
-            raise ValueError("no checkpoint to restore")
-        args = ocp.args.Composite(
-            state=ocp.args.StandardRestore(_abstract(like)), meta=ocp.args.JsonRestore()
-        )
-        restored = self._latest.restore(epoch, args=args)
-        return restored.state, restored.meta
+        return _restore(self._latest, "state", like, "no checkpoint to restore")
 
     def save_best(self, epoch: int, params: Any, meta: dict[str, Any]) -> None:
         """Save ``params`` as the best so far (replaces the previous best)."""
-        import orbax.checkpoint as ocp
-
-        args = ocp.args.Composite(
-            params=ocp.args.StandardSave(params), meta=ocp.args.JsonSave(meta)
-        )
-        self._best.save(epoch, args=args, force=True)
+        _save(self._best, epoch, "params", params, meta)
 
     def restore_best(self, like: Any) -> tuple[Any, dict[str, Any]]:
         """``(params, meta)`` of the best checkpoint; ``like`` gives the tree and dtypes."""
-        import orbax.checkpoint as ocp
-
-        epoch = self._best.latest_step()
-        if epoch is None:
-            raise ValueError("no best checkpoint saved yet")
-        args = ocp.args.Composite(
-            params=ocp.args.StandardRestore(_abstract(like)), meta=ocp.args.JsonRestore()
-        )
-        restored = self._best.restore(epoch, args=args)
-        return restored.params, restored.meta
+        return _restore(self._best, "params", like, "no best checkpoint saved yet")
 
     def close(self) -> None:
         self._latest.close()

@@ -24,6 +24,7 @@ pass by hand, layer by layer, from the ``*_grad`` functions; the tests prove it 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -53,6 +54,15 @@ def init_params(key: jax.Array, *, dtype=jnp.float32) -> Params:
       ``conv1``/``conv2`` with ``w [3, 3, C_in, C_out]``, ``b [C_out]``; ``fc1``..``fc3`` with
       ``w [F_in, F_out]``, ``b [F_out]``.
     """
+    drawn = _draw_params(key, dtype)  # jit sorts dict keys; restore layer order, "w" first
+    return {name: {"w": drawn[name]["w"], "b": drawn[name]["b"]} for name in LAYER_NAMES}
+
+
+LAYER_NAMES = (*CONV_SHAPES, *DENSE_SHAPES)
+
+
+@functools.partial(jax.jit, static_argnums=1)  # one compile, not one per eager random op
+def _draw_params(key: jax.Array, dtype) -> Params:
     keys = jax.random.split(key, len(CONV_SHAPES) + len(DENSE_SHAPES))
     params: Params = {}
     for k, (name, shape) in zip(keys[:2], CONV_SHAPES.items(), strict=True):

@@ -295,7 +295,7 @@ def fit(
         num_examples=n_train, batch_size=recipe.batch_size, padded_steps=n_chunks * chunk_steps
     )
     example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
-    chunk_args = (jnp.int32(steps), jnp.int32(0), epoch_keys(train_key, 1)[1])
+    chunk_args = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
     train_chunk = train_chunk.lower(state, *train, example_order, *chunk_args).compile()
     jax.block_until_ready(evaluate(state.params, *validation))  # compiles the evaluation
     compile_seconds = time.perf_counter() - compile_start
@@ -411,7 +411,7 @@ def _run_epoch(
     unread_steps = 0
     for first in range(0, steps, chunk_steps):
         state, metrics = train_chunk(
-            state, *train, order, jnp.int32(steps), jnp.int32(first), dropout_key
+            state, *train, order, np.int32(steps), np.int32(first), dropout_key
         )
         if unread_steps >= recipe.log_every:  # read all but the call just dispatched
             for args in pending:

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import NamedSharding
 
@@ -247,7 +248,7 @@ def make_evaluate(
             images = jnp.pad(images, [(0, pad)] + [(0, 0)] * (images.ndim - 1))
             labels = jnp.pad(labels, (0, pad))
         parts = [
-            batch_totals(params, images, labels, jnp.int32(i * batch_size), jnp.int32(n))
+            batch_totals(params, images, labels, np.int32(i * batch_size), np.int32(n))
             for i in range(steps)
         ]
         return jax.tree.map(lambda *xs: jnp.sum(jnp.stack(xs)), *parts)

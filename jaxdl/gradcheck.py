@@ -56,6 +56,26 @@ class GradCheck(NamedTuple):
         }
 
 
+_NOT_TRACEABLE = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _compiled(fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` as one compiled call, or eagerly if ``fn`` needs concrete values.
+
+    A check runs once, so one XLA compilation of the whole computation is much cheaper than
+    eager dispatch, which compiles every operation separately. Functions that validate their
+    inputs by value (``if jnp.any(jnp.isnan(x))``) cannot be traced and run eagerly instead.
+    """
+    try:
+        return jax.jit(fn)(*args)
+    except _NOT_TRACEABLE:
+        return fn(*args)
+
+
 def _default_tolerances(dtype: np.dtype) -> tuple[float, float, float]:
     """``(eps, rtol, fd_rtol)`` suited to ``dtype``."""
     if jnp.finfo(dtype).bits >= 64:
@@ -120,8 +140,8 @@ def check_gradient(
     Returns:
       A :class:`GradCheck` with both errors; ``.passed`` says whether they are within tolerance.
     """
-    hand = hand_grad(params)
-    auto = jax.grad(fn)(params)
+    hand = _compiled(hand_grad, params)
+    auto = _compiled(jax.grad(fn), params)
     hand_flat, _ = ravel_pytree(hand)
     auto_flat, _ = ravel_pytree(auto)
     params_flat, _ = ravel_pytree(params)
@@ -135,13 +155,16 @@ def check_gradient(
     fd_rtol = d_fd_rtol if fd_rtol is None else fd_rtol
 
     if params_flat.size <= max_coordinates:
-        numeric_flat, _ = ravel_pytree(numerical_gradient(fn, params, eps=eps))
+        numeric = _compiled(lambda p: numerical_gradient(fn, p, eps=eps), params)
+        numeric_flat, _ = ravel_pytree(numeric)
         fd_error = jnp.max(jnp.abs(hand_flat - numeric_flat), initial=0.0)
     else:
         key = jax.random.key(0) if key is None else key
         directions = jax.random.normal(key, (num_directions, params_flat.size), params_flat.dtype)
         directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
-        numeric = directional_derivatives(fn, params, directions, eps=eps)
+        numeric = _compiled(
+            lambda p, d: directional_derivatives(fn, p, d, eps=eps), params, directions
+        )
         fd_error = jnp.max(jnp.abs(directions @ hand_flat - numeric))
 
     def as_float(x: jax.Array) -> float:

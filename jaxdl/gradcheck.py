@@ -11,6 +11,7 @@ default tolerances adapt to the dtype of the parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,19 +19,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+from jax.typing import ArrayLike
 
 PyTree = Any
+
+
+class Evidence(NamedTuple):
+    """The host arrays a check was judged on (flat, float64 or the parameters' dtype)."""
+
+    point: np.ndarray  # the parameters, raveled
+    value: float  # fn at the point
+    hand: np.ndarray  # the hand gradient, raveled
+    auto: np.ndarray  # jax.grad, raveled
+    numeric: np.ndarray  # central differences: per coordinate, or along each direction
+    directions: np.ndarray | None  # [K, size] unit directions, or None (every coordinate)
 
 
 class GradCheck(NamedTuple):
     """Outcome of one three-way gradient check."""
 
     name: str
-    autodiff_error: float  # max |hand - jax.grad|
+    autodiff_error: float  # max |hand - jax.grad| (inf when either side is not finite)
     finite_difference_error: float  # max |hand - central difference| (over coords or directions)
     scale: float  # 1 + max |jax.grad|: errors are judged relative to it
     rtol: float  # tolerance for the autodiff comparison, relative to scale
     fd_rtol: float  # tolerance for the finite-difference comparison, relative to scale
+    problem: str = ""  # why the check fails whatever the errors (a non-finite value), or ""
+    evidence: Evidence | None = None  # the arrays it was judged on (see :meth:`with_hand`)
 
     @property
     def max_abs_error(self) -> float:
@@ -39,21 +54,103 @@ class GradCheck(NamedTuple):
 
     @property
     def passed(self) -> bool:
-        """Both comparisons within tolerance (and no NaN anywhere)."""
+        """Every value finite and both comparisons within tolerance.
+
+        Each comparison is written so that a NaN or an infinity anywhere makes it false
+        (``inf <= tol * inf`` would hold, hence the explicit finiteness test).
+        """
+        values = (self.autodiff_error, self.finite_difference_error, self.scale)
         return bool(
-            self.autodiff_error <= self.rtol * self.scale
+            not self.problem
+            and all(math.isfinite(v) for v in values)
+            and self.autodiff_error <= self.rtol * self.scale
             and self.finite_difference_error <= self.fd_rtol * self.scale
         )
 
+    def with_hand(self, hand: ArrayLike) -> GradCheck:
+        """This check judged again with another (raveled) hand gradient, e.g. a perturbed one."""
+        if self.evidence is None:
+            raise ValueError(f"{self.name}: this check kept no evidence to judge again")
+        e = self.evidence
+        return judge(
+            self.name,
+            e._replace(hand=np.asarray(hand)),
+            rtol=self.rtol,
+            fd_rtol=self.fd_rtol,
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary: ``name``, ``max_abs_error``, ``passed`` and both errors."""
+        """JSON-ready summary: ``name``, ``max_abs_error``, ``passed``, both errors, ``problem``.
+
+        Infinite errors are written as ``None`` (JSON has no infinity).
+        """
+
+        def number(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
         return {
             "name": self.name,
-            "max_abs_error": self.max_abs_error,
+            "max_abs_error": number(self.max_abs_error),
             "passed": self.passed,
-            "autodiff_error": self.autodiff_error,
-            "finite_difference_error": self.finite_difference_error,
+            "autodiff_error": number(self.autodiff_error),
+            "finite_difference_error": number(self.finite_difference_error),
+            "problem": self.problem,
         }
+
+
+def _non_finite(what: str, values: np.ndarray) -> str:
+    """``""`` when every entry of ``values`` is finite, else a sentence saying which is not."""
+    values = np.asarray(values).ravel()
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return ""
+    first = int(np.argmax(bad))
+    return (
+        f"{what} has {int(bad.sum())} non-finite entries of {values.size} "
+        f"(entry {first} is {values[first]})"
+    )
+
+
+def _max_abs(x: np.ndarray) -> float:
+    """``max |x|`` (0 for an empty array), as inf when any entry is NaN or infinite."""
+    x = np.asarray(x, np.float64)
+    if x.size == 0:
+        return 0.0
+    if not np.isfinite(x).all():
+        return math.inf
+    return float(np.max(np.abs(x)))
+
+
+def judge(name: str, evidence: Evidence, *, rtol: float, fd_rtol: float) -> GradCheck:
+    """The :class:`GradCheck` of ``evidence``: both errors, the scale, and any non-finite value.
+
+    Runs on the host in NumPy. A NaN or an infinity anywhere (the point, ``fn`` there, the hand
+    gradient, ``jax.grad``, the finite differences) is a failure whose ``problem`` names it.
+    """
+    e = evidence
+    problems = [
+        _non_finite("the point", e.point),
+        "" if math.isfinite(e.value) else f"fn is {e.value} at the point",
+        _non_finite("the hand gradient", e.hand),
+        _non_finite("jax.grad", e.auto),
+        _non_finite("the finite differences", e.numeric),
+    ]
+    with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is reported, not warned
+        if e.directions is None:
+            fd_difference = e.hand - e.numeric
+        else:
+            fd_difference = e.directions @ e.hand - e.numeric
+        autodiff_difference = e.hand - e.auto
+    return GradCheck(
+        name=name,
+        autodiff_error=_max_abs(autodiff_difference),
+        finite_difference_error=_max_abs(fd_difference),
+        scale=1.0 + _max_abs(e.auto),
+        rtol=rtol,
+        fd_rtol=fd_rtol,
+        problem="; ".join(p for p in problems if p),
+        evidence=e,
+    )
 
 
 _NOT_TRACEABLE = (
@@ -138,10 +235,12 @@ def check_gradient(
       key: PRNG key for those directions (a fixed key if omitted).
 
     Returns:
-      A :class:`GradCheck` with both errors; ``.passed`` says whether they are within tolerance.
+      A :class:`GradCheck` with both errors; ``.passed`` says whether they are within tolerance
+      and every value (point, ``fn`` there, hand gradient, ``jax.grad``, finite differences) is
+      finite; ``.problem`` names any value that is not.
     """
+    value, auto = _compiled(jax.value_and_grad(fn), params)
     hand = _compiled(hand_grad, params)
-    auto = _compiled(jax.grad(fn), params)
     hand_flat, _ = ravel_pytree(hand)
     auto_flat, _ = ravel_pytree(auto)
     params_flat, _ = ravel_pytree(params)
@@ -154,28 +253,23 @@ def check_gradient(
     rtol = d_rtol if rtol is None else rtol
     fd_rtol = d_fd_rtol if fd_rtol is None else fd_rtol
 
+    directions = None
     if params_flat.size <= max_coordinates:
         numeric = _compiled(lambda p: numerical_gradient(fn, p, eps=eps), params)
         numeric_flat, _ = ravel_pytree(numeric)
-        fd_error = jnp.max(jnp.abs(hand_flat - numeric_flat), initial=0.0)
     else:
         key = jax.random.key(0) if key is None else key
         directions = jax.random.normal(key, (num_directions, params_flat.size), params_flat.dtype)
         directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
-        numeric = _compiled(
+        numeric_flat = _compiled(
             lambda p, d: directional_derivatives(fn, p, d, eps=eps), params, directions
         )
-        fd_error = jnp.max(jnp.abs(directions @ hand_flat - numeric))
-
-    def as_float(x: jax.Array) -> float:
-        value = float(x)
-        return float("inf") if np.isnan(value) else value
-
-    return GradCheck(
-        name=name,
-        autodiff_error=as_float(jnp.max(jnp.abs(hand_flat - auto_flat), initial=0.0)),
-        finite_difference_error=as_float(fd_error),
-        scale=1.0 + as_float(jnp.max(jnp.abs(auto_flat), initial=0.0)),
-        rtol=rtol,
-        fd_rtol=fd_rtol,
+    evidence = Evidence(
+        point=np.asarray(params_flat),
+        value=float(np.asarray(value).real) if np.size(value) == 1 else math.nan,
+        hand=np.asarray(hand_flat),
+        auto=np.asarray(auto_flat),
+        numeric=np.asarray(numeric_flat),
+        directions=None if directions is None else np.asarray(directions),
     )
+    return judge(name, evidence, rtol=rtol, fd_rtol=fd_rtol)

@@ -1,7 +1,11 @@
+import json
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxdl.gradcheck import check_gradient, numerical_gradient
 from tests.strategies import float_arrays
@@ -41,3 +45,83 @@ def test_nan_never_passes():
 def test_mismatched_structure_is_an_error():
     with pytest.raises(ValueError, match="entries"):
         check_gradient("size", jnp.sum, lambda v: v[:2], jnp.ones(3))
+
+
+# --- nothing non-finite ever passes -----------------------------------------------------------
+
+
+_Y = jnp.array([1.0, 0.0])
+
+
+def _bce_by_hand(a):
+    return -jnp.sum(_Y * jnp.log(a) + (1 - _Y) * jnp.log1p(-a))
+
+
+@pytest.mark.parametrize(
+    "name, fn, hand, point, problem",
+    [
+        # sqrt at 0: jax.grad is inf, so is the scale; inf <= tol * inf used to pass
+        ("sqrt at 0", lambda x: jnp.sum(jnp.sqrt(x)), lambda x: jnp.array([123.0, -456.0]),
+         jnp.array([0.0, 1.0]), "jax.grad"),
+        ("log at 0", lambda x: jnp.sum(jnp.log(x)), lambda x: 1 / x, jnp.array([0.0, 2.0]),
+         "the hand gradient"),
+        ("a NaN point", lambda x: jnp.sum(x**2), lambda x: 2 * x, jnp.array([jnp.nan, 1.0]),
+         "the point"),
+        ("bce at a = y = 1", _bce_by_hand, lambda a: (a - _Y) / (a * (1 - a)),
+         jnp.array([1.0, 0.5]), "fn is nan"),
+        ("an inf hand gradient", jnp.sum, lambda x: x * jnp.inf, jnp.ones(3),
+         "the hand gradient"),
+    ],
+)  # fmt: skip
+def test_a_non_finite_value_anywhere_fails_with_the_reason(name, fn, hand, point, problem):
+    check = check_gradient(name, fn, hand, point)
+    assert not check.passed
+    assert problem in check.problem
+    assert check.as_dict()["passed"] is False
+    json.dumps(check.as_dict(), allow_nan=False)  # JSON-ready: no inf, no NaN
+
+
+def test_the_issue_example_fails():
+    check = check_gradient(
+        "x", lambda x: jnp.sum(jnp.sqrt(x)), lambda x: jnp.array([123.0, -456.0]),
+        jnp.array([0.0, 1.0]),
+    )  # fmt: skip
+    assert not check.passed and "non-finite" in check.problem
+
+
+# --- a perturbed hand gradient never passes, for every registered check ------------------------
+
+
+@pytest.fixture(scope="module")
+def registered_checks():
+    from jaxdl.cli import collect_gradient_checks
+
+    checks = collect_gradient_checks(seed=0)
+    assert checks and all(c.passed for c in checks)
+    return checks
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_a_hand_gradient_perturbed_beyond_tolerance_never_passes(registered_checks, data):
+    check = data.draw(st.sampled_from(registered_checks), label="check")
+    hand = check.evidence.hand
+    # |delta| > rtol * scale + the current error, so |hand + delta - auto| > rtol * scale
+    bound = check.rtol * check.scale + check.autodiff_error
+    factor = data.draw(st.floats(1.01, 1e6), label="factor")
+    kind = data.draw(st.sampled_from(["one entry", "every entry", "nan", "inf"]), label="kind")
+    index = data.draw(st.integers(0, hand.size - 1), label="index")
+    sign = data.draw(st.sampled_from([-1.0, 1.0]), label="sign")
+    delta = np.zeros_like(hand)
+    if kind == "one entry":
+        delta[index] = sign * factor * bound
+    elif kind == "every entry":
+        rng = np.random.default_rng(index)
+        delta = rng.uniform(-1, 1, hand.shape)
+        delta[index] = sign
+        delta *= factor * bound
+    else:
+        delta[index] = np.nan if kind == "nan" else sign * np.inf
+    perturbed = check.with_hand(hand + delta)
+    assert not perturbed.passed, (check.name, kind, factor)
+    assert check.with_hand(hand).passed  # the same judge passes the unperturbed gradient

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import jax
 
-from jaxdl.config import add_config_arguments, config_from_args
+from jaxdl.cli.options import add_config_arguments, config_from_args
 from jaxdl.milestones import gradient_descent as gd
 
 

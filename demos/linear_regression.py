@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import jax
 
-from jaxdl.config import add_config_arguments, config_from_args
+from jaxdl.cli.options import add_config_arguments, config_from_args
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones import linear_regression as lr
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import jax
 import optax
 
-from jaxdl import tabular
-from jaxdl.sequential import Dense, Sequential
+from jaxdl.data import tables
+from jaxdl.milestones.tabular_mlp import Dense, Sequential
 
 
 def main(epochs: int = 150, batch_size: int = 10, seed: int = 0) -> dict[str, float]:
     """Run the five steps and print Keras-style progress; returns the held-out scores."""
     # 1. Load the data (and standardise it with the training rows' statistics).
-    train, test = tabular.pima("train"), tabular.pima("test")
-    scale = tabular.fit_standardizer(train.features)
+    train, test = tables.pima("train"), tables.pima("test")
+    scale = tables.fit_standardizer(train.features)
     x_train, x_test = scale(train.features), scale(test.features)
     print(
         f"PIMA diabetes (MASS): {len(train.labels)} train rows, {len(test.labels)} test rows, "

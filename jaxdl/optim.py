@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxdl.config import require_positive_float
+from jaxdl.validate import require_positive_float
 
 
 def gradient_descent(learning_rate: float) -> optax.GradientTransformation:

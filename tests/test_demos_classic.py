@@ -1,18 +1,12 @@
 """Smoke tests of the classic demos: each prints the seed's numbers."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.scripts import load_script
 
 
 def _demo(name: str):
-    spec = importlib.util.spec_from_file_location(f"demo_{name}", ROOT / "demos" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demos", name)
 
 
 def _seed_debye_prints(start=0.5, learning_rate=0.01, steps=60):

@@ -46,11 +46,12 @@ EXPECTED_CHAPTERS = {
     "linear_regression": ("jaxdl.milestones.linear_regression",),
     "perceptron": ("jaxdl.milestones.perceptron",),
     "backprop": ("jaxdl.milestones.backprop", "jaxdl.mlp"),
-    "filters": ("jaxdl.filters", "jaxdl.milestones.filters", "jaxdl.layers"),
-    "recurrent": ("jaxdl.recurrent", "jaxdl.milestones.elman_rnn", "jaxdl.milestones.lstm"),
+    "image_filters": ("jaxdl.milestones.image_filters", "jaxdl.layers"),
+    "elman_rnn": ("jaxdl.milestones.elman_rnn",),
+    "lstm": ("jaxdl.milestones.lstm",),
     "deep_cnn": ("jaxdl.models.deep_cnn", "jaxdl.milestones.deep_cnn", "jaxdl.training"),
-    "tabular_mlp": ("jaxdl.sequential", "jaxdl.tabular", "jaxdl.milestones.tabular_mlp"),
-    "unet": ("jaxdl.masked_losses", "jaxdl.models.unet", "jaxdl.milestones.unet"),
+    "tabular_mlp": ("jaxdl.milestones.tabular_mlp", "jaxdl.data.tables"),
+    "unet": ("jaxdl.milestones.unet", "jaxdl.models.unet"),
 }
 
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.config import require_positive_int
+from jaxdl.validate import require_positive_int
 
 
 class Dataset(NamedTuple):

@@ -1,14 +1,17 @@
 """The milestones, in historical order.
 
-Each milestone is one module in this package that reads top to bottom as a chapter of the
-story. Besides its model, loss and update functions, a milestone module exposes the same small
+Each milestone is one module in this package, named like its command-line name
+(``image-filters`` is :mod:`jaxdl.milestones.image_filters`), that reads top to bottom as a
+chapter of the story: its data, model, loss, hand gradients and training live there, and only
+what a second chapter needs moves to a shared module of the package. Besides its model, loss and update functions, a milestone module exposes the same small
 interface, which the ``jaxdl`` command, the tour and the tests use:
 
 - ``Config``: a frozen dataclass of the run's settings (its fields become ``jaxdl run NAME``
   options; ``metadata={"help": ...}`` documents them); ``__post_init__`` rejects bad values with
   ``ValueError``.
 - ``run(config: Config) -> jaxdl.report.Report``: the seed's experiment with those settings.
-- ``plot(report, path) -> None``: the figure people want to see, written as PNG.
+- ``plot(report) -> matplotlib.figure.Figure``: the figure people want to see
+  (``jaxdl run NAME --plot PATH`` writes it as PNG).
 - ``gradient_checks(*, key) -> list[GradCheck]``: every hand-derived gradient of the chapter,
   compared with ``jax.grad`` and finite differences at random points.
 """
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import importlib.util
 from types import ModuleType
 
 
@@ -31,18 +33,9 @@ class Milestone:
     summary: str
     module: str  # the module that implements it
 
-    def load(self) -> ModuleType | None:
-        """The implementing module, or ``None`` while the chapter is not written yet."""
-        try:
-            return importlib.import_module(self.module)
-        except ModuleNotFoundError as error:
-            if error.name == self.module:
-                return None
-            raise
-
-    @property
-    def available(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
+    def load(self) -> ModuleType:
+        """The chapter's module."""
+        return importlib.import_module(self.module)
 
 
 def _m(name: str, year: int, people: str, summary: str, module: str) -> Milestone:
@@ -68,7 +61,7 @@ MILESTONES: tuple[Milestone, ...] = (
         1968,
         "Sobel & Feldman; seed 004",
         "hand-picked convolution kernels filter images",
-        "filters",
+        "image_filters",
     ),
     _m("backprop", 1986, "Rumelhart, Hinton & Williams", "a hidden layer solves XOR", "backprop"),
     _m("elman-rnn", 1990, "Elman", "a recurrent net finds structure in time", "elman_rnn"),

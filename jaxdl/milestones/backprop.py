@@ -36,11 +36,11 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.activations import sigmoid, sigmoid_slope
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_sse_grad, sse
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
 
 # The data. The third column is always 1: it plays the part of a bias input.
 XOR_INPUTS = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)

@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.gradcheck import GradCheck
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
 
 
 @dataclasses.dataclass(frozen=True)

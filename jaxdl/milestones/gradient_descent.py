@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
 
 #: Where Debye's curve has its local minimum: the slope x**2 (5 x**2 - 6) is zero there.
 LOCAL_MINIMUM = math.sqrt(6 / 5)

@@ -25,9 +25,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.config import require_positive_int
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_int
 
 #: The seed's example for the error function: ``line_error(1, 2, SEED_EXAMPLE)`` is 22.0.
 SEED_EXAMPLE = ((3.0, 6.0), (6.0, 9.0), (12.0, 18.0))

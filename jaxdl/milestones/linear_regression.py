@@ -34,12 +34,12 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
 
 # --- The seed's step, on the device ------------------------------------------------------------
 

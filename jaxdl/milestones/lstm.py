@@ -12,22 +12,357 @@ far below that, while the Elman network (same width, same optimizer, hand BPTT) 
 Both use ``optax.clip_by_global_norm``.
 
 ``--csv PATH`` instead trains a sentiment classifier (word embeddings -> LSTM -> logistic unit)
-on a labelled CSV file with ``text`` and ``label`` columns (see :mod:`jaxdl.text` for the format
+on a labelled CSV file with ``text`` and ``label`` columns (see :mod:`jaxdl.data.text` for the format
 and the public data sets that fit), and reports held-out accuracy.
+
+**LSTM** (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000). The cell
+``c_t = f_t * c_{t-1} + i_t * g_t`` carries information additively, so gradients flow across
+long gaps where the Elman network's repeated ``tanh`` and ``W_hh`` products shrink them. Its
+gradient comes from :func:`jax.grad`.
+
+**Training** uses optax: ``optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))``,
+the whole loop one :func:`jax.lax.scan` inside one ``jit``. Clipping the global gradient norm
+(Pascanu, Mikolov & Bengio 2013) is the standard guard against the exploding gradients of BPTT.
+
+**Sentiment.** :func:`train_sentiment` embeds word ids (see :mod:`jaxdl.data.text`), runs an LSTM
+over each review and reads the final hidden state with a logistic unit.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
+from jax.typing import ArrayLike
 
-from jaxdl import recurrent
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.gradcheck import GradCheck
+from jaxdl.milestones.elman_rnn import (
+    TrainState,
+    _check_sequence,
+    _clipped_adam,
+    bce_with_logits,
+    elman_last_step_mse,
+    elman_last_step_mse_grad,
+    init_elman,
+)
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
+
+F32 = jnp.float32
+
+
+# --------------------------------------------------------------------------------------------
+# LSTM and the adding problem (Hochreiter & Schmidhuber 1997, experiment 4)
+# --------------------------------------------------------------------------------------------
+
+
+class LSTMParams(NamedTuple):
+    """Weights of a one-layer LSTM with a linear read-out; gates in the order i, f, g, o."""
+
+    w_x: jax.Array  # [I, 4H]
+    w_h: jax.Array  # [H, 4H]
+    b: jax.Array  # [4H] (forget-gate bias starts at 1)
+    w_y: jax.Array  # [H, O]
+    b_y: jax.Array  # [O]
+
+
+@functools.partial(jax.jit, static_argnames=("inputs", "hidden", "outputs", "dtype"))
+def init_lstm(*, key: jax.Array, inputs: int, hidden: int, outputs: int, dtype=F32) -> LSTMParams:
+    """Glorot input weights, orthogonal recurrent weights, forget bias 1 (Jozefowicz et al. 2015)."""
+    for name, value in (("inputs", inputs), ("hidden", hidden), ("outputs", outputs)):
+        require_positive_int(name, value)
+    k_x, k_h, k_y = jax.random.split(key, 3)
+    glorot = jax.nn.initializers.glorot_uniform()
+    w_h = jnp.concatenate(
+        [
+            jax.nn.initializers.orthogonal()(k, (hidden, hidden), dtype)
+            for k in jax.random.split(k_h, 4)
+        ],
+        axis=1,
+    )
+    b = jnp.zeros((4 * hidden,), dtype).at[hidden : 2 * hidden].set(1.0)
+    return LSTMParams(
+        w_x=glorot(k_x, (inputs, 4 * hidden), dtype),
+        w_h=w_h,
+        b=b,
+        w_y=glorot(k_y, (hidden, outputs), dtype),
+        b_y=jnp.zeros((outputs,), dtype),
+    )
+
+
+def lstm_hidden(params: LSTMParams, xs: ArrayLike, lengths: ArrayLike | None = None) -> jax.Array:
+    """The LSTM's hidden state after the last step (or after ``lengths[b]`` steps): ``[B, H]``.
+
+    Args:
+      params: the weights.
+      xs: inputs ``[T, B, I]``.
+      lengths: optional ``[B]`` true lengths; steps ``t >= lengths[b]`` leave the state unchanged
+        (padding is ignored).
+    """
+    xs = jnp.asarray(xs)
+    _check_sequence("xs", xs, params.w_x.shape[0])
+    hidden = params.w_h.shape[0]
+    batch = xs.shape[1]
+    zeros = jnp.zeros((batch, hidden), params.w_h.dtype)
+    live = (
+        jnp.ones((xs.shape[0], batch, 1), bool)
+        if lengths is None
+        else (jnp.arange(xs.shape[0])[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
+    )
+
+    def step(carry, inputs):
+        h, c = carry
+        x, alive = inputs
+        z = x @ params.w_x + h @ params.w_h + params.b[None, :]
+        i, f, g, o = jnp.split(z, 4, axis=-1)
+        c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
+        return (jnp.where(alive, h_new, h), jnp.where(alive, c_new, c)), None
+
+    (h, _), _ = jax.lax.scan(step, (zeros, zeros), (xs, live))
+    return h
+
+
+def lstm_predict(params: LSTMParams, xs: ArrayLike) -> jax.Array:
+    """Linear read-out of the final hidden state: ``[B, O]``."""
+    return lstm_hidden(params, xs) @ params.w_y + params.b_y[None, :]
+
+
+@functools.partial(jax.jit, static_argnames=("batch", "length"))
+def adding_problem(*, key: jax.Array, batch: int, length: int) -> tuple[jax.Array, jax.Array]:
+    """The adding problem: add the two numbers that carry a marker.
+
+    Each step shows a value drawn from U(0, 1) and a marker bit; exactly two steps are marked,
+    one in each half of the sequence, so the net must remember a value across about ``length/2``
+    steps. Always answering the mean 1.0 scores MSE ``Var(u1 + u2) = 2/12 = 0.1667``.
+
+    Returns:
+      ``(inputs [length, B, 2], targets [B, 1])``, float32.
+    """
+    require_positive_int("batch", batch)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+    k_v, k_a, k_b = jax.random.split(key, 3)
+    values = jax.random.uniform(k_v, (length, batch), F32)
+    half = length // 2
+    first = jax.random.randint(k_a, (batch,), 0, half)
+    second = jax.random.randint(k_b, (batch,), half, length)
+    t = jnp.arange(length)[:, None]
+    marks = ((t == first[None, :]) | (t == second[None, :])).astype(F32)
+    xs = jnp.stack([values, marks], axis=-1)
+    return xs, jnp.sum(values * marks, axis=0)[:, None]
+
+
+#: MSE of always answering 1.0 on the adding problem: the variance of a sum of two U(0, 1).
+ADDING_BASELINE_MSE = 2.0 / 12.0
+
+
+def lstm_mse(params: LSTMParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Mean squared error of :func:`lstm_predict`."""
+    return jnp.mean((lstm_predict(params, xs) - targets) ** 2)
+
+
+_lstm_mse_jit = jax.jit(lstm_mse)
+_elman_last_step_mse_jit = jax.jit(elman_last_step_mse)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "steps", "batch", "length", "lr", "clip"))
+def _train_adding(params, key, *, model, steps, batch, length, lr, clip):
+    opt = _clipped_adam(lr, clip)
+    if model == "lstm":
+        loss_and_grad = jax.value_and_grad(lstm_mse)
+    else:
+
+        def loss_and_grad(p, xs, ys):
+            return elman_last_step_mse(p, xs, ys), elman_last_step_mse_grad(p, xs, ys)
+
+    def step(state: TrainState, _):
+        key, k_data = jax.random.split(state.key)
+        xs, ys = adding_problem(key=k_data, batch=batch, length=length)
+        loss, grads = loss_and_grad(state.params, xs, ys)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        return TrainState(optax.apply_updates(state.params, updates), opt_state, key), loss
+
+    state, losses = jax.lax.scan(step, TrainState(params, opt.init(params), key), length=steps)
+    return state.params, losses
+
+
+def train_adding(
+    model: str,
+    *,
+    key: jax.Array,
+    hidden: int = 16,
+    steps: int = 400,
+    batch: int = 32,
+    length: int = 30,
+    learning_rate: float = 0.01,
+    clip: float = 1.0,
+):
+    """Train ``"lstm"`` or ``"elman"`` (hand BPTT) on fresh adding-problem batches.
+
+    Returns:
+      ``(params, losses [steps])``.
+    """
+    if model not in ("lstm", "elman"):
+        raise ValueError(f"model must be 'lstm' or 'elman', got {model!r}")
+    require_positive_int("hidden", hidden)
+    require_positive_int("steps", steps)
+    require_positive_float("learning rate", learning_rate)
+    require_positive_float("clip", clip)
+    k_init, k_data = jax.random.split(key)
+    init = init_lstm if model == "lstm" else init_elman
+    params = init(key=k_init, inputs=2, hidden=hidden, outputs=1)
+    return _train_adding(
+        params,
+        k_data,
+        model=model,
+        steps=steps,
+        batch=batch,
+        length=length,
+        lr=float(learning_rate),
+        clip=float(clip),
+    )
+
+
+def adding_test_mse(model: str, params, *, key: jax.Array, batch: int = 512, length: int = 30):
+    """MSE on a fresh batch of adding problems (``model`` as in :func:`train_adding`)."""
+    xs, ys = adding_problem(key=key, batch=batch, length=length)
+    loss = _lstm_mse_jit if model == "lstm" else _elman_last_step_mse_jit
+    return float(loss(params, xs, ys))
+
+
+# --------------------------------------------------------------------------------------------
+# Sentiment classification: embedding -> LSTM -> logistic unit
+# --------------------------------------------------------------------------------------------
+
+
+class SentimentParams(NamedTuple):
+    """Word embeddings and an LSTM whose read-out is one logit."""
+
+    embedding: jax.Array  # [V, E]
+    lstm: LSTMParams  # inputs E, outputs 1
+
+
+class SentimentResult(NamedTuple):
+    """Outcome of :func:`train_sentiment`."""
+
+    params: SentimentParams
+    losses: jax.Array  # [steps]
+    train_accuracy: float
+    test_accuracy: float  # NaN when there is no held-out example
+    n_train: int
+    n_test: int
+
+
+def sentiment_logits(params: SentimentParams, ids: ArrayLike, lengths: ArrayLike) -> jax.Array:
+    """Logit of "positive" for each text: ids ``[B, L]`` int, lengths ``[B]`` -> ``[B]``."""
+    xs = jnp.swapaxes(params.embedding[jnp.asarray(ids)], 0, 1)  # [L, B, E]
+    h = lstm_hidden(params.lstm, xs, lengths)
+    return (h @ params.lstm.w_y + params.lstm.b_y[None, :])[:, 0]
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "lr", "clip"))
+def _train_sentiment(params, ids, lengths, labels, *, steps, lr, clip):
+    opt = _clipped_adam(lr, clip)
+
+    def loss_fn(p):
+        return bce_with_logits(sentiment_logits(p, ids, lengths), labels)
+
+    def step(carry, _):
+        p, s = carry
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, s = opt.update(grads, s, p)
+        return (optax.apply_updates(p, updates), s), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), length=steps)
+    return params, losses
+
+
+def train_sentiment(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    key: jax.Array,
+    test_fraction: float = 0.2,
+    max_vocabulary: int = 5000,
+    max_length: int = 64,
+    embedding: int = 16,
+    hidden: int = 16,
+    steps: int = 200,
+    learning_rate: float = 0.02,
+    clip: float = 1.0,
+):
+    """Fit an embedding + LSTM classifier to ``(text, label)`` pairs; report held-out accuracy.
+
+    The vocabulary is built from the training split only (see :mod:`jaxdl.data.text`); texts are cut
+    to ``max_length`` tokens. Full-batch training, meant for data that fits in memory.
+
+    Args:
+      texts: the documents.
+      labels: 0 (negative) or 1 (positive), one per text.
+      key: PRNG key (split, init).
+      test_fraction: share of examples held out, in [0, 1).
+
+    Returns:
+      ``(result, vocabulary)``: a :class:`SentimentResult` and the :class:`jaxdl.data.text.Vocabulary`.
+
+    Raises:
+      ValueError: on mismatched lengths, labels other than 0/1, too few examples, an empty
+        vocabulary, or a bad setting.
+    """
+    from jaxdl.data.text import build_vocabulary, encode
+
+    if len(texts) != len(labels):
+        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+    if len(texts) < 2:
+        raise ValueError(f"need at least 2 labelled texts, got {len(texts)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    bad = sorted({repr(v) for v in labels if v not in (0, 1)})
+    if bad:
+        raise ValueError(f"labels must be 0 or 1, got {', '.join(bad[:5])}")
+    for name, value in (("embedding", embedding), ("hidden", hidden), ("steps", steps)):
+        require_positive_int(name, value)
+    require_positive_float("learning rate", learning_rate)
+    k_split, k_emb, k_lstm = jax.random.split(key, 3)
+    order = np.asarray(jax.random.permutation(k_split, len(texts)))
+    n_test = int(round(test_fraction * len(texts)))
+    n_test = min(n_test, len(texts) - 1)
+    test_idx, train_idx = order[:n_test], order[n_test:]
+    vocab = build_vocabulary([texts[i] for i in train_idx], max_size=max_vocabulary)
+    ids, lengths = encode(texts, vocab, max_length=max_length)
+    y = jnp.asarray(np.asarray(labels, np.float32))
+    params = SentimentParams(
+        embedding=0.1 * jax.random.normal(k_emb, (len(vocab), embedding), F32),
+        lstm=init_lstm(key=k_lstm, inputs=embedding, hidden=hidden, outputs=1),
+    )
+    params, losses = _train_sentiment(
+        params,
+        ids[train_idx],
+        lengths[train_idx],
+        y[train_idx],
+        steps=steps,
+        lr=float(learning_rate),
+        clip=float(clip),
+    )
+
+    def accuracy(idx) -> float:
+        if len(idx) == 0:
+            return float("nan")
+        logits = sentiment_logits(params, ids[idx], lengths[idx])
+        return float(jnp.mean((logits > 0) == (y[idx] > 0.5)))
+
+    result = SentimentResult(
+        params, losses, accuracy(train_idx), accuracy(test_idx), len(train_idx), len(test_idx)
+    )
+    return result, vocab
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +429,17 @@ def run(config: Config = Config()) -> Report:
         return _run_sentiment(config, key=k_text)
     curves, mses = {}, {}
     for model, k in (("lstm", k_lstm), ("elman", k_elman)):
-        params, losses = recurrent.train_adding(model, key=k, **settings)
+        params, losses = train_adding(model, key=k, **settings)
         curves[model] = np.asarray(losses)
-        mses[model] = recurrent.adding_test_mse(model, params, key=k_test, length=config.length)
+        mses[model] = adding_test_mse(model, params, key=k_test, length=config.length)
     result = {
         "lstm_test_mse": mses["lstm"],
         "elman_test_mse": mses["elman"],
-        "baseline_mse": recurrent.ADDING_BASELINE_MSE,
+        "baseline_mse": ADDING_BASELINE_MSE,
     }
     headline = (
         f"adding problem, T={config.length}: LSTM MSE {mses['lstm']:.4f}, "
-        f"Elman {mses['elman']:.4f}, baseline {recurrent.ADDING_BASELINE_MSE:.4f}"
+        f"Elman {mses['elman']:.4f}, baseline {ADDING_BASELINE_MSE:.4f}"
     )
     return Report(
         milestone="lstm",
@@ -118,10 +453,10 @@ def run(config: Config = Config()) -> Report:
 
 def _run_sentiment(config: Config, *, key: jax.Array) -> Report:
     """Sentiment classification on ``config.csv`` (embedding -> LSTM -> logistic unit)."""
-    from jaxdl.text import read_labelled_csv
+    from jaxdl.data.text import read_labelled_csv
 
     texts, labels = read_labelled_csv(config.csv)
-    sentiment, vocab = recurrent.train_sentiment(
+    sentiment, vocab = train_sentiment(
         texts, labels, key=key, steps=config.sentiment_steps, clip=config.clip
     )
     test_acc = sentiment.test_accuracy
@@ -161,7 +496,7 @@ def plot(report: Report):
             color=color,
             label={"lstm": "LSTM", "elman": "Elman RNN"}[model],
         )
-    ax.axhline(recurrent.ADDING_BASELINE_MSE, ls=":", color="0.3", label="answer 1.0 (2/12)")
+    ax.axhline(ADDING_BASELINE_MSE, ls=":", color="0.3", label="answer 1.0 (2/12)")
     ax.set(xlabel="step", ylabel="MSE", yscale="log", title="the adding problem")
     ax.legend()
     return fig

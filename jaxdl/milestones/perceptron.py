@@ -55,9 +55,9 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.activations import heaviside
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
+from jaxdl.validate import require_positive_float, require_positive_int
 
 Gate = Literal["or", "and", "xor"]
 

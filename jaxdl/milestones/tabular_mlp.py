@@ -3,31 +3,455 @@
 Seed 001 shows the five steps every Keras tutorial follows: load a table, build a
 ``Sequential`` stack of ``Dense`` layers (12 ReLU, 8 ReLU, 1 sigmoid), compile it with binary
 cross-entropy and Adam, fit it for 150 epochs in batches of 10, evaluate. This chapter runs
-those steps with :class:`jaxdl.sequential.Sequential` on the real PIMA table the package ships
+those steps with :class:`jaxdl.milestones.tabular_mlp.Sequential` on the real PIMA table the package ships
 (the 532 complete records curated by Venables & Ripley for R's MASS, 7 features; see
-``jaxdl/tables/PIMA.md``). The seed evaluates on its training data; here the model is judged
+``jaxdl/data/PIMA.md``). The seed evaluates on its training data; here the model is judged
 on MASS's held-out 332 test subjects, never seen in training, against the majority-class
 baseline (always "not diabetic": 67.2%).
 
 Features are standardised with the training rows' mean and standard deviation (a Keras
 ``Normalization`` layer does the same); ``--no-standardize`` feeds the raw values as the seed
 does, which trains worse because glucose (~120) dwarfs the pedigree function (~0.5).
+
+A minimal Keras-style ``Sequential`` over pure functions (seed 001: build, compile, fit, evaluate).
+
+Seed 001 trains a Keras MLP on the PIMA diabetes table in five lines::
+
+    model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(8, activation="relu"),
+                        Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.fit(X, Y, epochs=150, batch_size=10)
+    scores = model.evaluate(X, Y)
+
+The same five lines work here (with an optax optimizer and an explicit key). Underneath, the
+model is the functional API of this package: a tuple of :class:`Dense` specs, a tuple of
+:class:`DenseParams`, :func:`forward` built from :func:`jaxdl.layers.dense` and the activations
+of :mod:`jaxdl.activations`, and :func:`loss_and_grad`, which backpropagates **by hand** with
+``dense_grad`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
+``jaxdl check``). :meth:`Sequential.fit` runs every epoch and every mini-batch of the whole fit
+inside one ``jit`` as two nested :func:`jax.lax.scan` loops; the object only holds the current
+parameters, as Keras does, so the loop itself stays pure.
+
+Binary cross-entropy is computed from the last layer's *logits* (Keras does the same behind a
+sigmoid output): ``mean(softplus(z) - y z)``, whose gradient is ``(sigmoid(z) - y) / N``, so a
+confident wrong answer never produces ``log(0)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.typing import ArrayLike
 
-from jaxdl import tabular
-from jaxdl.config import require_positive_float, require_positive_int
+from jaxdl.activations import ACTIVATIONS
+from jaxdl.data import tables
+from jaxdl.data.batches import epoch_arrays
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.layers import dense, dense_grad
+from jaxdl.losses import mse, mse_grad
 from jaxdl.report import Report
-from jaxdl.sequential import Dense, Sequential, init_params, loss_and_grad, loss_value
+from jaxdl.validate import require_positive_float, require_positive_int
+
+Loss = Literal["binary_crossentropy", "mse"]
+LOSSES: tuple[str, ...] = ("binary_crossentropy", "mse")
+#: Activations a layer may use (``None`` is linear); the step has no useful derivative.
+LAYER_ACTIVATIONS: tuple[str, ...] = tuple(a for a in ACTIVATIONS if a != "heaviside")
+
+
+class Dense(NamedTuple):
+    """A fully connected layer's spec, as in ``keras.layers.Dense(units, activation=...)``."""
+
+    units: int
+    activation: str | None = None  # a name from jaxdl.activations, or None for linear
+
+
+class DenseParams(NamedTuple):
+    """One dense layer's parameters."""
+
+    w: jax.Array  # [F_in, F_out]
+    b: jax.Array  # [F_out]
+
+
+Params = tuple[DenseParams, ...]
+
+
+class History(NamedTuple):
+    """Per-epoch metrics of :meth:`Sequential.fit` (Keras' ``History.history``)."""
+
+    loss: np.ndarray  # [epochs] mean training loss over the epoch's mini-batches
+    accuracy: np.ndarray  # [epochs] training accuracy over the same mini-batches
+    val_loss: np.ndarray | None  # [epochs] on validation_data after each epoch, if given
+    val_accuracy: np.ndarray | None  # [epochs]
+
+
+class TrainState(NamedTuple):
+    """What one training step reads and writes."""
+
+    params: Params
+    opt_state: optax.OptState
+
+
+def check_specs(layers: Sequence[Dense]) -> tuple[Dense, ...]:
+    """``ValueError`` unless every layer has a positive width and a known activation."""
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("a Sequential model needs at least one Dense layer, got none")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Dense):
+            raise ValueError(f"layer {i} must be a Dense(units, activation), got {layer!r}")
+        units = layer.units
+        if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 1:
+            raise ValueError(f"layer {i}: units must be a positive integer, got {units!r}")
+        if layer.activation is not None and layer.activation not in LAYER_ACTIVATIONS:
+            raise ValueError(
+                f"layer {i}: unknown activation {layer.activation!r}; "
+                f"use None or one of {', '.join(LAYER_ACTIVATIONS)}"
+            )
+    return layers
+
+
+def init_params(
+    layers: Sequence[Dense], input_dim: int, *, key: jax.Array, dtype=jnp.float32
+) -> Params:
+    """Keras' defaults: Glorot-uniform weights ``U(-a, a)``, ``a = sqrt(6 / (F_in + F_out))``; zero biases."""
+    layers = check_specs(layers)
+    require_positive_int("input_dim", input_dim)
+    widths = (input_dim, *(layer.units for layer in layers))
+    keys = jax.random.split(key, len(layers))
+    params = []
+    for k, f_in, f_out in zip(keys, widths[:-1], widths[1:], strict=True):
+        limit = math.sqrt(6.0 / (f_in + f_out))
+        w = jax.random.uniform(k, (f_in, f_out), dtype, minval=-limit, maxval=limit)
+        params.append(DenseParams(w=w, b=jnp.zeros((f_out,), dtype)))
+    return tuple(params)
+
+
+def forward(
+    layers: Sequence[Dense], params: Params, x: ArrayLike
+) -> tuple[jax.Array, tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    """The forward pass, keeping what backpropagation needs.
+
+    Returns:
+      ``(logits, inputs, pre_activations)``: ``logits [N, F_out]`` is the last layer's
+      ``x w + b`` *before* its activation; ``inputs[i]`` is what layer ``i`` read and
+      ``pre_activations[i]`` its ``x w + b``.
+    """
+    h = jnp.asarray(x)
+    inputs, pre = [], []
+    for i, (layer, p) in enumerate(zip(layers, params, strict=True)):
+        inputs.append(h)
+        z = dense(h, p.w, p.b)
+        pre.append(z)
+        if i < len(layers) - 1 and layer.activation is not None:
+            h = ACTIVATIONS[layer.activation][0](z)
+        else:
+            h = z
+    return h, tuple(inputs), tuple(pre)
+
+
+def predict(layers: Sequence[Dense], params: Params, x: ArrayLike) -> jax.Array:
+    """The model's output ``[N, F_out]``, the last layer's activation applied."""
+    logits, _, _ = forward(layers, params, x)
+    return predict_from_logits(layers, logits)
+
+
+def predict_from_logits(layers: Sequence[Dense], logits: jax.Array) -> jax.Array:
+    """The last layer's activation applied to its pre-activation ``logits``."""
+    last = layers[-1].activation
+    return logits if last is None else ACTIVATIONS[last][0](logits)
+
+
+def bce_from_logits(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Binary cross-entropy of ``sigmoid(z)`` against ``y``: ``mean(softplus(z) - y z)``.
+
+    Equal to ``-mean(y log s + (1 - y) log(1 - s))`` with ``s = sigmoid(z)``, without the logs
+    of 0 that a saturated sigmoid would give.
+    """
+    from jaxdl.losses import check_same_shape
+
+    check_same_shape(logits, targets)
+    z, y = jnp.asarray(logits), jnp.asarray(targets)
+    return jnp.mean(jax.nn.softplus(z) - y * z)
+
+
+def bce_from_logits_grad(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`bce_from_logits` with respect to the logits: ``(sigmoid(z) - y) / N``."""
+    from jaxdl.losses import check_same_shape
+
+    check_same_shape(logits, targets)
+    z, y = jnp.asarray(logits), jnp.asarray(targets)
+    return (jax.nn.sigmoid(z) - y) / z.size
+
+
+def _check_loss(layers: Sequence[Dense], loss: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; use one of {', '.join(LOSSES)}")
+    if loss == "binary_crossentropy" and layers[-1].activation != "sigmoid":
+        raise ValueError(
+            "binary_crossentropy needs a sigmoid output layer (Dense(1, activation='sigmoid')), "
+            f"got activation {layers[-1].activation!r}"
+        )
+
+
+def _loss_head(layers: Sequence[Dense], loss: str, logits: jax.Array, y: jax.Array):
+    """``(loss, dloss/dlogits)`` for the output layer."""
+    if loss == "binary_crossentropy":
+        return bce_from_logits(logits, y), bce_from_logits_grad(logits, y)
+    last = layers[-1].activation
+    if last is None:
+        return mse(logits, y), mse_grad(logits, y)
+    f, f_grad = ACTIVATIONS[last]
+    out = f(logits)
+    return mse(out, y), mse_grad(out, y) * f_grad(logits)
+
+
+def loss_value(
+    layers: Sequence[Dense], params: Params, x: ArrayLike, y: ArrayLike, *, loss: Loss
+) -> jax.Array:
+    """The scalar loss (forward only: what ``jax.grad`` differentiates to judge the hand gradient)."""
+    logits, _, _ = forward(layers, params, x)
+    return _loss_head(layers, loss, logits, jnp.asarray(y))[0]
+
+
+def loss_and_grad(
+    layers: Sequence[Dense], params: Params, x: ArrayLike, y: ArrayLike, *, loss: Loss
+) -> tuple[jax.Array, Params]:
+    """The loss and its gradient by backpropagation, written by hand.
+
+    ``g = dL/dz_last`` from the loss head; then from the last layer down:
+    ``(dx, dw, db) = dense_grad(input_i, w_i, g)`` and, below layer ``i``,
+    ``g = dx * f_{i-1}'(z_{i-1})`` (the previous layer's activation derivative).
+
+    Args:
+      layers: the specs; params: their parameters.
+      x: inputs ``[N, F_in]``; y: targets ``[N, F_out]``.
+      loss: ``"binary_crossentropy"`` (sigmoid output) or ``"mse"``.
+
+    Returns:
+      ``(loss, grads)`` with ``grads`` shaped like ``params``.
+    """
+    logits, inputs, pre = forward(layers, params, x)
+    value, g = _loss_head(layers, loss, logits, jnp.asarray(y))
+    grads: list[DenseParams | None] = [None] * len(layers)
+    for i in reversed(range(len(layers))):
+        dx, dw, db = dense_grad(inputs[i], params[i].w, g)
+        grads[i] = DenseParams(w=dw, b=db)
+        if i > 0:
+            act = layers[i - 1].activation
+            g = dx if act is None else dx * ACTIVATIONS[act][1](pre[i - 1])
+    return value, tuple(grads)
+
+
+def _accuracy(layers: Sequence[Dense], logits: jax.Array, y: jax.Array) -> jax.Array:
+    """Binary accuracy with threshold 0.5 (one output) or argmax accuracy (several)."""
+    if logits.shape[-1] == 1:
+        probability = predict_from_logits(layers, logits)
+        return jnp.mean(((probability > 0.5) == (y > 0.5)).astype(jnp.float32))
+    return jnp.mean((jnp.argmax(logits, -1) == jnp.argmax(y, -1)).astype(jnp.float32))
+
+
+@functools.partial(
+    jax.jit, static_argnames=("layers", "loss", "optimizer", "epochs", "batch_size", "validate")
+)
+def _fit(
+    state: TrainState,
+    x: jax.Array,
+    y: jax.Array,
+    x_val: jax.Array,
+    y_val: jax.Array,
+    key: jax.Array,
+    *,
+    layers: tuple[Dense, ...],
+    loss: str,
+    optimizer: optax.GradientTransformation,
+    epochs: int,
+    batch_size: int,
+    validate: bool,
+):
+    def step(state: TrainState, batch):
+        xb, yb = batch
+        value, grads = loss_and_grad(layers, state.params, xb, yb, loss=loss)
+        logits, _, _ = forward(layers, state.params, xb)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return TrainState(params, opt_state), (value, _accuracy(layers, logits, yb))
+
+    def epoch(state: TrainState, epoch_key):
+        xs, ys = epoch_arrays(x, y, batch_size=batch_size, key=epoch_key)
+        state, (losses, accuracies) = jax.lax.scan(step, state, (xs, ys))
+        metrics = [jnp.mean(losses), jnp.mean(accuracies)]
+        if validate:
+            logits, _, _ = forward(layers, state.params, x_val)
+            metrics += [
+                _loss_head(layers, loss, logits, y_val)[0],
+                _accuracy(layers, logits, y_val),
+            ]
+        return state, tuple(metrics)
+
+    return jax.lax.scan(epoch, state, jax.random.split(key, epochs))
+
+
+def _as_xy(x: ArrayLike, y: ArrayLike, input_dim: int, output_dim: int, dtype, what: str):
+    x, y = np.asarray(x), np.asarray(y)
+    if y.ndim == 1:
+        y = y[:, None]
+    if x.ndim != 2 or x.shape[1] != input_dim:
+        raise ValueError(f"{what} features must have shape [N, {input_dim}], got {x.shape}")
+    if y.shape != (x.shape[0], output_dim):
+        raise ValueError(
+            f"{what} targets must have shape [{x.shape[0]}] or [{x.shape[0]}, {output_dim}] "
+            f"for features {x.shape}, got {y.shape}"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} data is empty")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError(f"{what} data contains NaN or infinite values")
+    return jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+
+
+class Sequential:
+    """Keras' ``Sequential`` for dense layers: ``build``, ``compile``, ``fit``, ``evaluate``.
+
+    Example::
+
+        model = Sequential([Dense(12, "relu"), Dense(8, "relu"), Dense(1, "sigmoid")])
+        model.build(8, key=jax.random.key(0))
+        model.compile(optax.adam(1e-3), "binary_crossentropy")
+        history = model.fit(x, y, epochs=150, batch_size=10, key=jax.random.key(1))
+        print(model.evaluate(x_test, y_test))  # {"loss": ..., "accuracy": ...}
+
+    Parameters are float32 (``dtype``) whatever JAX's default float type.
+    """
+
+    def __init__(self, layers: Sequence[Dense], *, dtype=jnp.float32):
+        self.layers = check_specs(layers)
+        self.dtype = dtype
+        self.params: Params | None = None
+        self.optimizer: optax.GradientTransformation | None = None
+        self.loss: str | None = None
+        self.opt_state: optax.OptState | None = None
+
+    @property
+    def input_dim(self) -> int:
+        self._require_built()
+        return int(self.params[0].w.shape[0])
+
+    def _require_built(self) -> None:
+        if self.params is None:
+            raise ValueError("the model is not built yet; call build(input_dim, key=...) first")
+
+    def build(self, input_dim: int, *, key: jax.Array) -> Sequential:
+        """Create the parameters for ``input_dim`` input features; returns the model."""
+        self.params = init_params(self.layers, input_dim, key=key, dtype=self.dtype)
+        self.opt_state = None if self.optimizer is None else self.optimizer.init(self.params)
+        return self
+
+    def compile(self, optimizer: optax.GradientTransformation, loss: Loss) -> Sequential:
+        """Choose the optimizer (any optax transformation) and the loss; returns the model."""
+        if not isinstance(optimizer, optax.GradientTransformation):
+            raise ValueError(
+                f"optimizer must be an optax.GradientTransformation (e.g. optax.adam(1e-3)), "
+                f"got {optimizer!r}"
+            )
+        _check_loss(self.layers, loss)
+        self.optimizer, self.loss = optimizer, loss
+        self.opt_state = None if self.params is None else optimizer.init(self.params)
+        return self
+
+    def summary(self) -> str:
+        """One line per layer with its output shape and parameter count, as Keras prints."""
+        self._require_built()
+        lines, total = [], 0
+        for i, (layer, p) in enumerate(zip(self.layers, self.params, strict=True)):
+            count = int(p.w.size + p.b.size)
+            total += count
+            lines.append(
+                f"dense_{i} ({layer.activation or 'linear'}): output [N, {layer.units}], "
+                f"{count} params"
+            )
+        return "\n".join(lines + [f"total params: {total}"])
+
+    def fit(
+        self,
+        x: ArrayLike,
+        y: ArrayLike,
+        *,
+        epochs: int,
+        batch_size: int,
+        key: jax.Array,
+        validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+    ) -> History:
+        """Train with shuffled mini-batches (a partial last batch sits out that epoch).
+
+        Args:
+          x: features ``[N, F_in]``; y: targets ``[N]`` or ``[N, F_out]``.
+          epochs: passes over the data; batch_size: examples per step (at most ``N``).
+          key: shuffles every epoch.
+          validation_data: ``(x_val, y_val)`` evaluated after every epoch.
+
+        Returns:
+          The per-epoch :class:`History`; the model's parameters are updated.
+        """
+        self._require_built()
+        if self.optimizer is None:
+            raise ValueError("the model is not compiled yet; call compile(optimizer, loss) first")
+        require_positive_int("epochs", epochs)
+        require_positive_int("batch_size", batch_size)
+        out = self.layers[-1].units
+        x, y = _as_xy(x, y, self.input_dim, out, self.dtype, "training")
+        if batch_size > x.shape[0]:
+            raise ValueError(f"batch_size {batch_size} exceeds the {x.shape[0]} training examples")
+        validate = validation_data is not None
+        if validate:
+            x_val, y_val = _as_xy(*validation_data, self.input_dim, out, self.dtype, "validation")
+        else:
+            x_val, y_val = x[:1], y[:1]
+        state, metrics = _fit(
+            TrainState(self.params, self.opt_state),
+            x,
+            y,
+            x_val,
+            y_val,
+            key,
+            layers=self.layers,
+            loss=self.loss,
+            optimizer=self.optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            validate=validate,
+        )
+        self.params, self.opt_state = state.params, state.opt_state
+        metrics = [np.asarray(m) for m in metrics]
+        return History(*metrics[:2], *(metrics[2:] if validate else (None, None)))
+
+    def evaluate(self, x: ArrayLike, y: ArrayLike) -> dict[str, float]:
+        """``{"loss", "accuracy"}`` on ``(x, y)`` with the current parameters."""
+        self._require_built()
+        if self.loss is None:
+            raise ValueError("the model is not compiled yet; call compile(optimizer, loss) first")
+        x, y = _as_xy(x, y, self.input_dim, self.layers[-1].units, self.dtype, "evaluation")
+        logits, _, _ = forward(self.layers, self.params, x)
+        return {
+            "loss": float(_loss_head(self.layers, self.loss, logits, y)[0]),
+            "accuracy": float(_accuracy(self.layers, logits, y)),
+        }
+
+    def predict(self, x: ArrayLike) -> jax.Array:
+        """The model's outputs ``[N, F_out]`` (probabilities after a sigmoid)."""
+        self._require_built()
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"features must have shape [N, {self.input_dim}], got {x.shape}")
+        return predict(self.layers, self.params, jnp.asarray(x, self.dtype))
+
 
 #: Seed 001's network: Dense(12, relu) -> Dense(8, relu) -> Dense(1, sigmoid).
 SEED_LAYERS = (Dense(12, "relu"), Dense(8, "relu"), Dense(1, "sigmoid"))
@@ -60,17 +484,17 @@ class Config:
 def build_model(config: Config) -> Sequential:
     """Build and compile seed 001's model."""
     model = Sequential(SEED_LAYERS).build(
-        len(tabular.PIMA_FEATURES), key=jax.random.key(config.seed)
+        len(tables.PIMA_FEATURES), key=jax.random.key(config.seed)
     )
     return model.compile(optax.adam(config.learning_rate), "binary_crossentropy")
 
 
 def run(config: Config = Config()) -> Report:
     """Load, build, compile, fit, evaluate: the seed's five steps, judged on held-out data."""
-    train, test = tabular.pima("train"), tabular.pima("test")
+    train, test = tables.pima("train"), tables.pima("test")
     x_train, x_test = train.features, test.features
     if config.standardize:
-        scale = tabular.fit_standardizer(x_train)
+        scale = tables.fit_standardizer(x_train)
         x_train, x_test = scale(x_train), scale(x_test)
     model = build_model(config)
     history = model.fit(

@@ -8,7 +8,7 @@
 - ``summary(params) -> Summary``: parameters per array and in total.
 - ``l2_penalty(params) -> scalar``: the regulariser the trainer adds to the loss.
 
-Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.models.mlp` (seed
+Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.models.mnist_mlp` (seed
 004's MNIST MLP) and :mod:`jaxdl.models.flax_cnn` (the Flax NNX twin of the convnet).
 """
 
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 #: Model modules by command-line name.
-MODELS = {"deep-cnn": "jaxdl.models.deep_cnn", "mlp": "jaxdl.models.mlp"}
+MODELS = {"deep-cnn": "jaxdl.models.deep_cnn", "mlp": "jaxdl.models.mnist_mlp"}
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10

@@ -6,7 +6,7 @@ with the encoder's output (the skip connection that gives the U its shape), two 
 convolutions, and a 1x1 convolution to one logit per pixel.
 
 ``__call__`` returns the logits **and** the last hidden feature map, because seed 004's loss
-penalises the asymmetry of a hidden map (see :mod:`jaxdl.masked_losses`). The model is kept pure
+penalises the asymmetry of a hidden map (see :mod:`jaxdl.milestones.unet`). The model is kept pure
 with ``nnx.split`` / ``nnx.merge``: :func:`apply` takes ``(graphdef, state, x)``.
 """
 

@@ -6,7 +6,7 @@
 - :mod:`~jaxdl.training.checkpoints`: orbax-checkpoint, latest and best.
 - :mod:`~jaxdl.training.metrics`: ``metrics.jsonl`` and TensorBoard event files.
 - :mod:`~jaxdl.training.sharding`: data parallelism over a ``jax.sharding.Mesh``.
-- :mod:`~jaxdl.training.command`: the ``jaxdl train`` command.
+- :mod:`~jaxdl.cli.train`: the ``jaxdl train`` command.
 """
 
 from jaxdl.training.loop import PRESETS, FitResult, Recipe, fit, preset

@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.config import require_positive_float, require_positive_int
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.training import sharding
 from jaxdl.training.step import (
@@ -33,6 +32,7 @@ from jaxdl.training.step import (
     make_train_chunk,
     make_train_step,
 )
+from jaxdl.validate import require_positive_float, require_positive_int
 
 PyTree = Any
 
@@ -269,7 +269,7 @@ def fit(
             best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
             if best_epoch:
                 best_params = checkpoints.restore_best(state.params)[0]
-        from jaxdl.background import BackgroundWriter
+        from jaxdl.training.background import BackgroundWriter
         from jaxdl.training.metrics import MetricsWriter
 
         writer = MetricsWriter(run_dir, history)

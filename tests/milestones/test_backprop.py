@@ -1,6 +1,4 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +12,7 @@ from jaxdl import losses
 from jaxdl.cli import main
 from jaxdl.errors import DivergenceError
 from jaxdl.milestones import backprop as bp
+from tests.scripts import load_script
 from tests.strategies import float_arrays
 
 
@@ -287,11 +286,7 @@ def test_cli_bad_arguments_exit_2(args, capsys):
 
 
 def _script(folder: str, name: str = "backprop"):
-    root = Path(__file__).resolve().parents[2]
-    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", root / folder / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(folder, name)
 
 
 def test_demo_prints_the_seed_figures(capsys):

@@ -1,4 +1,3 @@
-import importlib.util
 import itertools
 import json
 import math
@@ -14,6 +13,7 @@ from jax.test_util import check_grads
 
 from jaxdl.cli import main
 from jaxdl.milestones import perceptron as pc
+from tests.scripts import load_script
 from tests.strategies import finite_floats, float_arrays
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -462,9 +462,7 @@ def test_cli_unknown_gate_exit_2(capsys):
 
 
 def test_demo_prints_or_then_xor_failure(capsys):
-    spec = importlib.util.spec_from_file_location("demo_perceptron", ROOT / "demos/perceptron.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("demos", "perceptron")
     demo.main()
     out = capsys.readouterr().out
     or_part, xor_part = out.split("XOR after")

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from jaxdl.cli import main
 from jaxdl.milestones import unet as milestone
 from jaxdl.models import unet
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,9 +72,7 @@ def test_penalty_makes_the_output_more_symmetric(tmp_path, capsys, monkeypatch):
 
 def test_demo_prints_both_runs(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(milestone, "run", _shared_run)
-    spec = importlib.util.spec_from_file_location("demo_unet", ROOT / "demos" / "unet.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("demos", "unet")
     demo.main(["--plot", str(tmp_path / "demo.png")])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("without penalty: output symmetry error")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from jaxdl import text
+from jaxdl.data import text
 
 
 def test_tokenize():

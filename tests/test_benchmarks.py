@@ -4,21 +4,12 @@ A full smoke run (batch 2, one step) costs two train-step compilations, about 20
 is left out of the suite: ``python benchmarks/deep_cnn_speed.py --batch-sizes 2 --steps 1``.
 """
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-
-def _benchmark():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "deep_cnn_speed.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_deep_cnn_speed", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 def test_benchmark_rejects_bad_sizes():
     with pytest.raises(SystemExit) as exit_info:
-        _benchmark().main(["--steps", "0"])
+        load_script("benchmarks", "deep_cnn_speed").main(["--steps", "0"])
     assert exit_info.value.code == 2

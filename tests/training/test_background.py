@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from jaxdl.background import BackgroundWriter
+from jaxdl.training.background import BackgroundWriter
 
 
 @jax.jit

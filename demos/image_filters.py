@@ -12,8 +12,8 @@ import argparse
 
 import numpy as np
 
-from jaxdl import filters
-from jaxdl.milestones import filters as chapter
+from jaxdl.milestones import image_filters as chapter
+from jaxdl.milestones import image_filters as filters
 from jaxdl.plotting import save_figure
 
 

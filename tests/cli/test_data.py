@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from jaxdl.cli import data as command
 from jaxdl.cli import main
-from jaxdl.data import command
 from jaxdl.data.idx import encode_idx
 from jaxdl.data.mnist import FILES, mnist_with_checks
 from tests.data.idxfiles import small_mnist_files, write_directory

@@ -2,7 +2,7 @@
 
 :func:`pima` returns the 532 complete records of the PIMA Indians diabetes table as the R
 package MASS curates them, with MASS's own 200 / 332 train / test split (provenance, columns and
-licence in ``jaxdl/tables/PIMA.md``). The file's SHA-256 is checked on every load, so a corrupt
+licence in ``jaxdl/data/PIMA.md``). The file's SHA-256 is checked on every load, so a corrupt
 or edited copy is refused, never trained on.
 
 :func:`read_table` reads any numeric CSV with a header and one 0/1 label column, for users who
@@ -106,7 +106,7 @@ def read_csv(path: str | os.PathLike, *, label: str) -> Table:
 
 
 def _pima_bytes() -> bytes:
-    return importlib.resources.files("jaxdl.tables").joinpath(PIMA_FILE).read_bytes()
+    return importlib.resources.files("jaxdl.data").joinpath(PIMA_FILE).read_bytes()
 
 
 def check_pima_bytes(raw: bytes) -> None:
@@ -120,7 +120,7 @@ def check_pima_bytes(raw: bytes) -> None:
 
 
 def pima(split: Literal["train", "test", "all"] = "all", *, raw: bytes | None = None) -> Table:
-    """The PIMA diabetes table (MASS's 532 complete records; see ``jaxdl/tables/PIMA.md``).
+    """The PIMA diabetes table (MASS's 532 complete records; see ``jaxdl/data/PIMA.md``).
 
     Args:
       split: ``"train"`` (MASS ``Pima.tr``, 200 rows), ``"test"`` (``Pima.te``, 332 rows) or

@@ -9,7 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from jaxdl.gradcheck import check_gradient
-from jaxdl.sequential import (
+from jaxdl.milestones.tabular_mlp import (
     Dense,
     Sequential,
     bce_from_logits,
@@ -135,7 +135,7 @@ def test_fit_learns_separable_blobs_and_compiles_once():
     assert model.predict(x[:5]).shape == (5, 1)
     assert model.params[0].w.dtype == jnp.float32
     # A second fit with the same shapes reuses the compiled loop.
-    from jaxdl import sequential
+    from jaxdl.milestones import tabular_mlp as sequential
 
     before = sequential._fit._cache_size()
     model.fit(x, y, epochs=30, batch_size=16, key=jax.random.key(2), validation_data=(x, y))

@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from jaxdl.config import require_positive_int
+from jaxdl.validate import require_positive_int
 
 
 class _Task(NamedTuple):

@@ -1,27 +1,25 @@
-"""The ``jaxdl`` command: list, run, check and tour the milestones.
+"""``jaxdl list | run | check | tour``: the milestones from the command line.
 
-Thin by design: options are parsed into each milestone's frozen ``Config`` and handed to
-library code. Bad input exits with status 2 and one line; a failed check or a divergence with 1.
+Each chapter's frozen ``Config`` becomes the options of ``jaxdl run NAME`` (see
+:mod:`jaxdl.cli.options`). The classic chapters reproduce NumPy float64 programs digit for
+digit, so these commands switch JAX to float64; ``jaxdl train`` stays in float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Sequence
 
 from jaxdl import milestones
-from jaxdl.config import add_config_arguments, config_from_args
-from jaxdl.errors import DivergenceError
+from jaxdl.cli.options import add_config_arguments, config_from_args
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def _available() -> list[tuple[milestones.Milestone, object]]:
-    loaded = [(m, m.load()) for m in milestones.MILESTONES]
-    return [(m, module) for m, module in loaded if module is not None]
+def _chapters() -> list[tuple[milestones.Milestone, object]]:
+    return [(m, m.load()) for m in milestones.MILESTONES]
 
 
 def _print_table(rows: list[Sequence[object]], header: Sequence[str]) -> None:
@@ -63,15 +61,12 @@ CHECK_HEADER = ("gradient check", "vs jax.grad", "vs finite diff", "")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = [
-        [m.name, m.year, m.people, m.summary, "yes" if m.available else "not yet"]
-        for m in milestones.MILESTONES
-    ]
+    rows = [[m.name, m.year, m.people, m.summary] for m in milestones.MILESTONES]
     if args.json:
-        keys = ("name", "year", "people", "summary", "available")
+        keys = ("name", "year", "people", "summary")
         print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
     else:
-        _print_table(rows, ("milestone", "year", "people", "what it shows", "available"))
+        _print_table(rows, ("milestone", "year", "people", "what it shows"))
     return EXIT_OK
 
 
@@ -103,7 +98,7 @@ def collect_gradient_checks(*, seed: int) -> list:
 
     from jaxdl import activations, losses
 
-    providers = [activations, losses] + [module for _, module in _available()]
+    providers = [activations, losses] + [module for _, module in _chapters()]
     key = jax.random.key(seed)
     checks = []
     for provider in providers:
@@ -127,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_tour(args: argparse.Namespace) -> int:
     rows, reports = [], []
-    for milestone, module in _available():
+    for milestone, module in _chapters():
         start = time.perf_counter()
         report = module.run(module.Config())
         seconds = time.perf_counter() - start
@@ -144,65 +139,38 @@ def cmd_tour(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.checks_passed for r in reports) else EXIT_FAILED
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jaxdl",
-        description="The history of deep learning as verified, jitted JAX code.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _float64(handler):
+    """Run ``handler`` with JAX in float64, as the NumPy originals computed."""
 
+    def wrapped(args: argparse.Namespace) -> int:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        return handler(args)
+
+    return wrapped
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add ``list``, ``run``, ``check`` and ``tour`` to the ``jaxdl`` parser's subcommands."""
     p = commands.add_parser("list", help="the milestones, oldest first")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("run", help="run one milestone's experiment")
     names = p.add_subparsers(dest="milestone", required=True, metavar="MILESTONE")
-    for milestone, module in _available():
+    for milestone, module in _chapters():
         sub = names.add_parser(milestone.name, help=milestone.summary)
         add_config_arguments(sub, module.Config)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
         sub.add_argument("--plot", metavar="PATH", help="write the milestone's figure as PNG")
-        sub.set_defaults(handler=cmd_run, module=module)
+        sub.set_defaults(handler=_float64(cmd_run), module=module)
 
     p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")
     p.add_argument("--seed", type=int, default=0, help="seed for the random points")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(handler=cmd_check)
+    p.set_defaults(handler=_float64(cmd_check))
 
     p = commands.add_parser("tour", help="run every milestone with its defaults, in order")
     p.add_argument("--json", action="store_true", help="print a JSON list of reports")
-    p.set_defaults(handler=cmd_tour)
-
-    from jaxdl.data import command as data_command
-
-    data_command.add_parser(commands)
-
-    from jaxdl import cli_filters
-
-    cli_filters.add_parser(commands)
-
-    from jaxdl.training.command import add_train_command
-
-    add_train_command(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    import jax
-
-    # The classic milestones reproduce NumPy float64 programs digit for digit.
-    jax.config.update("jax_enable_x64", True)
-    try:
-        return args.handler(args)
-    except ValueError as error:
-        print(f"jaxdl: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except DivergenceError as error:
-        print(f"jaxdl: {error}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p.set_defaults(handler=_float64(cmd_tour))

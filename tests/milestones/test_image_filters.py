@@ -5,9 +5,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jaxdl import filters
 from jaxdl.cli import main
 from jaxdl.layers import conv2d
+from jaxdl.milestones import image_filters as filters
+from tests.scripts import load_script
 from tests.strategies import float_arrays
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -151,7 +152,20 @@ def test_cli_filters_on_a_user_image(tmp_path, capsys):
     square[5:15, 6:18] = 1.0
     _write_png(tmp_path / "in.png", square)
     out = tmp_path / "grid" / "filters.png"
-    assert main(["filters", "--image", str(tmp_path / "in.png"), "--out", str(out), "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "image-filters",
+                "--image",
+                str(tmp_path / "in.png"),
+                "--plot",
+                str(out),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["result"]["image_shape"] == [20, 24]
     assert report["result"]["flat_image_max_error"] < 1e-12
@@ -168,7 +182,7 @@ def test_cli_filters_on_a_user_image(tmp_path, capsys):
     ],
 )
 def test_cli_bad_input_exits_2(tmp_path, capsys, args):
-    assert main(["filters", *args, "--out", str(tmp_path / "x.png")]) == 2
+    assert main(["run", "image-filters", *args, "--plot", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxdl: error:") and err.count("\n") == 1
 
@@ -176,15 +190,17 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, args):
 def test_cli_non_image_and_bad_padding_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x00" * 64)
-    assert main(["filters", "--image", str(bad), "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(["run", "image-filters", "--image", str(bad), "--plot", str(tmp_path / "x.png")]) == 2
+    )
     assert "as an image" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:  # argparse refuses a padding outside the choices
-        main(["filters", "--padding", "mirror", "--out", str(tmp_path / "x.png")])
+        main(["run", "image-filters", "--padding", "mirror", "--plot", str(tmp_path / "x.png")])
     assert info.value.code == 2
 
 
 def test_mnist_digits_by_default(tmp_path, capsys):
-    from jaxdl.milestones import filters as chapter
+    from jaxdl.milestones import image_filters as chapter
 
     report = chapter.run(chapter.Config(digits=2))
     assert report.result["image_shape"] == [28, 28]
@@ -198,14 +214,8 @@ def test_mnist_digits_by_default(tmp_path, capsys):
 
 
 def test_demo(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("demo_filters", root / "demos" / "filters.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    out = demo.main(["--out", str(tmp_path / "grid.png")])
+    demo = load_script("demos", "image_filters")
+    out = demo.main(["--plot", str(tmp_path / "grid.png")])
     printed = capsys.readouterr().out
     for name in filters.KERNELS:
         assert f"{name} kernel:" in printed

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxdl import models
-from jaxdl.models import mlp
+from jaxdl.models import mnist_mlp as mlp
 
 
 def test_mlp_interface():

@@ -8,8 +8,8 @@ from hypothesis.extra import numpy as hnp
 from jax.test_util import check_grads
 
 from jaxdl import losses
-from jaxdl import masked_losses as ml
 from jaxdl.gradcheck import check_gradient
+from jaxdl.milestones import unet as ml
 
 SHAPES = [(5,), (2, 3, 3, 1)]  # few shapes: one compile each
 FEATURE_SHAPES = [(1, 3, 3, 1), (2, 4, 4, 2)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import typing
 from typing import Any, Literal
 
@@ -53,17 +52,3 @@ def config_from_args(config_cls: type, namespace: argparse.Namespace):
         if f.init and hasattr(namespace, f.name)
     }
     return config_cls(**values)
-
-
-def require_positive_int(name: str, value: int) -> None:
-    """``ValueError`` unless ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def require_positive_float(name: str, value: float) -> None:
-    """``ValueError`` unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")

@@ -1,6 +1,5 @@
 """The deep-cnn milestone (the tour's run), the demo, and the ``jaxdl train`` command."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from jaxdl.cli import main
 from jaxdl.milestones import deep_cnn
 from jaxdl.training import mnist as training_mnist
+from tests.scripts import load_script
 from tests.training.tiny_model import LinearMnist
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,9 +107,7 @@ def test_train_command_unwritable_out_exits_2(tmp_path, capsys, linear_model):
 
 
 def test_demo_prints_tflearn_style_epochs(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("demo_deep_cnn", ROOT / "demos" / "deep_cnn.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("demos", "deep_cnn")
     demo.main(["--epochs", "1", "--out", str(tmp_path / "convnet_mnist")])
     out = capsys.readouterr().out
     assert "| Adam | epoch: 001 | loss:" in out and "val_acc:" in out

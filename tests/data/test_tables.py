@@ -1,36 +1,36 @@
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from jaxdl import tabular
 from jaxdl.cli import main
+from jaxdl.data import tables
 from jaxdl.milestones import tabular_mlp
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_pima_table_is_masss_split():
-    train, test = tabular.pima("train"), tabular.pima("test")
+    train, test = tables.pima("train"), tables.pima("test")
     assert train.features.shape == (200, 7) and test.features.shape == (332, 7)
-    assert train.feature_names == tabular.PIMA_FEATURES
+    assert train.feature_names == tables.PIMA_FEATURES
     assert (int(train.labels.sum()), int(test.labels.sum())) == (68, 109)  # MASS's counts
     # The first Pima.te row is the first row of the 768-row PIMA table (minus insulin).
     np.testing.assert_allclose(test.features[0], [6, 148, 72, 35, 33.6, 0.627, 50])
     assert test.labels[0] == 1
-    assert tabular.pima().features.shape == (532, 7)
+    assert tables.pima().features.shape == (532, 7)
 
 
 def test_corrupt_or_bad_split():
-    raw = tabular._pima_bytes()
+    raw = tables._pima_bytes()
     with pytest.raises(ValueError, match="corrupt or was edited"):
-        tabular.pima(raw=raw.replace(b"148", b"149", 1))
+        tables.pima(raw=raw.replace(b"148", b"149", 1))
     with pytest.raises(ValueError, match="corrupt"):
-        tabular.pima(raw=raw[: len(raw) // 2])
+        tables.pima(raw=raw[: len(raw) // 2])
     with pytest.raises(ValueError, match="split must be"):
-        tabular.pima("validation")
+        tables.pima("validation")
 
 
 @pytest.mark.parametrize(
@@ -48,30 +48,30 @@ def test_corrupt_or_bad_split():
 )
 def test_read_table_bad_input(text, match):
     with pytest.raises(ValueError, match=match):
-        tabular.read_table(text, label="y")
+        tables.read_table(text, label="y")
 
 
 def test_read_csv(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b,y\n1,2,0\n3,4,1\n\n")
-    table = tabular.read_csv(path, label="y")
+    table = tables.read_csv(path, label="y")
     np.testing.assert_array_equal(table.features, [[1, 2], [3, 4]])
     np.testing.assert_array_equal(table.labels, [0, 1])
     with pytest.raises(ValueError, match="does not exist"):
-        tabular.read_csv(tmp_path / "missing.csv", label="y")
+        tables.read_csv(tmp_path / "missing.csv", label="y")
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00binary")
     with pytest.raises(ValueError, match="CSV text"):
-        tabular.read_csv(tmp_path / "bin.csv", label="y")
+        tables.read_csv(tmp_path / "bin.csv", label="y")
 
 
 def test_standardizer():
     x = np.array([[1.0, 5.0], [3.0, 5.0]])
-    s = tabular.fit_standardizer(x)
+    s = tables.fit_standardizer(x)
     np.testing.assert_allclose(s(x), [[-1, 0], [1, 0]])
     with pytest.raises(ValueError, match=r"shape \[N, 2\]"):
         s(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="non-empty"):
-        tabular.fit_standardizer(np.zeros((0, 2)))
+        tables.fit_standardizer(np.zeros((0, 2)))
 
 
 @pytest.fixture(scope="module")
@@ -125,9 +125,7 @@ def test_cli_bad_arguments_exit_2(args, capsys):
 
 
 def test_demo(capsys):
-    spec = importlib.util.spec_from_file_location("demo_tabular", ROOT / "demos" / "tabular_mlp.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script("demos", "tabular_mlp")
     scores = demo.main(epochs=20)
     out = capsys.readouterr().out
     assert "200 train rows, 332 test rows" in out and "total params: 209" in out

@@ -1,0 +1,51 @@
+"""The ``jaxdl`` command: one parser, one subcommand module each.
+
+- :mod:`~jaxdl.cli.run`: ``list``, ``run NAME``, ``check``, ``tour`` (the milestones).
+- :mod:`~jaxdl.cli.train`: ``train MODEL`` (MNIST with checkpoints, metrics, resume).
+- :mod:`~jaxdl.cli.data`: ``data mnist`` (what data is here and whether its bytes check out).
+- :mod:`~jaxdl.cli.options`: frozen dataclasses become command-line options.
+
+Thin by design: options are parsed into frozen dataclasses and handed to library code. Bad input
+exits with status 2 and one line; a failed check or a divergence with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from jaxdl.errors import DivergenceError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``jaxdl`` parser with every subcommand."""
+    from jaxdl.cli import data, run, train
+
+    parser = argparse.ArgumentParser(
+        prog="jaxdl",
+        description="The history of deep learning as verified, jitted JAX code.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run.add_commands(commands)
+    data.add_parser(commands)
+    train.add_train_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ValueError as error:
+        print(f"jaxdl: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except DivergenceError as error:
+        print(f"jaxdl: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

@@ -1,0 +1,23 @@
+"""Value checks shared by every chapter, model and command: one clear ``ValueError`` each.
+
+Checks run on the host at the boundaries people call (a ``Config``, a public function, the
+trainer's entry), never inside a jitted loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def require_positive_int(name: str, value: int) -> None:
+    """``ValueError`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def require_positive_float(name: str, value: float) -> None:
+    """``ValueError`` unless ``value`` is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")

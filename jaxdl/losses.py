@@ -95,6 +95,24 @@ def binary_cross_entropy_grad(probabilities: ArrayLike, targets: ArrayLike) -> j
     return (a - y) / (a * (1.0 - a) * a.size)
 
 
+def binary_cross_entropy_with_logits(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """:func:`binary_cross_entropy` of ``sigmoid(z)``, computed from the logits ``z``.
+
+    ``mean(softplus(z) - y z)``: the same value as ``-mean(y log s + (1 - y) log(1 - s))`` with
+    ``s = sigmoid(z)``, without the ``log 0`` that a saturated sigmoid gives in floating point.
+    """
+    check_same_shape(logits, targets)
+    z, y = jnp.asarray(logits), jnp.asarray(targets)
+    return jnp.mean(jax.nn.softplus(z) - y * z)
+
+
+def binary_cross_entropy_with_logits_grad(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
+    """Gradient of :func:`binary_cross_entropy_with_logits` in ``z``: ``(sigmoid(z) - y) / N``."""
+    check_same_shape(logits, targets)
+    z, y = jnp.asarray(logits), jnp.asarray(targets)
+    return (jax.nn.sigmoid(z) - y) / z.size
+
+
 def gradient_checks(*, key: jax.Array) -> list:
     """Hand vs ``jax.grad`` vs finite differences for every loss, at random points."""
     from jaxdl.gradcheck import check_gradient
@@ -117,5 +135,11 @@ def gradient_checks(*, key: jax.Array) -> list:
             lambda a: binary_cross_entropy(a, labels),
             lambda a: binary_cross_entropy_grad(a, labels),
             jax.nn.sigmoid(predictions),
-        )
+        ),
+        check_gradient(
+            "losses.binary_cross_entropy_with_logits",
+            lambda z: binary_cross_entropy_with_logits(z, labels),
+            lambda z: binary_cross_entropy_with_logits_grad(z, labels),
+            predictions,
+        ),
     ]

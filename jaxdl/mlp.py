@@ -1,10 +1,12 @@
-"""Backpropagation for a multilayer perceptron of any depth, written as a loop over layers.
+"""The dense stack: a multilayer perceptron's forward pass and its backpropagation, by hand.
 
 Seed 001 derives backpropagation for ``Linear - ReLU - Linear - MSE`` one piece at a time:
 ``mse_grad`` starts the chain, ``lin_grad`` turns the gradient at a layer's output into the
 gradients of its weights, bias and input, and ``relu_grad`` passes it back through the
-activation. :func:`forward_backward` is that derivation for two layers;
-:func:`mlp_loss_grad` is the same three pieces in a loop, so it works for any depth and widths.
+activation. :func:`forward_backward` is that derivation for two layers; :func:`forward` and
+:func:`backward` are the same three pieces in a loop over layers of any depth, widths and
+activations: :func:`mlp_loss_grad` here, the backprop chapter's general net and the Keras-style
+``Sequential`` of the tabular chapter are built on them.
 The tests prove both against :func:`jax.grad` and finite differences.
 
 Layout: rows are examples. A layer maps ``x [N, n_in]`` to ``x @ w + b`` ``[N, n_out]``.
@@ -122,24 +124,65 @@ def init_mlp(*, key: jax.Array, sizes: Sequence[int], dtype=jnp.float32) -> MLP:
     )
 
 
-def mlp_forward(
-    params: Sequence[Layer], x: ArrayLike, *, activation: str = "relu"
+def forward(
+    params: Sequence[Layer], x: ArrayLike, activations: Sequence[str | None]
 ) -> tuple[jax.Array, tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-    """Forward pass keeping what backpropagation needs.
+    """The dense stack's forward pass, keeping what backpropagation needs.
+
+    Args:
+      params: the layers, input side first.
+      x: inputs ``[N, n_in]``.
+      activations: one name per layer below the last (``None`` for linear); the last layer is
+        linear, so its output is the logits a loss head reads.
 
     Returns:
       ``(output [N, n_out], inputs, pre_activations)``: ``inputs[i]`` is what layer ``i`` read,
       ``pre_activations[i]`` its ``x @ w + b`` (the last one is the output itself).
     """
-    f, _ = _activation(activation)
     h = jnp.asarray(x)
     inputs, pre = [], []
     for i, layer in enumerate(params):
         inputs.append(h)
         z = linear(h, layer)
         pre.append(z)
-        h = z if i == len(params) - 1 else f(z)
+        act = activations[i] if i < len(params) - 1 else None
+        h = z if act is None else _activation(act)[0](z)
     return h, tuple(inputs), tuple(pre)
+
+
+def backward(
+    params: Sequence[Layer],
+    activations: Sequence[str | None],
+    inputs: Sequence[jax.Array],
+    pre_activations: Sequence[jax.Array],
+    grad_output: jax.Array,
+) -> MLP:
+    """Backpropagation from ``g = dL/d(output)`` down through every layer, by hand.
+
+    For each layer from the last: ``(dx, d_layer) = linear_grad(input_i, layer_i, g)`` and,
+    below it, ``g = dx * f'(z)`` with ``f`` and ``z`` the previous layer's activation and
+    pre-activation (what :func:`forward` kept).
+    """
+    g = grad_output
+    grads: list[Layer | None] = [None] * len(params)
+    for i in reversed(range(len(params))):
+        dx, grads[i] = linear_grad(inputs[i], params[i], g)
+        if i > 0:
+            act = activations[i - 1]
+            g = dx if act is None else dx * _activation(act)[1](pre_activations[i - 1])
+    return tuple(grads)
+
+
+def _hidden(activation: str, params: Sequence[Layer]) -> tuple[str, ...]:
+    return (activation,) * (len(params) - 1)
+
+
+def mlp_forward(
+    params: Sequence[Layer], x: ArrayLike, *, activation: str = "relu"
+) -> tuple[jax.Array, tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    """:func:`forward` with the same ``activation`` on every hidden layer."""
+    _activation(activation)
+    return forward(params, x, _hidden(activation, params))
 
 
 def mlp_predict(params: Sequence[Layer], x: ArrayLike, *, activation: str = "relu") -> jax.Array:
@@ -164,15 +207,8 @@ def mlp_loss_grad(
     is the previous layer's pre-activation.
     """
     check_chain(params, x, y)
-    _, f_grad = _activation(activation)
     output, inputs, pre = mlp_forward(params, x, activation=activation)
-    g = mse_grad(output, y)
-    grads = [None] * len(params)
-    for i in reversed(range(len(params))):
-        dx, grads[i] = linear_grad(inputs[i], params[i], g)
-        if i > 0:
-            g = dx * f_grad(pre[i - 1])
-    return tuple(grads)
+    return backward(params, _hidden(activation, params), inputs, pre, mse_grad(output, y))
 
 
 # Seed 001, written out the way the seed does it: Linear - ReLU - Linear - MSE.

@@ -1,9 +1,12 @@
-"""The optimizers of the story, hand-written as ``optax.GradientTransformation``\\ s.
+"""The optimizers of the story, and the one training state every chapter carries.
 
 Debye's rule ``x <- x - lr * slope(x)`` is plain gradient descent; Adam (2014) descends from it
 with per-coordinate step sizes. Both are written here from their formulas as optax
 ``init``/``update`` pairs, so that :func:`optax.sgd` and :func:`optax.adam` drop in unchanged;
 the tests prove the updates are identical.
+
+:class:`TrainState` and :func:`apply_gradients` are the one optimizer step that every training
+loop of the package runs (inside a ``lax.scan`` or one jitted call at a time).
 """
 
 from __future__ import annotations
@@ -72,3 +75,35 @@ def adam(
         return jax.tree.map(step, mu, nu), AdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
+
+
+class TrainState(NamedTuple):
+    """What a training loop carries from step to step (and what a checkpoint saves)."""
+
+    params: optax.Params  # the model's parameters
+    opt_state: optax.OptState  # the optimizer's state for them
+    step: jax.Array  # [] int32, updates made so far
+
+
+def init_train_state(params: optax.Params, optimizer: optax.GradientTransformation) -> TrainState:
+    """Step 0: ``params`` with a fresh optimizer state."""
+    return TrainState(params, optimizer.init(params), jnp.zeros([], jnp.int32))
+
+
+def apply_gradients(
+    state: TrainState, grads: optax.Updates, optimizer: optax.GradientTransformation
+) -> TrainState:
+    """One update: ``optimizer`` turns ``grads`` into a step, applied to ``state.params``."""
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1)
+
+
+def clipped_adam(learning_rate: float, clip: float) -> optax.GradientTransformation:
+    """Adam after ``optax.clip_by_global_norm(clip)``: the recurrent chapters' optimizer.
+
+    Clipping the global gradient norm (Pascanu, Mikolov & Bengio 2013) is the standard guard
+    against the exploding gradients of backpropagation through time.
+    """
+    require_positive_float("learning rate", learning_rate)
+    require_positive_float("clip", clip)
+    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(learning_rate))

@@ -49,3 +49,33 @@ def test_mismatched_shapes_name_both(loss, grad):
         loss(jnp.zeros((4, 1)), jnp.zeros(4))
     with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
         grad(jnp.zeros((4, 1)), jnp.zeros(4))
+
+
+@given(
+    z=float_arrays((8,), -30, 30), y=st.lists(st.sampled_from([0.0, 1.0]), min_size=8, max_size=8)
+)
+def test_binary_cross_entropy_with_logits(z, y):
+    y = np.asarray(y)
+    s = 1 / (1 + np.exp(-z))
+    with np.errstate(divide="ignore"):
+        naive = -np.mean(y * np.log(s) + (1 - y) * np.log1p(-s))
+    if np.max(np.abs(z)) < 8:  # where the naive formula is itself accurate
+        assert float(losses.binary_cross_entropy_with_logits(z, y)) == pytest.approx(
+            naive, rel=1e-9, abs=1e-12
+        )
+    np.testing.assert_allclose(
+        losses.binary_cross_entropy_with_logits_grad(z, y),
+        jax.grad(losses.binary_cross_entropy_with_logits)(jnp.asarray(z), y),
+        rtol=1e-10,
+        atol=1e-15,
+    )
+    # Confidently wrong answers cost a lot but stay finite.
+    assert np.isfinite(
+        float(losses.binary_cross_entropy_with_logits(jnp.array([80.0]), jnp.array([0.0])))
+    )
+
+
+def test_uniform_logits_cost_log_2():
+    assert float(
+        losses.binary_cross_entropy_with_logits(jnp.zeros(4), jnp.array([0.0, 1.0, 1.0, 0.0]))
+    ) == pytest.approx(np.log(2))

@@ -42,3 +42,12 @@ def test_bad_learning_rate(bad):
         optim.gradient_descent(bad)
     with pytest.raises(ValueError, match="learning rate"):
         optim.adam(bad)
+
+
+def test_clipped_adam_clips_the_global_norm_before_adam():
+    # The optimizer is clip -> Adam: a huge gradient reaches Adam with global norm 1.
+    opt = optim.clipped_adam(0.1, 1.0)
+    grads = {"w": jnp.full((4,), 100.0)}
+    _, state = opt.update(grads, opt.init(grads))
+    adam_state = state[1][0]
+    assert float(jnp.linalg.norm(adam_state.mu["w"])) == pytest.approx(0.1)  # (1 - b1) * 1

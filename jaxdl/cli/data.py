@@ -9,11 +9,11 @@ import sys
 
 import numpy as np
 
+from jaxdl.data.batches import Batch
 from jaxdl.data.mnist import (
     SPLITS,
     DownloadError,
     FileCheck,
-    MnistSplit,
     default_cache_dir,
     mnist_with_checks,
 )
@@ -92,7 +92,7 @@ def digit_grid(images: np.ndarray, labels: np.ndarray):
 
 def cmd_data_mnist(args: argparse.Namespace) -> int:
     show = _parse_show(args.show)
-    splits: dict[str, MnistSplit] = {}
+    splits: dict[str, Batch] = {}
     checks: list[FileCheck] = []
     try:
         for split in SPLITS:

@@ -17,8 +17,14 @@ def option_name(field: dataclasses.Field) -> str:
     return field.metadata.get("flag", "--" + field.name.replace("_", "-"))
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """Add one option per field of the dataclass ``config_cls`` to ``parser``."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, config_cls: type, *, unset_is_none: bool = False
+) -> None:
+    """Add one option per field of the dataclass ``config_cls`` to ``parser``.
+
+    With ``unset_is_none`` an option left out parses as ``None`` (its help still names the
+    dataclass default), so a caller can tell "not given" from "given the default value".
+    """
     hints = typing.get_type_hints(config_cls)
     for field in dataclasses.fields(config_cls):
         if not field.init or field.metadata.get("cli") is False:
@@ -27,8 +33,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> N
         default = field.default
         kwargs: dict[str, Any] = {"dest": field.name, "help": field.metadata.get("help", "")}
         if default is not dataclasses.MISSING:
-            kwargs["default"] = default
-            kwargs["help"] += " (default: %(default)s)"
+            kwargs["default"] = None if unset_is_none else default
+            kwargs["help"] += f" (default: {default})".replace("%", "%%")
         args = typing.get_args(kind)
         if typing.get_origin(kind) is Literal:
             kwargs["choices"] = args
@@ -42,6 +48,15 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> N
         if "metavar" in field.metadata:
             kwargs["metavar"] = field.metadata["metavar"]
         parser.add_argument(option_name(field), **kwargs)
+
+
+def given_options(config_cls: type, namespace: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``config_cls`` that the parsed options set (``None`` means not given)."""
+    return {
+        f.name: getattr(namespace, f.name)
+        for f in dataclasses.fields(config_cls)
+        if f.init and getattr(namespace, f.name, None) is not None
+    }
 
 
 def config_from_args(config_cls: type, namespace: argparse.Namespace):

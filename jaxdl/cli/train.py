@@ -1,7 +1,7 @@
 """``jaxdl train MODEL``: train a model on MNIST with checkpoints, metrics and a progress bar.
 
 Options left unset take their value from ``--preset`` when one is named, else from
-:class:`jaxdl.training.Recipe`'s defaults. Bad settings exit with status 2 and one line
+:class:`jaxdl.training.recipe.Recipe`'s defaults (the options are derived from its fields). Bad settings exit with status 2 and one line
 (``ValueError``, raised before the first step); a diverging loss exits with status 1.
 """
 
@@ -14,20 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from jaxdl.cli.options import add_config_arguments, given_options
 from jaxdl.models import MODELS
-from jaxdl.training.loop import PRESETS, Recipe, preset
-
-#: Options that map one-to-one onto Recipe fields (None when not given).
-_RECIPE_OPTIONS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "optimizer",
-    "schedule",
-    "patience",
-    "seed",
-    "devices",
-)
+from jaxdl.training.recipe import PRESETS, Recipe, preset
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -45,39 +34,12 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         help="the embedded 10000-digit sample, the full MNIST download, or a directory with "
         "the four IDX files (default: %(default)s)",
     )
-    p.add_argument("--preset", choices=tuple(PRESETS), help="a named recipe, e.g. seed 000's")
-    defaults = Recipe()
-    p.add_argument("--epochs", type=int, help=f"epochs to train (default: {defaults.epochs})")
     p.add_argument(
-        "--batch-size", type=int, help=f"examples per step (default: {defaults.batch_size})"
+        "--preset",
+        choices=tuple(PRESETS),
+        help="a named recipe (tflearn: seed 000's); options given explicitly override it",
     )
-    p.add_argument(
-        "--lr",
-        dest="learning_rate",
-        type=float,
-        help=f"learning rate (default: {defaults.learning_rate})",
-    )
-    p.add_argument(
-        "--optimizer",
-        choices=("adam", "sgd"),
-        help="adam, or sgd with momentum 0.9 (default: adam)",
-    )
-    p.add_argument(
-        "--schedule",
-        choices=("constant", "cosine"),
-        help=f"learning rate over the run: constant, or cosine decay to zero "
-        f"(default: {defaults.schedule})",
-    )
-    p.add_argument(
-        "--patience",
-        type=int,
-        help="stop after this many epochs without a better validation accuracy; 0 never "
-        f"(default: {defaults.patience})",
-    )
-    p.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
-    p.add_argument(
-        "--devices", type=int, help="data-parallel devices the batch is split across (default: 1)"
-    )
+    add_config_arguments(p, Recipe, unset_is_none=True)
     p.add_argument(
         "--validation-fraction",
         type=float,
@@ -99,9 +61,7 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
     """The recipe the options ask for: the preset (or defaults) with the given options applied."""
-    given = {
-        name: getattr(args, name) for name in _RECIPE_OPTIONS if getattr(args, name) is not None
-    }
+    given = given_options(Recipe, args)
     if args.preset:
         return preset(args.preset, **given)
     return Recipe(**given)

@@ -7,7 +7,7 @@ into device batches of fixed shape.
 """
 
 from jaxdl.data.batches import (
-    Dataset,
+    Batch,
     epoch_arrays,
     epoch_batches,
     to_float_images,
@@ -18,7 +18,6 @@ from jaxdl.data.mnist import (
     MIRRORS,
     DownloadError,
     FileCheck,
-    MnistSplit,
     default_cache_dir,
     fetch,
     mnist,
@@ -28,11 +27,10 @@ from jaxdl.data.mnist import (
 
 __all__ = [
     "MIRRORS",
-    "Dataset",
+    "Batch",
     "DownloadError",
     "FileCheck",
     "MnistDataError",
-    "MnistSplit",
     "default_cache_dir",
     "epoch_arrays",
     "epoch_batches",

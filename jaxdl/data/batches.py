@@ -26,11 +26,16 @@ from jax.typing import ArrayLike
 from jaxdl.validate import require_positive_int
 
 
-class Dataset(NamedTuple):
-    """Images and labels of one part of a split."""
+class Batch(NamedTuple):
+    """Labelled images: a split, a part of one, or one training batch.
+
+    As :func:`jaxdl.data.mnist` returns them, host uint8 arrays ``[N, 28, 28]`` and labels 0-9;
+    as models take them (:func:`to_float_images`), float32 ``[N, 28, 28, 1]`` in [0, 1] with
+    int32 labels.
+    """
 
     images: ArrayLike  # [N, ...]
-    labels: ArrayLike  # [N]
+    labels: ArrayLike  # [N] class indices
 
 
 def to_float_images(images: ArrayLike) -> jax.Array:
@@ -66,14 +71,14 @@ def train_validation_split(
     validation_fraction: float | None = None,
     validation_size: int | None = None,
     key: jax.Array,
-) -> tuple[Dataset, Dataset]:
+) -> tuple[Batch, Batch]:
     """Split off a random validation part (seeded by ``key``), keeping array types.
 
     Give exactly one of ``validation_fraction`` (in (0, 1); the size is rounded) or
     ``validation_size``; both parts are left non-empty.
 
     Returns:
-      ``(train, validation)``, each a :class:`Dataset` ``(images [n, ...], labels [n])``.
+      ``(train, validation)``, each a :class:`Batch` ``(images [n, ...], labels [n])``.
 
     Raises:
       ValueError: neither or both sizes given, a size leaving a part empty, or arrays of
@@ -99,8 +104,8 @@ def train_validation_split(
         return array[index] if isinstance(array, np.ndarray) else jnp.asarray(array)[index]
 
     return (
-        Dataset(take(images, train), take(labels, train)),
-        Dataset(take(images, valid), take(labels, valid)),
+        Batch(take(images, train), take(labels, train)),
+        Batch(take(images, valid), take(labels, valid)),
     )
 
 

@@ -45,6 +45,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from jaxdl.data.batches import Batch
 from jaxdl.data.idx import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
@@ -99,13 +100,6 @@ HOW_TO_SUPPLY = (
 )
 
 
-class MnistSplit(NamedTuple):
-    """One split of MNIST as host arrays (read-only)."""
-
-    images: np.ndarray  # [N, 28, 28] uint8, 0 = background, 255 = ink
-    labels: np.ndarray  # [N] uint8 in 0-9
-
-
 class FileCheck(NamedTuple):
     """What was read and how far it can be trusted."""
 
@@ -136,7 +130,7 @@ def mnist(
     cache_dir: str | os.PathLike | None = None,
     full_size: bool = True,
     timeout: float = 60.0,
-) -> MnistSplit:
+) -> Batch:
     """Load one split of MNIST, validated.
 
     Args:
@@ -152,7 +146,8 @@ def mnist(
       timeout: seconds to wait on a mirror before trying the next.
 
     Returns:
-      ``MnistSplit(images uint8 [N, 28, 28], labels uint8 [N])``.
+      ``Batch(images uint8 [N, 28, 28], labels uint8 [N])``: read-only host arrays, 0 = background,
+      255 = ink.
 
     Raises:
       MnistDataError: (a ``ValueError``) bad split or source, or a missing, corrupt, truncated
@@ -179,7 +174,7 @@ def mnist_with_checks(
     cache_dir: str | os.PathLike | None = None,
     full_size: bool = True,
     timeout: float = 60.0,
-) -> tuple[MnistSplit, tuple[FileCheck, ...]]:
+) -> tuple[Batch, tuple[FileCheck, ...]]:
     """Like :func:`mnist`, also returning a :class:`FileCheck` per file read."""
     if split not in SPLITS:
         raise MnistDataError(f"split must be 'train' or 'test', got {split!r}")
@@ -243,7 +238,7 @@ def sample_metadata() -> dict:
     return json.loads(str(_sample_arrays()["metadata"]))
 
 
-def _from_sample(split: str) -> tuple[MnistSplit, tuple[FileCheck, ...]]:
+def _from_sample(split: str) -> tuple[Batch, tuple[FileCheck, ...]]:
     arrays = _sample_arrays()
     images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     validate_pair(
@@ -257,7 +252,7 @@ def _from_sample(split: str) -> tuple[MnistSplit, tuple[FileCheck, ...]]:
         FileCheck(f"{SAMPLE_FILE}:{key}", "package data", metadata["sha256"][key], "verified")
         for key in (f"{split}_images", f"{split}_labels")
     )
-    return MnistSplit(images, labels), checks
+    return Batch(images, labels), checks
 
 
 # --- local directory -----------------------------------------------------------------------
@@ -296,7 +291,7 @@ def _read_checked(path: Path, magic: int, base: str) -> tuple[np.ndarray, FileCh
 
 def _from_directory(
     split: str, directory: Path, *, count: int | None
-) -> tuple[MnistSplit, tuple[FileCheck, ...]]:
+) -> tuple[Batch, tuple[FileCheck, ...]]:
     image_base, label_base = FILES[(split, "images")], FILES[(split, "labels")]
     image_path, label_path = _find(directory, image_base), _find(directory, label_base)
     images, image_check = _read_checked(image_path, IMAGES_MAGIC, image_base)
@@ -304,7 +299,7 @@ def _from_directory(
     validate_pair(
         images, labels, images_name=str(image_path), labels_name=str(label_path), count=count
     )
-    return MnistSplit(images, labels), (image_check, label_check)
+    return Batch(images, labels), (image_check, label_check)
 
 
 # --- download ------------------------------------------------------------------------------
@@ -440,7 +435,7 @@ def _from_download(
     directory: Path,
     count: int | None,
     timeout: float,
-) -> tuple[MnistSplit, tuple[FileCheck, ...]]:
+) -> tuple[Batch, tuple[FileCheck, ...]]:
     arrays, checks = [], []
     for kind, magic in (("images", IMAGES_MAGIC), ("labels", LABELS_MAGIC)):
         filename = FILES[(split, kind)] + ".gz"
@@ -464,4 +459,4 @@ def _from_download(
         labels_name=checks[1].location,
         count=count,
     )
-    return MnistSplit(images, labels), tuple(checks)
+    return Batch(images, labels), tuple(checks)

@@ -47,10 +47,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.losses import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+)
+from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import require_positive_float, require_positive_int
 
@@ -161,31 +165,16 @@ def elman_bptt(params: ElmanParams, xs: ArrayLike, d_outputs: ArrayLike) -> Elma
     )
 
 
-def bce_with_logits(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Mean binary cross-entropy on logits: ``mean(softplus(o) - y o)`` (stable form)."""
-    from jaxdl.losses import check_same_shape
-
-    check_same_shape(logits, targets)
-    o, y = jnp.asarray(logits), jnp.asarray(targets)
-    return jnp.mean(jax.nn.softplus(o) - y * o)
-
-
-def bce_with_logits_grad(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Gradient of :func:`bce_with_logits` with respect to the logits: ``(σ(o) - y) / N``."""
-    o, y = jnp.asarray(logits), jnp.asarray(targets)
-    return (jax.nn.sigmoid(o) - y) / o.size
-
-
 def elman_sequence_loss(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Binary cross-entropy at every step: the loss of the temporal-XOR task."""
     outputs, _ = elman_forward(params, xs)
-    return bce_with_logits(outputs, targets)
+    return binary_cross_entropy_with_logits(outputs, targets)
 
 
 def elman_sequence_loss_grad(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> ElmanParams:
     """Hand gradient of :func:`elman_sequence_loss`: BPTT fed with ``(σ(o_t) - y_t) / N``."""
     outputs, _ = elman_forward(params, xs)
-    return elman_bptt(params, xs, bce_with_logits_grad(outputs, targets))
+    return elman_bptt(params, xs, binary_cross_entropy_with_logits_grad(outputs, targets))
 
 
 def elman_last_step_mse(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
@@ -235,33 +224,19 @@ def predictable_mask(length: int) -> np.ndarray:
     return (np.arange(length) % 3) == 1
 
 
-def _clipped_adam(learning_rate: float, clip: float) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(clip), optax.adam(learning_rate))
-
-
-class TrainState(NamedTuple):
-    """Parameters and optimizer state, carried through the training scan."""
-
-    params: object  # a pytree of weights
-    opt_state: object  # optax state
-    key: jax.Array  # PRNG key for fresh data
-
-
 @functools.partial(jax.jit, static_argnames=("steps", "batch", "triplets", "lr", "clip"))
 def _train_temporal_xor(params, key, *, steps, batch, triplets, lr, clip):
-    opt = _clipped_adam(lr, clip)
+    opt = clipped_adam(lr, clip)
 
-    def step(state: TrainState, _):
-        key, k_data = jax.random.split(state.key)
+    def step(carry: tuple[TrainState, jax.Array], _):
+        state, key = carry
+        key, k_data = jax.random.split(key)
         xs, ys = temporal_xor(key=k_data, batch=batch, triplets=triplets)
         loss = elman_sequence_loss(state.params, xs, ys)
         grads = elman_sequence_loss_grad(state.params, xs, ys)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state, key), loss
+        return (apply_gradients(state, grads, opt), key), loss
 
-    state = TrainState(params, opt.init(params), key)
-    state, losses = jax.lax.scan(step, state, length=steps)
+    (state, _), losses = jax.lax.scan(step, (init_train_state(params, opt), key), length=steps)
     return state.params, losses
 
 

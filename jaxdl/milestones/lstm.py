@@ -39,19 +39,17 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck
+from jaxdl.losses import binary_cross_entropy_with_logits
 from jaxdl.milestones.elman_rnn import (
-    TrainState,
     _check_sequence,
-    _clipped_adam,
-    bce_with_logits,
     elman_last_step_mse,
     elman_last_step_mse_grad,
     init_elman,
 )
+from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import require_positive_float, require_positive_int
 
@@ -175,7 +173,7 @@ _elman_last_step_mse_jit = jax.jit(elman_last_step_mse)
 
 @functools.partial(jax.jit, static_argnames=("model", "steps", "batch", "length", "lr", "clip"))
 def _train_adding(params, key, *, model, steps, batch, length, lr, clip):
-    opt = _clipped_adam(lr, clip)
+    opt = clipped_adam(lr, clip)
     if model == "lstm":
         loss_and_grad = jax.value_and_grad(lstm_mse)
     else:
@@ -183,14 +181,14 @@ def _train_adding(params, key, *, model, steps, batch, length, lr, clip):
         def loss_and_grad(p, xs, ys):
             return elman_last_step_mse(p, xs, ys), elman_last_step_mse_grad(p, xs, ys)
 
-    def step(state: TrainState, _):
-        key, k_data = jax.random.split(state.key)
+    def step(carry: tuple[TrainState, jax.Array], _):
+        state, key = carry
+        key, k_data = jax.random.split(key)
         xs, ys = adding_problem(key=k_data, batch=batch, length=length)
         loss, grads = loss_and_grad(state.params, xs, ys)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        return TrainState(optax.apply_updates(state.params, updates), opt_state, key), loss
+        return (apply_gradients(state, grads, opt), key), loss
 
-    state, losses = jax.lax.scan(step, TrainState(params, opt.init(params), key), length=steps)
+    (state, _), losses = jax.lax.scan(step, (init_train_state(params, opt), key), length=steps)
     return state.params, losses
 
 
@@ -270,19 +268,17 @@ def sentiment_logits(params: SentimentParams, ids: ArrayLike, lengths: ArrayLike
 
 @functools.partial(jax.jit, static_argnames=("steps", "lr", "clip"))
 def _train_sentiment(params, ids, lengths, labels, *, steps, lr, clip):
-    opt = _clipped_adam(lr, clip)
+    opt = clipped_adam(lr, clip)
 
     def loss_fn(p):
-        return bce_with_logits(sentiment_logits(p, ids, lengths), labels)
+        return binary_cross_entropy_with_logits(sentiment_logits(p, ids, lengths), labels)
 
-    def step(carry, _):
-        p, s = carry
-        loss, grads = jax.value_and_grad(loss_fn)(p)
-        updates, s = opt.update(grads, s, p)
-        return (optax.apply_updates(p, updates), s), loss
+    def step(state: TrainState, _):
+        loss, grads = jax.value_and_grad(loss_fn)(state.params)
+        return apply_gradients(state, grads, opt), loss
 
-    (params, _), losses = jax.lax.scan(step, (params, opt.init(params)), length=steps)
-    return params, losses
+    state, losses = jax.lax.scan(step, init_train_state(params, opt), length=steps)
+    return state.params, losses
 
 
 def train_sentiment(

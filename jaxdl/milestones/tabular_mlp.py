@@ -25,7 +25,7 @@ Seed 001 trains a Keras MLP on the PIMA diabetes table in five lines::
 
 The same five lines work here (with an optax optimizer and an explicit key). Underneath, the
 model is the functional API of this package: a tuple of :class:`Dense` specs, a tuple of
-:class:`DenseParams`, :func:`forward` built from :func:`jaxdl.layers.dense` and the activations
+:class:`jaxdl.mlp.Layer`, :func:`forward` built from :func:`jaxdl.layers.dense` and the activations
 of :mod:`jaxdl.activations`, and :func:`loss_and_grad`, which backpropagates **by hand** with
 ``dense_grad`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
 ``jaxdl check``). :meth:`Sequential.fit` runs every epoch and every mini-batch of the whole fit
@@ -51,12 +51,19 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxdl import mlp
 from jaxdl.activations import ACTIVATIONS
 from jaxdl.data import tables
 from jaxdl.data.batches import epoch_arrays
 from jaxdl.gradcheck import GradCheck, check_gradient
-from jaxdl.layers import dense, dense_grad
-from jaxdl.losses import mse, mse_grad
+from jaxdl.losses import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+    mse,
+    mse_grad,
+)
+from jaxdl.mlp import Layer
+from jaxdl.optim import TrainState, apply_gradients
 from jaxdl.report import Report
 from jaxdl.validate import require_positive_float, require_positive_int
 
@@ -73,14 +80,7 @@ class Dense(NamedTuple):
     activation: str | None = None  # a name from jaxdl.activations, or None for linear
 
 
-class DenseParams(NamedTuple):
-    """One dense layer's parameters."""
-
-    w: jax.Array  # [F_in, F_out]
-    b: jax.Array  # [F_out]
-
-
-Params = tuple[DenseParams, ...]
+Params = tuple[Layer, ...]  # one jaxdl.mlp.Layer(w [F_in, F_out], b [F_out]) per Dense
 
 
 class History(NamedTuple):
@@ -90,13 +90,6 @@ class History(NamedTuple):
     accuracy: np.ndarray  # [epochs] training accuracy over the same mini-batches
     val_loss: np.ndarray | None  # [epochs] on validation_data after each epoch, if given
     val_accuracy: np.ndarray | None  # [epochs]
-
-
-class TrainState(NamedTuple):
-    """What one training step reads and writes."""
-
-    params: Params
-    opt_state: optax.OptState
 
 
 def check_specs(layers: Sequence[Dense]) -> tuple[Dense, ...]:
@@ -130,31 +123,24 @@ def init_params(
     for k, f_in, f_out in zip(keys, widths[:-1], widths[1:], strict=True):
         limit = math.sqrt(6.0 / (f_in + f_out))
         w = jax.random.uniform(k, (f_in, f_out), dtype, minval=-limit, maxval=limit)
-        params.append(DenseParams(w=w, b=jnp.zeros((f_out,), dtype)))
+        params.append(Layer(w=w, b=jnp.zeros((f_out,), dtype)))
     return tuple(params)
+
+
+def _activations(layers: Sequence[Dense]) -> tuple[str | None, ...]:
+    return tuple(layer.activation for layer in layers)
 
 
 def forward(
     layers: Sequence[Dense], params: Params, x: ArrayLike
 ) -> tuple[jax.Array, tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-    """The forward pass, keeping what backpropagation needs.
+    """:func:`jaxdl.mlp.forward` with each layer's own activation.
 
     Returns:
       ``(logits, inputs, pre_activations)``: ``logits [N, F_out]`` is the last layer's
-      ``x w + b`` *before* its activation; ``inputs[i]`` is what layer ``i`` read and
-      ``pre_activations[i]`` its ``x w + b``.
+      ``x w + b`` *before* its activation (the loss head applies it).
     """
-    h = jnp.asarray(x)
-    inputs, pre = [], []
-    for i, (layer, p) in enumerate(zip(layers, params, strict=True)):
-        inputs.append(h)
-        z = dense(h, p.w, p.b)
-        pre.append(z)
-        if i < len(layers) - 1 and layer.activation is not None:
-            h = ACTIVATIONS[layer.activation][0](z)
-        else:
-            h = z
-    return h, tuple(inputs), tuple(pre)
+    return mlp.forward(params, x, _activations(layers))
 
 
 def predict(layers: Sequence[Dense], params: Params, x: ArrayLike) -> jax.Array:
@@ -167,28 +153,6 @@ def predict_from_logits(layers: Sequence[Dense], logits: jax.Array) -> jax.Array
     """The last layer's activation applied to its pre-activation ``logits``."""
     last = layers[-1].activation
     return logits if last is None else ACTIVATIONS[last][0](logits)
-
-
-def bce_from_logits(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Binary cross-entropy of ``sigmoid(z)`` against ``y``: ``mean(softplus(z) - y z)``.
-
-    Equal to ``-mean(y log s + (1 - y) log(1 - s))`` with ``s = sigmoid(z)``, without the logs
-    of 0 that a saturated sigmoid would give.
-    """
-    from jaxdl.losses import check_same_shape
-
-    check_same_shape(logits, targets)
-    z, y = jnp.asarray(logits), jnp.asarray(targets)
-    return jnp.mean(jax.nn.softplus(z) - y * z)
-
-
-def bce_from_logits_grad(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Gradient of :func:`bce_from_logits` with respect to the logits: ``(sigmoid(z) - y) / N``."""
-    from jaxdl.losses import check_same_shape
-
-    check_same_shape(logits, targets)
-    z, y = jnp.asarray(logits), jnp.asarray(targets)
-    return (jax.nn.sigmoid(z) - y) / z.size
 
 
 def _check_loss(layers: Sequence[Dense], loss: str) -> None:
@@ -204,7 +168,9 @@ def _check_loss(layers: Sequence[Dense], loss: str) -> None:
 def _loss_head(layers: Sequence[Dense], loss: str, logits: jax.Array, y: jax.Array):
     """``(loss, dloss/dlogits)`` for the output layer."""
     if loss == "binary_crossentropy":
-        return bce_from_logits(logits, y), bce_from_logits_grad(logits, y)
+        return binary_cross_entropy_with_logits(logits, y), binary_cross_entropy_with_logits_grad(
+            logits, y
+        )
     last = layers[-1].activation
     if last is None:
         return mse(logits, y), mse_grad(logits, y)
@@ -240,14 +206,7 @@ def loss_and_grad(
     """
     logits, inputs, pre = forward(layers, params, x)
     value, g = _loss_head(layers, loss, logits, jnp.asarray(y))
-    grads: list[DenseParams | None] = [None] * len(layers)
-    for i in reversed(range(len(layers))):
-        dx, dw, db = dense_grad(inputs[i], params[i].w, g)
-        grads[i] = DenseParams(w=dw, b=db)
-        if i > 0:
-            act = layers[i - 1].activation
-            g = dx if act is None else dx * ACTIVATIONS[act][1](pre[i - 1])
-    return value, tuple(grads)
+    return value, mlp.backward(params, _activations(layers), inputs, pre, g)
 
 
 def _accuracy(layers: Sequence[Dense], logits: jax.Array, y: jax.Array) -> jax.Array:
@@ -280,9 +239,7 @@ def _fit(
         xb, yb = batch
         value, grads = loss_and_grad(layers, state.params, xb, yb, loss=loss)
         logits, _, _ = forward(layers, state.params, xb)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return TrainState(params, opt_state), (value, _accuracy(layers, logits, yb))
+        return apply_gradients(state, grads, optimizer), (value, _accuracy(layers, logits, yb))
 
     def epoch(state: TrainState, epoch_key):
         xs, ys = epoch_arrays(x, y, batch_size=batch_size, key=epoch_key)
@@ -415,7 +372,7 @@ class Sequential:
         else:
             x_val, y_val = x[:1], y[:1]
         state, metrics = _fit(
-            TrainState(self.params, self.opt_state),
+            TrainState(self.params, self.opt_state, jnp.zeros([], jnp.int32)),
             x,
             y,
             x_val,

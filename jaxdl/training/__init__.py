@@ -1,5 +1,6 @@
 """The training loop people can rely on: jitted steps, checkpoints, metrics, data parallelism.
 
+- :mod:`~jaxdl.training.recipe`: :class:`Recipe`, the training settings, declared once.
 - :mod:`~jaxdl.training.step`: the pure train step and the device-side loops that run it.
 - :mod:`~jaxdl.training.loop`: :func:`fit`, the epoch loop (validation, early stopping,
   progress bar, resume).
@@ -9,7 +10,8 @@
 - :mod:`~jaxdl.cli.train`: the ``jaxdl train`` command.
 """
 
-from jaxdl.training.loop import PRESETS, FitResult, Recipe, fit, preset
+from jaxdl.training.loop import FitResult, fit
+from jaxdl.training.recipe import PRESETS, Recipe, preset
 from jaxdl.training.step import (
     Batch,
     TrainState,

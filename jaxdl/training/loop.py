@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.training import sharding
+from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import (
     Batch,
     TrainState,
@@ -32,76 +33,12 @@ from jaxdl.training.step import (
     make_train_chunk,
     make_train_step,
 )
-from jaxdl.validate import require_positive_float, require_positive_int
 
 PyTree = Any
 
 
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """How to train: optimizer, schedule, batch size, stopping rule, seed and devices.
-
-    The defaults (Adam, learning rate 0.001 decayed to zero along a cosine, batch 64, 15 epochs)
-    are what trained the deep CNN best among the recipes measured in
-    :mod:`jaxdl.milestones.deep_cnn`'s docstring; the seed's Adam at 0.01 oscillates. On the
-    full MNIST (lent H100, ``jaxdl train deep-cnn --data DIR``) they reached 99.20% and 99.31%
-    test accuracy with seeds 0 and 1; a constant rate of 0.001 for 10 or 20 epochs gave
-    99.02-99.18%, and the seed's recipe 97.51%.
-    :data:`PRESETS` holds named alternatives. ``chunk_steps`` stays 1 for convnets on CPU
-    (see :func:`jaxdl.training.step.make_train_chunk`).
-    """
-
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    optimizer: Literal["adam", "sgd"] = "adam"
-    momentum: float = 0.9  # SGD only
-    schedule: Literal["constant", "cosine"] = "cosine"  # learning rate over the run
-    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
-    seed: int = 0
-    devices: int = 1
-    chunk_steps: int = 1  # steps per jitted call (a lax.scan when > 1; see make_train_chunk)
-    log_every: int = 50  # steps between host reads of the losses (progress bar, NaN check)
-    eval_batch_size: int = 1000
-
-    def __post_init__(self):
-        require_positive_int("epochs", self.epochs)
-        require_positive_int("batch size", self.batch_size)
-        require_positive_float("learning rate", self.learning_rate)
-        require_positive_int("chunk steps", self.chunk_steps)
-        require_positive_int("log every", self.log_every)
-        require_positive_int("evaluation batch size", self.eval_batch_size)
-        require_positive_int("devices", self.devices)
-        if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose 'adam' or 'sgd'")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose 'constant' or 'cosine'")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
-            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
-
-
-#: Named recipes. "tflearn" is seed 000's: Adam with learning rate 0.01, batch 64, 20 epochs.
-PRESETS: dict[str, dict[str, Any]] = {
-    "tflearn": dict(
-        optimizer="adam", learning_rate=0.01, batch_size=64, epochs=20, schedule="constant"
-    ),
-}
-
 #: Recipe fields that must match to resume a run (the others may change between sessions).
 _RESUME_FIELDS = ("batch_size", "learning_rate", "optimizer", "momentum", "schedule", "seed")
-
-
-def preset(name: str, **overrides: Any) -> Recipe:
-    """The named recipe from :data:`PRESETS`, with ``overrides`` applied."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
-    return Recipe(**(PRESETS[name] | overrides))
 
 
 class FitResult(NamedTuple):
@@ -186,7 +123,7 @@ def fit(
     model: Any,
     train: Batch,
     validation: Batch,
-    recipe: Recipe = Recipe(),
+    recipe: Recipe | None = None,
     *,
     run_dir: str | Path | None = None,
     resume: bool = False,
@@ -204,7 +141,7 @@ def fit(
       model: a model module (``init_params``, ``apply``, optional ``l2_penalty``).
       train: training ``Batch(images [N, ...], labels [N])``; images become float32.
       validation: the held-out ``Batch`` scored after each epoch.
-      recipe: the :class:`Recipe`.
+      recipe: the :class:`~jaxdl.training.recipe.Recipe` (its defaults when ``None``).
       run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``;
         ``None`` writes nothing.
       resume: continue from ``run_dir``'s latest checkpoint (a fresh start when it has none).
@@ -221,6 +158,7 @@ def fit(
         directory, or a resumed run whose recipe differs. All before the first step.
       DivergenceError: the loss became non-finite (names the 1-based global step).
     """
+    recipe = recipe or Recipe()
     train = _check_data("training", train)
     validation = _check_data("validation", validation)
     n_train = train.images.shape[0]

@@ -6,7 +6,6 @@ that all three train the same way.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -14,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.training.loop import FitResult, Recipe, fit, keys
+from jaxdl.training.loop import FitResult, fit, keys
+from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import Batch, make_evaluate
 
 
@@ -125,11 +125,6 @@ def train_mnist(
     accuracy, loss = evaluate_params(model, result.best_params, mnist.test)
     sizes = {name: int(part.labels.shape[0]) for name, part in mnist._asdict().items()}
     return MnistRun(result, accuracy, loss, sizes)
-
-
-def recipe_dict(recipe: Recipe) -> dict[str, Any]:
-    """The recipe as a plain dict (for JSON output)."""
-    return dataclasses.asdict(recipe)
 
 
 def count_parameters(params: Any) -> int:

@@ -23,22 +23,10 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding
 
+from jaxdl.data.batches import Batch
+from jaxdl.optim import TrainState, apply_gradients, init_train_state
+
 PyTree = Any
-
-
-class TrainState(NamedTuple):
-    """Everything that changes during training (and goes into a checkpoint)."""
-
-    params: PyTree  # the model's parameters, float32
-    opt_state: optax.OptState  # the optimizer's moments, same tree shapes as params
-    step: jax.Array  # [] int32, number of updates made so far
-
-
-class Batch(NamedTuple):
-    """One batch of labelled images."""
-
-    images: jax.Array  # [B, *image_shape] float32, what the model's apply takes
-    labels: jax.Array  # [B] int32 class indices
 
 
 class StepMetrics(NamedTuple):
@@ -91,8 +79,7 @@ def init_state(
     model: Any, optimizer: optax.GradientTransformation, *, key: jax.Array
 ) -> TrainState:
     """Fresh float32 parameters from ``model.init_params`` and the optimizer state for them."""
-    params = model.init_params(key, dtype=jnp.float32)
-    return TrainState(params, optimizer.init(params), jnp.zeros([], jnp.int32))
+    return init_train_state(model.init_params(key, dtype=jnp.float32), optimizer)
 
 
 def objective(model: Any, params: PyTree, batch: Batch, key: jax.Array | None, train: bool):
@@ -122,9 +109,7 @@ def make_train_step(
             lambda p: objective(model, p, batch, key, train=True), has_aux=True
         )
         (loss, logits), grads = grad_fn(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        new_state = TrainState(params, opt_state, state.step + 1)
+        new_state = apply_gradients(state, grads, optimizer)
         return new_state, StepMetrics(loss, _correct(logits, batch.labels))
 
     return train_step

@@ -12,8 +12,6 @@ from jaxdl.gradcheck import check_gradient
 from jaxdl.milestones.tabular_mlp import (
     Dense,
     Sequential,
-    bce_from_logits,
-    bce_from_logits_grad,
     forward,
     init_params,
     loss_and_grad,
@@ -86,32 +84,6 @@ def test_hand_backprop_matches_finite_differences(name):
         params,
     )
     assert check.passed, check
-
-
-@given(
-    z=float_arrays((8,), -30, 30), y=st.lists(st.sampled_from([0.0, 1.0]), min_size=8, max_size=8)
-)
-def test_bce_from_logits(z, y):
-    y = np.asarray(y)
-    s = 1 / (1 + np.exp(-z))
-    with np.errstate(divide="ignore"):
-        naive = -np.mean(y * np.log(s) + (1 - y) * np.log1p(-s))
-    if np.max(np.abs(z)) < 8:  # where the naive formula is itself accurate
-        assert float(bce_from_logits(z, y)) == pytest.approx(naive, rel=1e-9, abs=1e-12)
-    np.testing.assert_allclose(
-        bce_from_logits_grad(z, y),
-        jax.grad(bce_from_logits)(jnp.asarray(z), y),
-        rtol=1e-10,
-        atol=1e-15,
-    )
-    # Confidently wrong answers cost a lot but stay finite.
-    assert np.isfinite(float(bce_from_logits(jnp.array([80.0]), jnp.array([0.0]))))
-
-
-def test_uniform_prediction_costs_log_2():
-    assert float(bce_from_logits(jnp.zeros(4), jnp.array([0.0, 1.0, 1.0, 0.0]))) == pytest.approx(
-        np.log(2)
-    )
 
 
 def _blobs(n=120, seed=0):

@@ -1,4 +1,14 @@
-"""Sphinx configuration: MyST-NB executes every tutorial at each build; warnings are errors."""
+"""Sphinx configuration: MyST-NB executes every tutorial at each build; warnings are errors.
+
+The built site needs no network: MathJax is served from the site itself (sphinx-mathjax-offline
+copies it into ``_static/mathjax``). ``scripts/check_site.py`` reads the built pages in headless
+Chromium, with the network cut off, to prove it.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "jaxdl"
 author = "the jaxdl developers"
@@ -9,6 +19,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",
+    "sphinx_copybutton",
+    "sphinxcontrib.bibtex",
+    "jaxdl_site",  # docs/_ext: notebook download links, the landing page's timeline
 ]
 
 exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints"]
@@ -20,6 +34,14 @@ nb_execution_timeout = 600
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 
+# The bibliography of original works and seed documents, cited from the chapters.
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "chronological"  # docs/_ext/jaxdl_site.py: oldest first
+bibtex_reference_style = "author_year"
+
+# Copy buttons copy the code only, never the prompts or the printed output.
+copybutton_exclude = ".linenos, .gp, .go"
+
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 napoleon_google_docstring = True
@@ -27,4 +49,10 @@ napoleon_numpy_docstring = False
 
 html_theme = "sphinx_book_theme"
 html_title = "jaxdl"
-html_theme_options = {"show_toc_level": 2}
+html_theme_options = {
+    "show_toc_level": 2,
+    # The book theme already has a search button in its header: drop the second, full-width bar.
+    "navbar_persistent": [],
+}
+html_static_path = ["_static"]
+html_css_files = ["jaxdl.css"]

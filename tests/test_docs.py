@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +15,14 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 CHAPTERS = sorted(p.stem for p in (DOCS / "chapters").glob("*.md"))
 
 
+#: Where the site is built: the README's path, so that `.ci/run` can read these very pages in
+#: a browser afterwards (scripts/check_site.py) instead of building the site a second time.
+SITE = DOCS / "_build" / "html"
+
+
 @pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
+def site() -> Path:
+    shutil.rmtree(SITE, ignore_errors=True)  # never leave stale pages for the browser check
     done = subprocess.run(
         [
             sys.executable,
@@ -27,7 +34,7 @@ def site(tmp_path_factory) -> Path:
             "-b",
             "html",
             str(DOCS),
-            str(out),
+            str(SITE),
         ],
         capture_output=True,
         text=True,
@@ -36,7 +43,7 @@ def site(tmp_path_factory) -> Path:
     assert done.returncode == 0, (
         f"sphinx-build failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
     )
-    return out
+    return SITE
 
 
 #: Chapters of the milestones that have landed, each with the modules the API page documents.
@@ -83,3 +90,52 @@ def test_api_reference_documents_the_building_blocks(site):
     for chapter, modules in EXPECTED_CHAPTERS.items():
         for module in modules:
             assert f'id="module-{module}"' in api, f"{module} ({chapter}) not in the API reference"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_links_its_executed_notebook(site, chapter):
+    html = (site / "chapters" / f"{chapter}.html").read_text()
+    link = re.search(rf'href="\.\./(_downloads/[0-9a-f]+/{chapter}\.ipynb)"', html)
+    assert link, f"{chapter}: no link to its notebook"
+    notebook = json.loads((site / link.group(1)).read_text())
+    assert any(cell.get("outputs") for cell in notebook["cells"]), "notebook was not executed"
+
+
+def test_math_is_served_by_the_site_itself(site):
+    html = (site / "chapters" / "least_squares.html").read_text()
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', html)
+    assert any(s.startswith("../_static/mathjax/tex-chtml.js") for s in scripts), scripts
+    assert not [s for s in scripts if s.startswith(("http:", "https:", "//"))], scripts
+    assert (site / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_landing_page_timeline_has_one_thumbnail_per_chapter(site):
+    index = (site / "index.html").read_text()
+    timeline = re.search(r'<ol class="jaxdl-timeline">(.*?)</ol>', index, re.S)
+    assert timeline, "no timeline on the landing page"
+    for chapter in CHAPTERS:
+        assert f'href="chapters/{chapter}.html"' in timeline.group(1), chapter
+        assert (site / "_images" / "timeline" / f"{chapter}.png").is_file(), chapter
+
+
+def test_glossary_explains_the_seeds_and_references_list_the_originals(site):
+    glossary = (site / "glossary.html").read_text()
+    for term in ("seed", "seed 000", "seed 001", "seed 002", "seed 003", "seed 004"):
+        assert f'id="term-{term.replace(" ", "-")}"' in glossary, term
+    references = (site / "references.html").read_text()
+    for author in (
+        "Legendre",
+        "Cauchy",
+        "Debye",
+        "Rosenblatt",
+        "Minsky",
+        "Linnainmaa",
+        "Rumelhart",
+        "Elman",
+        "Hochreiter",
+        "LeCun",
+        "Krizhevsky",
+        "Ronneberger",
+        "Wallner",
+    ):
+        assert author in references, author

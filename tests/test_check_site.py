@@ -1,0 +1,99 @@
+"""scripts/check_site.py finds each defect a learner would hit, and passes a clean page.
+
+It drives Debian's Chromium (apt-get install chromium chromium-driver, as .ci/run does) on a
+two-page site written here, so it costs one browser start, not a docs build.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "check_site.py"
+
+
+def _load_checker():
+    spec = importlib.util.spec_from_file_location("check_site", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _png(width: int, height: int) -> bytes:
+    """A grey PNG of the given size: enough for the browser to know its drawn width."""
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PAGE = """<!doctype html><html><head><style>
+article {{ width: 600px; }} img {{ max-width: 100%; }} pre {{ overflow-x: auto; }}
+</style></head><body><article><section id="top">
+{body}
+</section></article></body></html>"""
+
+CLEAN = """
+<p>See <a href="bad.html#top">the other page</a> and <a href="#top">the top</a>.</p>
+<pre>short = 1</pre>
+<img src="small.png" alt="drawn for the column">
+"""
+
+BAD = (
+    """
+<p>Raw math: <span class="math">\\(x^2\\)</span></p>
+<pre>"""
+    + "x" * 200
+    + """</pre>
+<img src="big.png" alt="drawn too wide">
+<img src="missing.png" alt="never drawn">
+<div class="output stderr"><pre>Warning: /home/builder/.venv/lib/site.py</pre></div>
+<a href="nowhere.html">dead</a> <a href="index.html#no-such-anchor">dead anchor</a>
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def findings(tmp_path_factory):
+    site = tmp_path_factory.mktemp("site")
+    (site / "index.html").write_text(PAGE.format(body=CLEAN))
+    (site / "bad.html").write_text(PAGE.format(body=BAD))
+    (site / "small.png").write_bytes(_png(500, 20))
+    (site / "big.png").write_bytes(_png(1200, 20))
+    n_pages, problems = _load_checker().check_site(site, width=1280, height=900)
+    assert n_pages == 2
+    return problems
+
+
+def test_clean_page_passes(findings):
+    assert not [p for p in findings if p.startswith("index.html")], findings
+
+
+@pytest.mark.parametrize(
+    "defect",
+    [
+        "math not rendered",
+        "raw LaTeX shown",
+        "wider than its column",
+        "image shrunk to 50%",
+        "image not loaded: missing.png",
+        "stderr output cell",
+        "broken link nowhere.html: no such file",
+        "broken link index.html#no-such-anchor: no anchor #no-such-anchor",
+    ],
+)
+def test_each_defect_is_found(findings, defect):
+    assert any(p.startswith("bad.html") and defect in p for p in findings), findings

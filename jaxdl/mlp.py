@@ -26,6 +26,7 @@ from jax.typing import ArrayLike
 from jaxdl.activations import ACTIVATIONS, relu, relu_grad
 from jaxdl.layers import dense, dense_grad
 from jaxdl.losses import check_same_shape, mse, mse_grad
+from jaxdl.validate import require_positive_int
 
 
 class Layer(NamedTuple):
@@ -111,9 +112,8 @@ def init_mlp(*, key: jax.Array, sizes: Sequence[int], dtype=jnp.float32) -> MLP:
     sizes = tuple(sizes)
     if len(sizes) < 2:
         raise ValueError(f"sizes needs an input and an output width, got {sizes}")
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
-            raise ValueError(f"every layer width must be an integer >= 1, got sizes {sizes}")
+    for i, size in enumerate(sizes):
+        require_positive_int(f"layer width sizes[{i}]", size)
     keys = jax.random.split(key, len(sizes) - 1)
     return tuple(
         Layer(

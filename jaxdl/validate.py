@@ -8,10 +8,28 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
+def require_int(
+    name: str, value: int, *, minimum: int | None = None, maximum: int | None = None
+) -> None:
+    """``ValueError`` unless ``value`` is an integer (Python or NumPy) within the bounds given."""
+    if not _is_int(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer <= {maximum}, got {value!r}")
+
 
 def require_positive_int(name: str, value: int) -> None:
     """``ValueError`` unless ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 

@@ -102,9 +102,8 @@ def collect_gradient_checks(*, seed: int) -> list:
     key = jax.random.key(seed)
     checks = []
     for provider in providers:
-        if hasattr(provider, "gradient_checks"):
-            key, subkey = jax.random.split(key)
-            checks.extend(provider.gradient_checks(key=subkey))
+        key, subkey = jax.random.split(key)
+        checks.extend(provider.gradient_checks(key=subkey))
     return checks
 
 
@@ -121,12 +120,17 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_tour(args: argparse.Namespace) -> int:
+    plots = _plot_directory(args.plots)
     rows, reports = [], []
     for milestone, module in _chapters():
         start = time.perf_counter()
         report = module.run(module.Config())
         seconds = time.perf_counter() - start
         reports.append(report)
+        if plots is not None:
+            from jaxdl.plotting import save_figure
+
+            save_figure(module.plot(report), plots / f"{module.__name__.rsplit('.', 1)[1]}.png")
         verdict = f"{len(report.checks)} ok" if report.checks_passed else "FAILED"
         rows.append([milestone.name, milestone.year, report.headline, verdict, f"{seconds:.1f}"])
         if not args.json:
@@ -137,6 +141,25 @@ def cmd_tour(args: argparse.Namespace) -> int:
         print()
         _print_table(rows, ("milestone", "year", "headline", "gradient checks", "seconds"))
     return EXIT_OK if all(r.checks_passed for r in reports) else EXIT_FAILED
+
+
+def _plot_directory(path: str | None):
+    """The directory for the tour's figures, created and proven writable before any run."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"--plots {path!r} is a file; give a directory for the figures")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write figures to {path!r}: {error.strerror or error}") from None
+    return directory
 
 
 def _float64(handler):
@@ -173,4 +196,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("tour", help="run every milestone with its defaults, in order")
     p.add_argument("--json", action="store_true", help="print a JSON list of reports")
+    p.add_argument(
+        "--plots", metavar="DIR", help="also write each chapter's figure to DIR/<chapter>.png"
+    )
     p.set_defaults(handler=_float64(cmd_tour))

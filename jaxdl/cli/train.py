@@ -72,9 +72,7 @@ def _print_summary(model, recipe: Recipe) -> None:
     import jax.numpy as jnp
 
     params = model.init_params(jax.random.key(0), dtype=jnp.float32)
-    summary = model.summary(params) if hasattr(model, "summary") else None
-    if summary is not None:
-        print(summary.format() if hasattr(summary, "format") else summary)
+    print(model.summary(params).format())
     fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(recipe).items())
     print(f"recipe: {fields}", flush=True)
 

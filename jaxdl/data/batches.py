@@ -109,14 +109,24 @@ def train_validation_split(
     )
 
 
+def shuffled_batch_indices(key: jax.Array, num_examples: int, batch_size: int) -> jax.Array:
+    """One epoch's order as full batches: ``[num_examples // batch_size, batch_size]`` int32.
+
+    A permutation of ``range(num_examples)`` drawn with ``key``, cut into full batches; the last
+    partial batch is dropped so that every batch has the same shape (traceable under ``jit``).
+    """
+    steps = num_examples // batch_size
+    order = jax.random.permutation(key, num_examples)[: steps * batch_size]
+    return order.astype(jnp.int32).reshape(steps, batch_size)
+
+
 @functools.partial(jax.jit, static_argnames=("batch_size", "drop_remainder"))
 def _epoch(arrays: tuple, key: jax.Array, *, batch_size: int, drop_remainder: bool):
     n = arrays[0].shape[0]
-    order = jax.random.permutation(key, n)
     if drop_remainder:
-        steps = n // batch_size
-        index = order[: steps * batch_size].reshape(steps, batch_size)
+        index = shuffled_batch_indices(key, n, batch_size)
         return tuple(jnp.take(a, index, axis=0) for a in arrays)
+    order = jax.random.permutation(key, n)
     steps = -(-n // batch_size)
     padded = steps * batch_size
     mask = (jnp.arange(padded) < n).reshape(steps, batch_size)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxdl.validate import require_positive_int
+
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9']+")
 _LABELS = {"0": 0, "1": 1, "negative": 0, "positive": 1, "neg": 0, "pos": 1}
@@ -68,10 +70,8 @@ def build_vocabulary(
     Raises:
       ValueError: if no word qualifies (empty texts, or ``min_count`` too high).
     """
-    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-        raise ValueError(f"max_size must be a positive integer, got {max_size!r}")
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
+    require_positive_int("max_size", max_size)
+    require_positive_int("min_count", min_count)
     counts = collections.Counter(token for text in texts for token in tokenize(text))
     kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
     if not kept:
@@ -91,8 +91,7 @@ def encode(
       ``(ids [N, max_length] int32, lengths [N] int32)``; texts longer than ``max_length`` tokens
       are cut, an empty text gets length 1 (a single padding token).
     """
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    require_positive_int("max_length", max_length)
     ids = np.zeros((len(texts), max_length), np.int32)
     lengths = np.ones((len(texts),), np.int32)
     for row, text in enumerate(texts):

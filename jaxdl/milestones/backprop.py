@@ -1,4 +1,4 @@
-"""Milestone 5: backpropagation (Rumelhart, Hinton & Williams, 1986), in Andrew Trask's code.
+"""Backpropagation (Rumelhart, Hinton & Williams, 1986), in Andrew Trask's code.
 
 Minsky and Papert showed in 1969 that a perceptron cannot learn XOR. A hidden layer can, once
 there is a way to tell each hidden weight how to change: backpropagation. Trask's famous
@@ -40,7 +40,7 @@ from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_sse_grad, sse
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import require_int, require_positive_float, require_positive_int
 
 # The data. The third column is always 1: it plays the part of a bias input.
 XOR_INPUTS = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
@@ -93,8 +93,7 @@ def dataset(name: Literal["xor", "litter"] = "xor", dtype=None) -> Batch:
 
 
 def _require_hidden(hidden: int) -> None:
-    if isinstance(hidden, bool) or not isinstance(hidden, int | np.integer) or hidden < 1:
-        raise ValueError(f"hidden width must be an integer >= 1, got {hidden!r}")
+    require_int("hidden width", hidden, minimum=1)
 
 
 def init_params(*, key: jax.Array, n_in: int = 3, hidden: int = 4, dtype=None) -> Params:
@@ -219,7 +218,7 @@ def check_inputs(params: Params, batch: Batch) -> None:
 
 def _step(params: Params, batch: Batch, learning_rate, error: ErrorConvention):
     l1, l2 = forward(params, batch.x)
-    if error == "l2 - y":  # milestone 5 as written: error = l2 - y; syn -= ...
+    if error == "l2 - y":  # Trask's code as written: error = l2 - y; syn -= ...
         g = _backward(params, batch.x, l1, l2, l2 - batch.y)
         new = jax.tree.map(lambda p, d: p - learning_rate * d, params, g)
     else:  # seed 003: l2_error = y - l2; syn += ... (the same step)
@@ -260,7 +259,7 @@ def train(
       batch: the training set.
       steps: number of updates, at least 1.
       learning_rate: step size (Trask: 1).
-      error: ``"l2 - y"`` (milestone 5: ``syn -= ...``) or ``"y - l2"`` (seed 003:
+      error: ``"l2 - y"`` (Trask's code: ``syn -= ...``) or ``"y - l2"`` (seed 003:
         ``syn += ...``); the two give the same step, bit for bit.
 
     Returns:
@@ -507,7 +506,7 @@ class Config:
     """Trask's network as the seeds run it."""
 
     data: Literal["xor", "litter"] = dataclasses.field(
-        default="xor", metadata={"help": "XOR (milestone 5) or seed 003's Litter Rip! survey"}
+        default="xor", metadata={"help": "XOR (Trask's net) or seed 003's Litter Rip! survey"}
     )
     steps: int = dataclasses.field(default=60000, metadata={"help": "full-batch updates"})
     hidden: int = dataclasses.field(default=4, metadata={"help": "hidden units"})
@@ -531,8 +530,7 @@ class Config:
         require_positive_int("steps", self.steps)
         _require_hidden(self.hidden)
         require_positive_float("learning rate", self.learning_rate)
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 0:
-            raise ValueError(f"seeds must be an integer >= 0, got {self.seeds!r}")
+        require_int("seeds", self.seeds, minimum=0)
 
 
 def trace_interval(steps: int) -> int:

@@ -1,4 +1,4 @@
-"""Milestone 2: gradient descent (Peter Debye, 1909).
+"""Gradient descent (Peter Debye, 1909).
 
 Debye approximated an integral by walking towards the saddle point of its integrand; the seed
 tells the idea with a curve, ``error(x) = x**5 - 2 x**3 - 2``, and its slope worked out by hand,

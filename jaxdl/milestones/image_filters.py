@@ -7,7 +7,8 @@ the named kernels below through the deep CNN's own
 and checks the responses that theory predicts: zero edges on flat regions, an unchanged mean
 under a blur, a constant Sobel response on a ramp.
 
-There is no gradient here: the kernels are chosen, not learnt.
+The kernels are chosen, not learnt; the one gradient of the chapter is the filter bank's
+input gradient, the path by which a CNN learns such kernels.
 
 Before a CNN learns its kernels, image processing chose them by hand: an edge detector, a
 sharpening mask, an emboss, box and Gaussian blurs, Sobel's gradient operators (1968). Each is
@@ -41,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.gradcheck import GradCheck
 from jaxdl.layers import conv2d
 from jaxdl.report import Report
 from jaxdl.validate import require_positive_int
@@ -302,6 +304,32 @@ def load_images(config: Config) -> tuple[list[np.ndarray], list[str]]:
         )
     images = [split.images[i] / 255.0 for i in range(config.digits)]
     return images, [f"MNIST test #{i}: {int(split.labels[i])}" for i in range(config.digits)]
+
+
+def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
+    """The filter bank is a convolution layer: its input gradient is the hand-derived one.
+
+    The kernels are chosen, not learnt, so nothing here is trained; but the CNN that learns
+    them backpropagates through exactly this convolution. With the bank's kernels fixed,
+    ``L(x) = sum(conv2d(x, K) * r)`` for a random ``r`` has gradient ``conv2d_grad(x, K, r)``
+    in the image, checked against ``jax.grad`` and finite differences.
+    """
+    from jaxdl.gradcheck import check_gradient
+    from jaxdl.layers import conv2d_grad
+
+    bank = _stack_kernels(list(KERNELS.values()))
+    k_x, k_r = jax.random.split(key)
+    x = jax.random.uniform(k_x, (1, 9, 9, 1), bank.dtype)
+    r = jax.random.normal(k_r, (1, 9, 9, bank.shape[-1]), bank.dtype)
+    bias = jnp.zeros((bank.shape[-1],), bank.dtype)
+    return [
+        check_gradient(
+            "image-filters: the filter bank's input gradient",
+            jax.jit(lambda x: jnp.sum(conv2d(x, bank, bias) * r)),
+            jax.jit(lambda x: conv2d_grad(x, bank, r)[0]),
+            x,
+        )
+    ]
 
 
 def run(config: Config = Config()) -> Report:

@@ -1,4 +1,4 @@
-"""Milestone 1: least squares (Adrien-Marie Legendre, 1805).
+"""Least squares (Adrien-Marie Legendre, 1805).
 
 Legendre fitted comet orbits by choosing the parameters that make the sum of squared errors as
 small as possible. The seed writes his criterion for a line ``y = m x + b`` as a Python loop,
@@ -27,7 +27,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_int
+from jaxdl.validate import require_int, require_positive_int
 
 #: The seed's example for the error function: ``line_error(1, 2, SEED_EXAMPLE)`` is 22.0.
 SEED_EXAMPLE = ((3.0, 6.0), (6.0, 9.0), (12.0, 18.0))
@@ -249,8 +249,7 @@ class Config:
 
     def __post_init__(self):
         require_positive_int("nearby", self.nearby)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        require_int("seed", self.seed)
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:

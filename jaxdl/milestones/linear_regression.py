@@ -1,4 +1,4 @@
-"""Milestone 3: linear regression (the experimental economists of the 1950s).
+"""Linear regression (the experimental economists of the 1950s).
 
 Least squares plus gradient descent is linear regression; in the 1950s and 60s economists ran
 it from punched cards, a day per regression. The seed fits the price of bread to the price of

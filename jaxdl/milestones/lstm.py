@@ -51,7 +51,7 @@ from jaxdl.milestones.elman_rnn import (
 )
 from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import require_int, require_positive_float, require_positive_int
 
 F32 = jnp.float32
 
@@ -145,8 +145,7 @@ def adding_problem(*, key: jax.Array, batch: int, length: int) -> tuple[jax.Arra
       ``(inputs [length, B, 2], targets [B, 1])``, float32.
     """
     require_positive_int("batch", batch)
-    if isinstance(length, bool) or not isinstance(length, int) or length < 2:
-        raise ValueError(f"length must be an integer >= 2, got {length!r}")
+    require_int("length", length, minimum=2)
     k_v, k_a, k_b = jax.random.split(key, 3)
     values = jax.random.uniform(k_v, (length, batch), F32)
     half = length // 2

@@ -1,4 +1,4 @@
-"""Milestone 4: the perceptron (Frank Rosenblatt, 1958) and its limit (Minsky & Papert, 1969).
+"""The perceptron (Frank Rosenblatt, 1958) and its limit (Minsky & Papert, 1969).
 
 A perceptron takes a weighted sum of its inputs and fires when the sum is not negative:
 ``prediction = heaviside(w . x)`` with the step ``0 if s < 0 else 1``. A constant third input
@@ -57,7 +57,7 @@ from jax.typing import ArrayLike
 from jaxdl.activations import heaviside
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import require_int, require_positive_float, require_positive_int
 
 Gate = Literal["or", "and", "xor"]
 
@@ -411,8 +411,7 @@ class Config:
         require_positive_int("steps", self.steps)
         require_positive_float("learning rate", self.learning_rate)
         require_positive_int("max_epochs", self.max_epochs)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        require_int("seed", self.seed)
 
 
 def run(config: Config = Config()) -> Report:

@@ -101,8 +101,7 @@ def check_specs(layers: Sequence[Dense]) -> tuple[Dense, ...]:
         if not isinstance(layer, Dense):
             raise ValueError(f"layer {i} must be a Dense(units, activation), got {layer!r}")
         units = layer.units
-        if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 1:
-            raise ValueError(f"layer {i}: units must be a positive integer, got {units!r}")
+        require_positive_int(f"layer {i}: units", units)
         if layer.activation is not None and layer.activation not in LAYER_ACTIVATIONS:
             raise ValueError(
                 f"layer {i}: unknown activation {layer.activation!r}; "

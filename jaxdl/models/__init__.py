@@ -1,12 +1,9 @@
-"""Models built from :mod:`jaxdl.layers`, each a module with the same pure interface.
+"""The trainable MNIST models, each a module satisfying :class:`Model`.
 
-- ``init_params(key, *, dtype=jnp.float32) -> params``: a dict pytree ``{layer: {"w", "b"}}``.
-- ``apply(params, x, *, key=None, train=False) -> logits [B, 10]`` for images ``[B, 28, 28, 1]``;
-  dropout is active only when ``train=True``, which needs ``key``.
-- ``layer_outputs(params, x) -> {name: activation}``: every layer's output (inference mode), for
-  seed 004's per-layer inspection.
-- ``summary(params) -> Summary``: parameters per array and in total.
-- ``l2_penalty(params) -> scalar``: the regulariser the trainer adds to the loss.
+What the trainer (:mod:`jaxdl.training`) needs of a model is the :class:`Model` protocol:
+``init_params``, ``apply``, ``l2_penalty`` and ``summary``. The convnet and the MLP also offer
+``layer_outputs(params, x) -> {name: activation}`` (every layer's output in inference mode, for
+seed 004's per-layer inspection).
 
 Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.models.mnist_mlp` (seed
 004's MNIST MLP) and :mod:`jaxdl.models.flax_cnn` (the Flax NNX twin of the convnet).
@@ -15,7 +12,7 @@ Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.mode
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +24,26 @@ IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
 
-def get(name: str):
+class Model(Protocol):
+    """What :func:`jaxdl.training.fit` needs of a model (a module, or any object with these)."""
+
+    def init_params(self, key: jax.Array, *, dtype: Any = jnp.float32) -> Any:
+        """Fresh parameters: a pytree, usually ``{layer: {"w": ..., "b": ...}}``."""
+
+    def apply(
+        self, params: Any, x: jax.Array, *, key: jax.Array | None = None, train: bool = False
+    ) -> jax.Array:
+        """Logits ``[B, classes]`` for images ``[B, *image_shape]``; dropout only when
+        ``train=True``, which needs ``key``."""
+
+    def l2_penalty(self, params: Any) -> jax.Array:
+        """The regulariser added to the training objective (a scalar; 0 for none)."""
+
+    def summary(self, params: Any) -> Summary:
+        """Parameters per array and in total."""
+
+
+def get(name: str) -> Model:
     """The model module called ``name`` (``"deep-cnn"`` or ``"mlp"``)."""
     import importlib
 

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from jaxdl.validate import require_positive_int
+
 
 class UNet(nnx.Module):
     """U-Net with ``base`` channels at full resolution and ``2 * base`` at half resolution."""
@@ -25,9 +27,8 @@ class UNet(nnx.Module):
     def __init__(
         self, *, rngs: nnx.Rngs, in_channels: int = 1, base: int = 8, param_dtype=jnp.float32
     ):
-        for name, value in (("in_channels", in_channels), ("base", base)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        require_positive_int("in_channels", in_channels)
+        require_positive_int("base", base)
         conv = dict(kernel_size=(3, 3), padding="SAME", param_dtype=param_dtype, rngs=rngs)
         self.down1 = nnx.Conv(in_channels, base, **conv)
         self.down2 = nnx.Conv(base, base, **conv)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.errors import DivergenceError, first_non_finite
+from jaxdl.models import Model
 from jaxdl.training import sharding
 from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import (
@@ -120,7 +121,7 @@ def _snapshot(tree: PyTree) -> PyTree:
 
 
 def fit(
-    model: Any,
+    model: Model,
     train: Batch,
     validation: Batch,
     recipe: Recipe | None = None,

@@ -13,12 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl.models import Model
 from jaxdl.training.loop import FitResult, fit, keys
 from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import Batch, make_evaluate
 
 
-def load_model(name: str) -> Any:
+def load_model(name: str) -> Model:
     """The model module called ``name`` (a key of :data:`jaxdl.models.MODELS`)."""
     from jaxdl import models
 
@@ -83,7 +84,7 @@ class MnistRun(NamedTuple):
         }
 
 
-def evaluate_params(model: Any, params: Any, test: Batch, *, batch_size: int = 1000):
+def evaluate_params(model: Model, params: Any, test: Batch, *, batch_size: int = 1000):
     """``(accuracy, mean cross-entropy)`` of ``params`` on ``test``."""
     batch_size = min(batch_size, test.images.shape[0])
     totals = make_evaluate(model, batch_size=batch_size)(params, *test)

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Literal
 
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import require_int, require_positive_float, require_positive_int
 
 Optimizer = Literal["adam", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -77,12 +77,8 @@ class Recipe:
         require_choice("schedule", self.schedule, SCHEDULES)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int):
-            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if self.patience < 0:
-            raise ValueError(f"patience must be an integer >= 0, got {self.patience!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        require_int("patience", self.patience, minimum=0)
+        require_int("seed", self.seed)
 
     def recipe(self) -> Recipe:
         """The plain :class:`Recipe` of these settings (drops fields a subclass adds)."""

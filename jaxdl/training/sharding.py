@@ -14,6 +14,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxdl.validate import require_positive_int
+
 BATCH_AXIS = "batch"
 
 
@@ -32,8 +34,7 @@ def data_parallel(devices: int, *, batch_size: int) -> DataParallel | None:
       ValueError: if ``devices`` is not positive, exceeds the devices JAX can see, or does not
         divide ``batch_size`` (each device must get the same number of examples).
     """
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    require_positive_int("devices", devices)
     available = jax.devices()
     if devices > len(available):
         raise ValueError(

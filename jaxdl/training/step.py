@@ -1,8 +1,8 @@
 """The jitted train step, and the device-side loops that run it many times without a host sync.
 
-A model is any object (usually a module such as :mod:`jaxdl.models.deep_cnn`) with
-``init_params(key, *, dtype)``, ``apply(params, x, *, key=None, train=False) -> logits [B, C]``
-and, optionally, ``l2_penalty(params) -> []`` (added to the objective when present).
+A model is any :class:`jaxdl.models.Model` (usually a module such as
+:mod:`jaxdl.models.deep_cnn`): ``init_params``, ``apply`` and ``l2_penalty``, which the
+objective adds to the cross-entropy.
 
 :func:`make_train_step` builds one pure update ``(state, batch, key) -> (state, metrics)``.
 :func:`make_train_chunk` wraps it in a :func:`jax.lax.scan` over ``K`` consecutive batches of an
@@ -23,7 +23,8 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding
 
-from jaxdl.data.batches import Batch
+from jaxdl.data.batches import Batch, shuffled_batch_indices
+from jaxdl.models import Model
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
 
 PyTree = Any
@@ -76,18 +77,17 @@ def make_optimizer(
 
 
 def init_state(
-    model: Any, optimizer: optax.GradientTransformation, *, key: jax.Array
+    model: Model, optimizer: optax.GradientTransformation, *, key: jax.Array
 ) -> TrainState:
     """Fresh float32 parameters from ``model.init_params`` and the optimizer state for them."""
     return init_train_state(model.init_params(key, dtype=jnp.float32), optimizer)
 
 
-def objective(model: Any, params: PyTree, batch: Batch, key: jax.Array | None, train: bool):
+def objective(model: Model, params: PyTree, batch: Batch, key: jax.Array | None, train: bool):
     """``(cross-entropy + l2_penalty, logits)`` for one batch."""
     logits = model.apply(params, batch.images, key=key, train=train)
     loss = cross_entropy(logits, batch.labels)
-    if hasattr(model, "l2_penalty"):
-        loss = loss + model.l2_penalty(params).astype(loss.dtype)
+    loss = loss + jnp.asarray(model.l2_penalty(params)).astype(loss.dtype)
     return loss, logits
 
 
@@ -96,7 +96,7 @@ def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(
-    model: Any, optimizer: optax.GradientTransformation
+    model: Model, optimizer: optax.GradientTransformation
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, StepMetrics]]:
     """One optimizer update: ``(state, batch, key) -> (new_state, metrics)``.
 
@@ -125,11 +125,11 @@ def make_train_chunk(
 ) -> Callable:
     """Jitted ``K = chunk_steps`` consecutive steps of an epoch, gathered on the device.
 
-    Choose ``K`` by measurement. XLA:CPU runs this convnet's convolutions about 15x slower
-    inside a ``while`` loop (which ``scan`` lowers to) than at the top level of a computation
-    (measured: 2.4 s against 0.17 s per batch of 64), so for convnets on CPU ``K = 1`` (one
-    jitted step per call, dispatched asynchronously, no scan) is fastest; for tiny models,
-    where dispatch dominates, larger ``K`` wins.
+    Choose ``K`` by measurement (``benchmarks/deep_cnn_speed.py``). On XLA:CPU convolutions
+    inside a ``while`` loop (which ``scan`` lowers to) run much slower than at the top level of
+    a computation, so for convnets on CPU ``K = 1`` (one jitted step per call, dispatched
+    asynchronously, no scan) is the default; where dispatch dominates (tiny models, GPUs),
+    larger ``K`` wins.
 
     The returned function has signature
     ``(state, images [N, ...], labels [N], order [S_pad, B] int, num_steps [], first [],
@@ -185,9 +185,8 @@ def epoch_order(
     batch_size`` full batches (the last partial batch is dropped, keeping shapes fixed); rows
     past those are zero padding for the last chunk.
     """
-    steps = num_examples // batch_size
-    perm = jax.random.permutation(key, num_examples)[: steps * batch_size].astype(jnp.int32)
-    return jnp.pad(perm.reshape(steps, batch_size), ((0, padded_steps - steps), (0, 0)))
+    index = shuffled_batch_indices(key, num_examples, batch_size)
+    return jnp.pad(index, ((0, padded_steps - index.shape[0]), (0, 0)))
 
 
 class EvalTotals(NamedTuple):
@@ -199,7 +198,7 @@ class EvalTotals(NamedTuple):
 
 
 def make_evaluate(
-    model: Any, *, batch_size: int, batch_sharding: NamedSharding | None = None
+    model: Model, *, batch_size: int, batch_sharding: NamedSharding | None = None
 ) -> Callable[[PyTree, jax.Array, jax.Array], EvalTotals]:
     """Jitted ``(params, images [N, ...], labels [N]) -> EvalTotals`` in inference mode.
 
@@ -216,7 +215,8 @@ def make_evaluate(
         if batch_sharding is not None:
             x, y, mask = jax.lax.with_sharding_constraint((x, y, mask), batch_sharding)
         logits = model.apply(params, x, train=False)
-        losses = optax.losses.softmax_cross_entropy_with_integer_labels(logits, y)
+        per_example = jax.vmap(lambda z, label: cross_entropy(z[None], label[None]))
+        losses = per_example(logits, y)
         right = (jnp.argmax(logits, axis=-1) == y) & mask
         return EvalTotals(
             jnp.sum(jnp.where(mask, losses, 0.0)).astype(jnp.float32),
@@ -238,5 +238,4 @@ def make_evaluate(
         ]
         return jax.tree.map(lambda *xs: jnp.sum(jnp.stack(xs)), *parts)
 
-    evaluate.batch_totals = batch_totals
     return evaluate

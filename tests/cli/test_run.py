@@ -30,10 +30,20 @@ def test_check_passes_and_reports_every_check(capsys):
     assert "losses.mse" in names and "activations.sigmoid" in names
 
 
-def test_tour_runs_every_milestone(capsys):
-    assert main(["tour", "--json"]) == 0
+def test_tour_runs_every_milestone_and_draws_its_figure(capsys, tmp_path):
+    assert main(["tour", "--json", "--plots", str(tmp_path / "figures")]) == 0
     reports = json.loads(capsys.readouterr().out)
     assert [r["milestone"] for r in reports] == [m.name for m in milestones.MILESTONES]
+    for m in milestones.MILESTONES:  # each chapter's plot(report) returned a Figure
+        png = tmp_path / "figures" / f"{m.module.rsplit('.', 1)[1]}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", m.name
+
+
+def test_tour_refuses_a_file_as_plot_directory_before_running(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    assert main(["tour", "--plots", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and err.count("\n") == 1
 
 
 def test_python_dash_m_entry_point():

@@ -1,4 +1,4 @@
-"""A tiny model with the interface of jaxdl.models (init_params / apply / l2_penalty), for tests.
+"""A tiny model with the jaxdl.models.Model interface, for tests.
 
 A linear layer over the flattened image, then dropout on the logits when training: small enough
 to train in milliseconds, and random enough (dropout) to test that keys are reproducible.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxdl.models import summarize
 
 IMAGE_SHAPE = (4, 4, 1)
 CLASSES = 3
@@ -35,6 +37,10 @@ def l2_penalty(params):
     return 1e-3 * jnp.sum(params["w"] ** 2) / 2
 
 
+def summary(params):
+    return summarize({"linear": params})
+
+
 def make_data(n, *, seed=0):
     """Separable random data: the class is the argmax of three fixed projections."""
     rng = np.random.default_rng(seed)
@@ -57,5 +63,9 @@ class LinearMnist:
         return x.reshape(x.shape[0], -1) @ params["w"] + params["b"][None, :]
 
     @staticmethod
+    def l2_penalty(params):
+        return jnp.zeros([])
+
+    @staticmethod
     def summary(params):
-        return f"linear: {sum(p.size for p in jax.tree.leaves(params))} parameters"
+        return summarize({"linear": params})

@@ -139,3 +139,19 @@ def test_glossary_explains_the_seeds_and_references_list_the_originals(site):
         "Wallner",
     ):
         assert author in references, author
+
+
+def test_deep_cnn_page_shows_what_jaxdl_run_deep_cnn_computes(site):
+    """The page trains through the chapter's own run(Config()), the code path of the CLI."""
+    source = (DOCS / "chapters" / "deep_cnn.md").read_text()
+    assert "deep_cnn_milestone.run(deep_cnn_milestone.Config())" in source
+    for rebuilt in ("Recipe(", "train_mnist(", "fit("):
+        assert rebuilt not in source, f"the page re-assembles the chapter's internals: {rebuilt}"
+    from jaxdl.milestones import deep_cnn
+
+    html = (site / "chapters" / "deep_cnn.html").read_text()
+    headline = re.search(r"test accuracy (\d+\.\d+)% on 2000 sample digits", html)
+    assert headline, "the page prints the chapter's headline"
+    low, high = (100 * (a + b) for a, b in ((0.9675, -0.015), (0.9675, 0.015)))
+    assert low <= float(headline.group(1)) <= high
+    assert deep_cnn.Config().schedule == "constant"  # the chapter's own setting, not the trainer's

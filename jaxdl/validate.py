@@ -7,6 +7,7 @@ trainer's entry), never inside a jitted loop.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -39,3 +40,28 @@ def require_positive_float(name: str, value: float) -> None:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def writable_directory(path: str | Path, *, option: str) -> Path:
+    """``path`` as a directory, created if needed and proven writable, before any work.
+
+    Args:
+      path: the directory the user named.
+      option: how the user named it (``"--out"``), for the message.
+
+    Raises:
+      ValueError: ``path`` is a file, or cannot be created or written.
+    """
+    directory = Path(path)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{option} {str(path)!r} is a file; give a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(
+            f"{option} {str(path)!r} is not writable ({error.strerror or error}); choose another"
+        ) from None
+    return directory

@@ -147,19 +147,9 @@ def _plot_directory(path: str | None):
     """The directory for the tour's figures, created and proven writable before any run."""
     if path is None:
         return None
-    from pathlib import Path
+    from jaxdl.validate import writable_directory
 
-    directory = Path(path)
-    if directory.exists() and not directory.is_dir():
-        raise ValueError(f"--plots {path!r} is a file; give a directory for the figures")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(f"cannot write figures to {path!r}: {error.strerror or error}") from None
-    return directory
+    return writable_directory(path, option="--plots")
 
 
 def _float64(handler):

@@ -34,6 +34,7 @@ from jaxdl.training.step import (
     make_train_chunk,
     make_train_step,
 )
+from jaxdl.validate import writable_directory
 
 PyTree = Any
 
@@ -83,17 +84,7 @@ def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
     """
     from jaxdl.training.checkpoints import CHECKPOINT_DIR
 
-    path = Path(run_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as error:
-        raise ValueError(
-            f"run directory {str(path)!r} is not writable ({error.strerror or error}); "
-            "choose another --out"
-        ) from None
+    path = writable_directory(run_dir, option="run directory (--out)")
     if not resume and (path / CHECKPOINT_DIR / "latest").is_dir():
         if any((path / CHECKPOINT_DIR / "latest").iterdir()):
             raise ValueError(

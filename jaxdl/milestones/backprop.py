@@ -136,15 +136,23 @@ def dot(a: jax.Array, b: jax.Array) -> jax.Array:
     Written as a broadcast multiply and a sum over ``k``. On a CPU, XLA turns each ``a @ b``
     into a call to a matrix-multiply library, which for 4x3 matrices costs far more than the
     arithmetic; the multiply-and-sum form fuses with the sigmoids into a few loops, which makes
-    the 60000-step scan several times faster. The result is the same product.
+    the one-network scan several times faster. The result is the same product.
+
+    Under :func:`jax.vmap` the balance flips: ``a @ b`` becomes one batched matrix product over
+    all the networks, while the multiply-and-sum becomes a large intermediate array; so
+    :func:`train_many` uses ``jnp.matmul`` (``benchmarks/backprop.py`` times both paths against
+    a plain ``jit(vmap(scan))``).
     """
     return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
 
 
-def forward(params: Params, x: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """Feed forward: ``l1 = sigmoid(x syn0)`` ``[N, hidden]``, ``l2 = sigmoid(l1 syn1)`` ``[N, 1]``."""
-    l1 = sigmoid(dot(jnp.asarray(x), params.syn0))
-    return l1, sigmoid(dot(l1, params.syn1))
+def forward(params: Params, x: ArrayLike, *, product=dot) -> tuple[jax.Array, jax.Array]:
+    """Feed forward: ``l1 = sigmoid(x syn0)`` ``[N, hidden]``, ``l2 = sigmoid(l1 syn1)`` ``[N, 1]``.
+
+    ``product`` computes the matrix products (:func:`dot` or ``jnp.matmul``: same values).
+    """
+    l1 = sigmoid(product(jnp.asarray(x), params.syn0))
+    return l1, sigmoid(product(l1, params.syn1))
 
 
 def predict(params: Params, x: ArrayLike) -> jax.Array:
@@ -157,11 +165,11 @@ def loss(params: Params, batch: Batch) -> jax.Array:
     return half_sse(predict(params, batch.x), batch.y)
 
 
-def _backward(params: Params, x: jax.Array, l1: jax.Array, l2: jax.Array, error: jax.Array):
+def _backward(params: Params, x, l1, l2, error, product=dot) -> Params:
     # Trask's deltas, for any starting error (the gradient of the loss at l2).
     l2_delta = error * sigmoid_slope(l2)  # [N, 1]
-    l1_delta = dot(l2_delta, params.syn1.T) * sigmoid_slope(l1)  # [N, hidden]
-    return Params(syn0=dot(x.T, l1_delta), syn1=dot(l1.T, l2_delta))
+    l1_delta = product(l2_delta, params.syn1.T) * sigmoid_slope(l1)  # [N, hidden]
+    return Params(syn0=product(x.T, l1_delta), syn1=product(l1.T, l2_delta))
 
 
 def loss_grad(params: Params, batch: Batch) -> Params:
@@ -216,13 +224,13 @@ def check_inputs(params: Params, batch: Batch) -> None:
 # ------------------------------------------------------------------------------ training
 
 
-def _step(params: Params, batch: Batch, learning_rate, error: ErrorConvention):
-    l1, l2 = forward(params, batch.x)
+def _step(params: Params, batch: Batch, learning_rate, error: ErrorConvention, product=dot):
+    l1, l2 = forward(params, batch.x, product=product)
     if error == "l2 - y":  # Trask's code as written: error = l2 - y; syn -= ...
-        g = _backward(params, batch.x, l1, l2, l2 - batch.y)
+        g = _backward(params, batch.x, l1, l2, l2 - batch.y, product)
         new = jax.tree.map(lambda p, d: p - learning_rate * d, params, g)
     else:  # seed 003: l2_error = y - l2; syn += ... (the same step)
-        g = _backward(params, batch.x, l1, l2, batch.y - l2)
+        g = _backward(params, batch.x, l1, l2, batch.y - l2, product)
         new = jax.tree.map(lambda p, d: p + learning_rate * d, params, g)
     residual = l2 - batch.y
     return new, (jnp.mean(jnp.abs(residual)), 0.5 * jnp.sum(residual**2))
@@ -319,7 +327,14 @@ def seed_numpy_loop(x, y, syn0, syn1, *, steps: int = 60000, print_every: int | 
 def _train_many(keys: jax.Array, batch: Batch, learning_rate, hidden: int, steps: int):
     def one(key):
         params = init_params(key=key, n_in=batch.x.shape[1], hidden=hidden, dtype=batch.x.dtype)
-        return predict(update(params, batch, learning_rate, steps), batch.x)
+        params = jax.lax.fori_loop(  # matmul, not dot: it batches well under vmap (see dot)
+            0,
+            steps,
+            lambda _, p: _step(p, batch, learning_rate, "l2 - y", jnp.matmul)[0],
+            params,
+            unroll=8,
+        )
+        return forward(params, batch.x, product=jnp.matmul)[1]
 
     return jax.vmap(one)(keys)
 

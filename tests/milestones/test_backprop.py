@@ -303,4 +303,6 @@ def test_benchmark_smoke(capsys):
         ["--steps", "60", "--count", "4", "--widths", "2", "--repeats", "1"]
     )
     assert figures["jaxdl_steady_s"] > 0 and 0 <= figures["width_2"]["success_rate"] <= 1
-    assert "steady state" in capsys.readouterr().out
+    assert figures["width_2"]["plain_steady_s"] > 0
+    out = capsys.readouterr().out
+    assert "steady state" in out and "jaxdl / plain" in out

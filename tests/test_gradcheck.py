@@ -94,9 +94,9 @@ def test_the_issue_example_fails():
 
 @pytest.fixture(scope="module")
 def registered_checks():
-    from jaxdl.cli import collect_gradient_checks
+    from jaxdl.milestones import all_gradient_checks
 
-    checks = collect_gradient_checks(seed=0)
+    checks = all_gradient_checks(seed=0)
     assert checks and all(c.passed for c in checks)
     return checks
 

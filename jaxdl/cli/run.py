@@ -92,23 +92,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if report.checks_passed else EXIT_FAILED
 
 
-def collect_gradient_checks(*, seed: int) -> list:
-    """Every hand-derived gradient in the package, checked at random points."""
-    import jax
-
-    from jaxdl import activations, losses
-
-    providers = [activations, losses] + [module for _, module in _chapters()]
-    key = jax.random.key(seed)
-    checks = []
-    for provider in providers:
-        key, subkey = jax.random.split(key)
-        checks.extend(provider.gradient_checks(key=subkey))
-    return checks
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    checks = collect_gradient_checks(seed=args.seed)
+    checks = milestones.all_gradient_checks(seed=args.seed)
     passed = all(c.passed for c in checks)
     if args.json:
         print(json.dumps({"passed": passed, "checks": [c.as_dict() for c in checks]}))

@@ -91,3 +91,22 @@ def get(name: str) -> Milestone:
             return milestone
     known = ", ".join(m.name for m in MILESTONES)
     raise ValueError(f"unknown milestone {name!r}; known milestones: {known}")
+
+
+def all_gradient_checks(*, seed: int) -> list:
+    """Every hand-derived gradient of the package (``jaxdl check``), at random points.
+
+    The shared activations and losses first, then every chapter's ``gradient_checks`` in
+    historical order; ``seed`` makes the points reproducible.
+    """
+    import jax
+
+    from jaxdl import activations, losses
+
+    providers = [activations, losses] + [m.load() for m in MILESTONES]
+    key = jax.random.key(seed)
+    checks = []
+    for provider in providers:
+        key, subkey = jax.random.split(key)
+        checks.extend(provider.gradient_checks(key=subkey))
+    return checks

@@ -215,7 +215,7 @@ def test_mnist_digits_by_default(tmp_path, capsys):
 
 def test_demo(tmp_path, capsys):
     demo = load_script("demos", "image_filters")
-    out = demo.main(["--plot", str(tmp_path / "grid.png")])
+    out = demo.main(["--out", str(tmp_path / "grid.png")])
     printed = capsys.readouterr().out
     for name in filters.KERNELS:
         assert f"{name} kernel:" in printed

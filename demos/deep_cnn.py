@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-
 from jaxdl.training import preset
 from jaxdl.training.mnist import train_mnist
 
@@ -30,7 +28,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/convnet_mnist", help="run directory (run_id)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     args = parser.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)  # as the jaxdl command; the model stays float32
 
     recipe = preset("tflearn", epochs=args.epochs)
 

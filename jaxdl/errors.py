@@ -24,6 +24,27 @@ class DivergenceError(ArithmeticError):
         super().__init__(f"diverged: {what} {reason} at step {step}; {hint}")
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (a ``KeyboardInterrupt``) between or during epochs.
+
+    Attributes:
+      epoch: the 1-based epoch that was running.
+      saved_epoch: the last epoch whose checkpoint is saved (0: none, or no run directory).
+      run_dir: the run directory, or ``None`` when the run saved nothing.
+    """
+
+    def __init__(self, *, epoch: int, saved_epoch: int, run_dir: str | None):
+        self.epoch, self.saved_epoch, self.run_dir = epoch, saved_epoch, run_dir
+        saved = (
+            "no epoch is saved"
+            if not saved_epoch
+            else "epoch 1 is saved"
+            if saved_epoch == 1
+            else f"epochs 1..{saved_epoch} are saved"
+        )
+        super().__init__(f"interrupted in epoch {epoch}; {saved}")
+
+
 def first_non_finite(values) -> int | None:
     """Index of the first non-finite entry along axis 0 of ``values`` (any trailing shape).
 

@@ -4,7 +4,7 @@
 - :mod:`~jaxdl.training.step`: the pure train step and the device-side loops that run it.
 - :mod:`~jaxdl.training.loop`: :func:`fit`, the epoch loop (validation, early stopping,
   progress bar, resume).
-- :mod:`~jaxdl.training.checkpoints`: orbax-checkpoint, latest and best.
+- :mod:`~jaxdl.training.checkpoints`: atomic, checksummed checkpoints of the newest two epochs.
 - :mod:`~jaxdl.training.metrics`: ``metrics.jsonl`` and TensorBoard event files.
 - :mod:`~jaxdl.training.sharding`: data parallelism over a ``jax.sharding.Mesh``.
 - :mod:`~jaxdl.cli.train`: the ``jaxdl train`` command.

@@ -1,102 +1,259 @@
-"""Checkpoints with orbax-checkpoint: the latest training state, and the best parameters.
+"""Checkpoints that survive a kill at any moment and are never restored when damaged.
 
-orbax-checkpoint is the JAX ecosystem's checkpoint library (used by Flax, MaxText, T5X). It
-writes each checkpoint into a temporary directory and renames it into place only when complete,
-so an interrupted save never leaves a half-written checkpoint behind: that is the atomicity
-``--resume`` relies on.
+One checkpoint per finished epoch, the newest two kept::
 
-Layout inside the run directory::
+    checkpoints/<epoch>/state.npz        the TrainState's arrays, keyed by their tree path
+                        best_params.npz  the parameters of the best epoch so far
+                        meta.json        epoch, history, best epoch, the run's defining settings
+                        sha256.json      SHA-256 and size of each file above, written last
 
-    checkpoints/latest/<epoch>/   full TrainState + metadata (one kept): what --resume reads
-    checkpoints/best/<epoch>/     parameters of the best epoch by validation accuracy (one kept)
+A save writes into ``checkpoints/.partial-<epoch>``, flushes every file to disk, and only then
+renames the directory to ``<epoch>`` (a rename is atomic on POSIX file systems), so a process
+killed at any moment leaves either the complete checkpoint or a ``.partial-`` directory that
+the next run deletes. Restoring checks every file against ``sha256.json`` first: a damaged
+newest checkpoint (bytes flipped, truncated, metadata unreadable) is reported in one line and
+the one before it is used; the epochs after it are trained again, to the same parameters.
+
+The writer is a few lines of NumPy rather than orbax-checkpoint: orbax left a temporary
+directory behind when killed mid-save (after which ``--resume`` failed on every attempt), had
+no checksums, and reported a truncated array file with a several-hundred-line traceback.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 
 CHECKPOINT_DIR = "checkpoints"
+KEEP = 2  # the newest checkpoint, and the one to fall back to if it is damaged
+MANIFEST = "sha256.json"
+_PARTIAL = ".partial-"
+
+#: Test hook: ``"<epoch>:<stage>"`` makes the process SIGKILL itself while saving that epoch,
+#: at ``stage`` "state" (half of state.npz written), "manifest" (every file but the manifest
+#: written) or "rename" (checkpoint in place, older ones not yet pruned).
+KILL_HOOK = "JAXDL_TEST_KILL_DURING_SAVE"
 
 
-def _manager(directory: Path):
-    import orbax.checkpoint as ocp
+class CheckpointError(ValueError):
+    """No usable checkpoint: the message names each one tried and what to do."""
 
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=1, create=True, enable_async_checkpointing=False
+
+class Restored(NamedTuple):
+    """What :meth:`Checkpoints.restore` returns."""
+
+    epoch: int
+    state: Any  # like the ``like`` tree passed in
+    best_params: Any
+    meta: dict[str, Any]
+    notes: tuple[str, ...]  # one line per damaged checkpoint skipped
+
+
+def _kill_hook(epoch: int, stage: str) -> None:
+    if os.environ.get(KILL_HOOK) == f"{epoch}:{stage}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _paths(tree: Any) -> list[tuple[str, Any]]:
+    return [
+        (jax.tree_util.keystr(p), leaf) for p, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    ]
+
+
+def _npz_bytes(tree: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, **{f"{i}:{path}": np.asarray(leaf) for i, (path, leaf) in enumerate(_paths(tree))}
     )
-    return ocp.CheckpointManager(directory.absolute(), options=options)
+    return buffer.getvalue()
 
 
-def _abstract(tree: Any) -> Any:
-    import orbax.checkpoint as ocp
+def _npz_tree(raw: bytes, like: Any, *, name: str) -> Any:
+    """The tree ``like`` with its leaves read from npz ``raw`` (same paths, shapes, dtypes)."""
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        stored = {key: npz[key] for key in npz.files}
+    expected = _paths(like)
+    keys = [f"{i}:{path}" for i, (path, _) in enumerate(expected)]
+    if sorted(keys) != sorted(stored):
+        raise CheckpointError(
+            f"{name} holds arrays {sorted(stored)[:4]}..., not those of this model ({keys[:4]}...)"
+        )
+    leaves = []
+    for key, (path, leaf) in zip(keys, expected, strict=True):
+        array = stored[key]
+        if array.shape != np.shape(leaf) or array.dtype != np.asarray(leaf).dtype:
+            raise CheckpointError(
+                f"{name}: {path} is {array.dtype} {array.shape}, this model has "
+                f"{np.asarray(leaf).dtype} {np.shape(leaf)}"
+            )
+        leaves.append(array)
+    return jax.tree.unflatten(jax.tree.structure(like), leaves)
 
-    return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+def _write(path: Path, data: bytes) -> None:
+    with path.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
-def _save(manager, epoch: int, name: str, tree: Any, meta: dict[str, Any]) -> None:
-    """Write ``tree`` (under ``name``) and JSON ``meta`` as checkpoint ``epoch`` of ``manager``."""
-    import orbax.checkpoint as ocp
-
-    args = ocp.args.Composite(
-        **{name: ocp.args.StandardSave(tree), "meta": ocp.args.JsonSave(meta)}
-    )
-    manager.save(epoch, args=args, force=True)
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def _restore(manager, name: str, like: Any, missing: str) -> tuple[Any, dict[str, Any]]:
-    """``(tree, meta)`` of ``manager``'s latest checkpoint; ``ValueError(missing)`` if none."""
-    import orbax.checkpoint as ocp
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
-    epoch = manager.latest_step()
-    if epoch is None:
-        raise ValueError(missing)
-    args = ocp.args.Composite(
-        **{name: ocp.args.StandardRestore(_abstract(like)), "meta": ocp.args.JsonRestore()}
-    )
-    restored = manager.restore(epoch, args=args)
-    return restored[name], restored["meta"]
+
+def verify(directory: Path) -> dict[str, bytes]:
+    """Every file of checkpoint ``directory`` by name, after checking it against the manifest.
+
+    Raises:
+      CheckpointError: the manifest is missing or unreadable, or a file is missing, of the
+        wrong size, or its SHA-256 differs (one line saying which).
+    """
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = {
+            name: (int(entry["bytes"]), str(entry["sha256"])) for name, entry in manifest.items()
+        }
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory} has no {MANIFEST} (the save did not finish)") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(f"{directory / MANIFEST} is unreadable ({error})") from None
+    contents = {}
+    for name, (size, digest) in files.items():
+        try:
+            data = (directory / name).read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"{directory / name}: {error.strerror or error}") from None
+        if len(data) != size:
+            raise CheckpointError(f"{directory / name} has {len(data)} bytes, {size} were saved")
+        if _digest(data) != digest:
+            raise CheckpointError(f"{directory / name} does not match its saved SHA-256")
+        contents[name] = data
+    if not {"state.npz", "best_params.npz", "meta.json"} <= set(contents):
+        raise CheckpointError(f"{directory / MANIFEST} does not list every file of a checkpoint")
+    return contents
 
 
 class Checkpoints:
-    """The two checkpoint series of one run directory."""
+    """The checkpoints of one run directory (one writer at a time)."""
 
     def __init__(self, run_dir: str | Path):
-        root = Path(run_dir) / CHECKPOINT_DIR
-        self._latest = _manager(root / "latest")
-        self._best = _manager(root / "best")
+        self.root = Path(run_dir) / CHECKPOINT_DIR
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(_PARTIAL + "*"):  # a save killed before its rename
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def epochs(self) -> list[int]:
+        """Epochs that have a checkpoint directory (complete or not), newest first."""
+        found = [int(p.name) for p in self.root.iterdir() if p.is_dir() and p.name.isdigit()]
+        return sorted(found, reverse=True)
 
     def latest_epoch(self) -> int | None:
-        """The epoch of the latest saved state, or ``None`` when there is none."""
-        return self._latest.latest_step()
+        """The newest epoch with a checkpoint directory, or ``None``."""
+        epochs = self.epochs()
+        return epochs[0] if epochs else None
 
-    def save_latest(self, epoch: int, state: Any, meta: dict[str, Any]) -> None:
-        """Save the training state after ``epoch`` with JSON ``meta`` (replaces the previous)."""
-        _save(self._latest, epoch, "state", state, meta)
+    def save(self, epoch: int, state: Any, best_params: Any, meta: dict[str, Any]) -> Path:
+        """Write the checkpoint of ``epoch`` atomically, then keep only the newest :data:`KEEP`."""
+        partial = self.root / f"{_PARTIAL}{epoch}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        files = {
+            "state.npz": _npz_bytes(state),
+            "best_params.npz": _npz_bytes(best_params),
+            "meta.json": json.dumps(meta).encode(),
+        }
+        manifest = {}
+        for name, data in files.items():
+            if name == "state.npz" and os.environ.get(KILL_HOOK) == f"{epoch}:state":
+                _write(partial / name, data[: len(data) // 2])
+                _kill_hook(epoch, "state")
+            _write(partial / name, data)
+            manifest[name] = {"bytes": len(data), "sha256": _digest(data)}
+        _kill_hook(epoch, "manifest")
+        _write(partial / MANIFEST, json.dumps(manifest, indent=1).encode())
+        _fsync_dir(partial)
+        target = self.root / str(epoch)
+        if target.exists():  # an epoch trained again after falling back from a damaged one
+            shutil.rmtree(target)
+        os.rename(partial, target)
+        _fsync_dir(self.root)
+        _kill_hook(epoch, "rename")
+        for old in self.epochs()[KEEP:]:
+            shutil.rmtree(self.root / str(old), ignore_errors=True)
+        return target
 
-    def restore_latest(self, like: Any) -> tuple[Any, dict[str, Any]]:
-        """``(state, meta)`` of the latest checkpoint; ``like`` gives the tree and dtypes."""
-        return _restore(self._latest, "state", like, "no checkpoint to restore")
+    def read(self, epoch: int) -> dict[str, bytes]:
+        """The verified files of the checkpoint of ``epoch`` (see :func:`verify`)."""
+        return verify(self.root / str(epoch))
 
-    def save_best(self, epoch: int, params: Any, meta: dict[str, Any]) -> None:
-        """Save ``params`` as the best so far (replaces the previous best)."""
-        _save(self._best, epoch, "params", params, meta)
+    def newest_good(self) -> tuple[int, dict[str, bytes], tuple[str, ...]]:
+        """``(epoch, files, notes)`` of the newest checkpoint that verifies.
 
-    def restore_best(self, like: Any) -> tuple[Any, dict[str, Any]]:
-        """``(params, meta)`` of the best checkpoint; ``like`` gives the tree and dtypes."""
-        return _restore(self._best, "params", like, "no best checkpoint saved yet")
+        ``notes`` has one line per newer, damaged checkpoint skipped.
+
+        Raises:
+          CheckpointError: none verifies (one line naming each and what to do).
+        """
+        damaged: list[tuple[int, str]] = []
+        for epoch in self.epochs():
+            try:
+                files = self.read(epoch)
+            except CheckpointError as error:
+                damaged.append((epoch, str(error)))
+                continue
+            notes = tuple(
+                f"checkpoint of epoch {bad} is damaged ({why}); resuming from epoch {epoch}"
+                for bad, why in damaged
+            )
+            return epoch, files, notes
+        if not damaged:
+            raise CheckpointError(f"{self.root} holds no checkpoint")
+        raise CheckpointError(
+            f"no usable checkpoint in {self.root}: "
+            + "; ".join(why for _, why in damaged)
+            + "; delete that directory to train from the start, or choose another --out"
+        )
 
     def close(self) -> None:
-        self._latest.close()
-        self._best.close()
+        """Nothing to release (kept for callers that close what they open)."""
+
+
+def decode(files: dict[str, bytes], like_state: Any, like_params: Any, *, name: str) -> Restored:
+    """The arrays and metadata of verified checkpoint ``files`` as trees like the given ones."""
+    meta = json.loads(files["meta.json"])
+    state = _npz_tree(files["state.npz"], like_state, name=f"{name}/state.npz")
+    best = _npz_tree(files["best_params.npz"], like_params, name=f"{name}/best_params.npz")
+    return Restored(int(meta["epoch"]), state, best, meta, ())
+
+
+def has_checkpoints(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds checkpoint directories of a run (damaged or not)."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    return root.is_dir() and any(p.is_dir() and p.name.isdigit() for p in root.iterdir())
 
 
 def load_best_params(run_dir: str | Path, like: Any) -> Any:
-    """The best parameters saved in ``run_dir`` (``like``: parameters of the same model)."""
+    """The best parameters saved in ``run_dir`` (``like``: parameters of the same model).
+
+    Read from the newest checkpoint that verifies.
+    """
     checkpoints = Checkpoints(run_dir)
-    try:
-        return checkpoints.restore_best(like)[0]
-    finally:
-        checkpoints.close()
+    epoch, files, _ = checkpoints.newest_good()
+    return _npz_tree(files["best_params.npz"], like, name=str(checkpoints.root / str(epoch)))

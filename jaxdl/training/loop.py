@@ -10,6 +10,8 @@ an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxdl.errors import DivergenceError, first_non_finite
+from jaxdl.errors import DivergenceError, TrainingInterrupted, first_non_finite
 from jaxdl.models import Model
 from jaxdl.training import sharding
 from jaxdl.training.recipe import Recipe
@@ -39,8 +41,12 @@ from jaxdl.validate import writable_directory
 PyTree = Any
 
 
-#: Recipe fields that must match to resume a run (the others may change between sessions).
-_RESUME_FIELDS = ("batch_size", "learning_rate", "optimizer", "momentum", "schedule", "seed")
+#: Recipe fields that must match to resume a run (the others may change between sessions):
+#: the epochs too, since they set the length of the cosine schedule (a run with a constant
+#: learning rate may be continued for more epochs).
+_RESUME_FIELDS = (
+    "optimizer", "momentum", "learning_rate", "schedule", "batch_size", "epochs", "seed"
+)  # fmt: skip
 
 
 class FitResult(NamedTuple):
@@ -82,15 +88,14 @@ def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
       ValueError: if it cannot be created or written, or if it already holds checkpoints and
         ``resume`` is false (a new run would silently overwrite them).
     """
-    from jaxdl.training.checkpoints import CHECKPOINT_DIR
+    from jaxdl.training.checkpoints import has_checkpoints
 
     path = writable_directory(run_dir, option="run directory (--out)")
-    if not resume and (path / CHECKPOINT_DIR / "latest").is_dir():
-        if any((path / CHECKPOINT_DIR / "latest").iterdir()):
-            raise ValueError(
-                f"run directory {str(path)!r} already holds a run; pass --resume to continue it "
-                "or choose another --out"
-            )
+    if not resume and has_checkpoints(path):
+        raise ValueError(
+            f"run directory {str(path)!r} already holds a run; pass --resume to continue it "
+            "or choose another --out"
+        )
     return path
 
 
@@ -121,6 +126,7 @@ def fit(
     resume: bool = False,
     progress: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, evaluating on ``validation`` after every epoch.
 
@@ -139,6 +145,10 @@ def fit(
       resume: continue from ``run_dir``'s latest checkpoint (a fresh start when it has none).
       progress: show a tqdm progress bar (images, images/s, loss, accuracy) on stderr.
       on_epoch_end: called with each epoch's record after it is logged and checkpointed.
+      settings: what else defines the run, by name (``{"model": "deep-cnn", "data": "sample",
+        "validation_fraction": 0.1}``): saved with each checkpoint and, like the recipe's
+        defining fields and fingerprints of the data and of the parameter shapes, required to
+        match on resume.
 
     Returns:
       A :class:`FitResult`. Each history record has ``epoch``, ``loss`` and ``accuracy``
@@ -147,8 +157,11 @@ def fit(
 
     Raises:
       ValueError: bad data, an unusable device count or batch size, an unwritable run
-        directory, or a resumed run whose recipe differs. All before the first step.
+        directory, or a resumed run whose defining settings differ (checked before anything
+        is restored), or no checkpoint that verifies. All before the first step.
       DivergenceError: the loss became non-finite (names the 1-based global step).
+      TrainingInterrupted: a ``KeyboardInterrupt`` (Ctrl-C) during training, with the epoch it
+        stopped in and the last epoch saved.
     """
     recipe = recipe or Recipe()
     train = _check_data("training", train)
@@ -183,22 +196,13 @@ def fit(
     if run_dir is not None:
         from jaxdl.training.checkpoints import Checkpoints
 
+        defining = _defining_settings(model, train, validation, recipe, state.params, settings)
         checkpoints = Checkpoints(run_dir)
         if resume and checkpoints.latest_epoch() is not None:
-            state, meta = checkpoints.restore_latest(state)
-            saved = meta["recipe"]
-            changed = [f for f in _RESUME_FIELDS if saved[f] != getattr(recipe, f)]
-            if changed:
-                checkpoints.close()
-                raise ValueError(
-                    f"cannot resume {str(run_dir)!r}: its run used "
-                    + ", ".join(f"{f}={saved[f]!r}" for f in changed)
-                    + "; resume with the same settings"
-                )
+            restored = _restore(checkpoints, run_dir, defining, state)
+            state, best_params, meta = restored.state, restored.best_params, restored.meta
             history, start_epoch = meta["history"], meta["epoch"]
             best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
-            if best_epoch:
-                best_params = checkpoints.restore_best(state.params)[0]
         from jaxdl.training.background import BackgroundWriter
         from jaxdl.training.metrics import MetricsWriter
 
@@ -233,6 +237,7 @@ def fit(
     epochs_since_best = start_epoch - best_epoch if best_epoch else 0
     stopped_early = False
     trained_images, trained_seconds = 0, 0.0
+    epoch, saved_epoch = start_epoch, start_epoch
     try:
         for epoch in range(start_epoch + 1, recipe.epochs + 1):
             if recipe.patience and epochs_since_best >= recipe.patience:
@@ -265,12 +270,20 @@ def fit(
                     "best_epoch": best_epoch,
                     "best_val_accuracy": best_accuracy,
                     "recipe": dataclasses.asdict(recipe),
+                    "settings": defining,
                 }
-                if improved:
-                    checkpoints.save_best(epoch, best_params, meta)
-                checkpoints.save_latest(epoch, state, meta)
+                checkpoints.save(epoch, state, best_params, meta)
+                saved_epoch = epoch
             if on_epoch_end is not None:
                 on_epoch_end(record)
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(
+            epoch=max(epoch, start_epoch + 1),
+            saved_epoch=saved_epoch if checkpoints is not None else 0,
+            run_dir=None if run_dir is None else str(run_dir),
+        ) from None
     finally:
         try:
             if background is not None:
@@ -292,6 +305,59 @@ def fit(
         compile_seconds=compile_seconds,
         images_per_second=trained_images / trained_seconds if trained_seconds else 0.0,
     )
+
+
+def _fingerprint(data: Batch) -> str:
+    """``"<N> examples, sha256 <first 16 hex digits>"`` of the images and labels as trained on."""
+    digest = hashlib.sha256()
+    for array in data:
+        array = np.ascontiguousarray(np.asarray(array))
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.data)
+    return f"{data.labels.shape[0]} examples, sha256 {digest.hexdigest()[:16]}"
+
+
+def _defining_settings(
+    model, train: Batch, validation: Batch, recipe: Recipe, params: PyTree, settings
+) -> dict[str, Any]:
+    """The settings a resumed run must share with the run it continues, JSON-ready, in order."""
+    shapes = [
+        f"{jax.tree_util.keystr(path)}:{leaf.dtype}{list(leaf.shape)}"
+        for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+    ]
+    name = getattr(model, "__name__", type(model).__name__)
+    defining: dict[str, Any] = {"model": name}
+    defining |= dict(settings or {})
+    fields = [f for f in _RESUME_FIELDS if f != "epochs" or recipe.schedule != "constant"]
+    defining |= {field: getattr(recipe, field) for field in fields}
+    defining |= {
+        "training_data": _fingerprint(train),
+        "validation_data": _fingerprint(validation),
+        "parameters": hashlib.sha256(" ".join(shapes).encode()).hexdigest()[:16],
+    }
+    return json.loads(json.dumps(defining))
+
+
+def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainState):
+    """The newest checkpoint that verifies, once its defining settings are known to match."""
+    import sys
+
+    from jaxdl.training.checkpoints import decode
+
+    epoch, files, notes = checkpoints.newest_good()
+    saved = json.loads(files["meta.json"]).get("settings", {})
+    changed = [key for key in defining if saved.get(key) != defining[key]]
+    if changed:
+        raise ValueError(
+            f"cannot resume {str(run_dir)!r}: this run used "
+            + ", ".join(f"{key}={saved.get(key)!r}" for key in changed)
+            + "; you asked for "
+            + ", ".join(f"{key}={defining[key]!r}" for key in changed)
+            + "; resume with the same settings, or choose another --out"
+        )
+    for note in notes:
+        print(f"jaxdl: {note}", file=sys.stderr, flush=True)
+    return decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
 
 
 def _run_epoch(

@@ -122,6 +122,11 @@ def train_mnist(
         resume=resume,
         progress=progress,
         on_epoch_end=on_epoch_end,
+        settings={
+            "model": model_name,
+            "data": str(data) if str(data) in ("sample", "download") else str(Path(data).resolve()),
+            "validation_fraction": validation_fraction,
+        },
     )
     accuracy, loss = evaluate_params(model, result.best_params, mnist.test)
     sizes = {name: int(part.labels.shape[0]) for name, part in mnist._asdict().items()}

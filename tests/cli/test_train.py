@@ -23,7 +23,8 @@ def linear_model(monkeypatch):
 
 def test_train_command_json(tmp_path, capsys, linear_model):
     out = tmp_path / "run"
-    args = ["train", "mlp", "--epochs", "2", "--lr", "0.01", "--out", str(out), "--json"]
+    args = ["train", "mlp", "--epochs", "2", "--lr", "0.01", "--out", str(out), "--json",
+            "--schedule", "constant"]  # fmt: skip
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
     result = printed["result"]
@@ -34,7 +35,7 @@ def test_train_command_json(tmp_path, capsys, linear_model):
     ] * 2
     assert result["images_per_second"] > 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
-    # Continue the finished run for one more epoch: history carries over.
+    # Continue the finished run (constant rate) for one more epoch: history carries over.
     assert main(args[:3] + ["3"] + args[4:] + ["--resume"]) == 0
     resumed = json.loads(capsys.readouterr().out)["result"]
     assert [r["epoch"] for r in resumed["epochs"]] == [1, 2, 3]

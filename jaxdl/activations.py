@@ -57,16 +57,20 @@ def tanh_grad(x: ArrayLike) -> jax.Array:
 
 
 def relu(x: ArrayLike) -> jax.Array:
-    """Rectified linear unit ``max(0, x)``, written ``x if x > 0 else 0`` so that its autodiff
-    derivative at the kink is 0, like :func:`relu_grad` (``jnp.maximum`` would give 1/2)."""
+    """Rectified linear unit ``max(0, x)``, written ``0 if x <= 0 else x``.
+
+    That form makes the autodiff derivative at the kink 0, like :func:`relu_grad`
+    (``jnp.maximum`` would give 1/2), and lets a NaN through: ``NaN <= 0`` is false, so a NaN
+    input gives a NaN output instead of a finite 0 that would hide it.
+    """
     x = jnp.asarray(x)
-    return jnp.where(x > 0, x, jnp.zeros_like(x))
+    return jnp.where(x <= 0, jnp.zeros_like(x), x)
 
 
 def relu_grad(x: ArrayLike) -> jax.Array:
-    """Derivative of ReLU: ``1 if x > 0 else 0`` (0 chosen at the kink, like ``jax.grad``)."""
+    """Derivative of ReLU: ``0 if x <= 0 else 1`` (0 chosen at the kink, like ``jax.grad``)."""
     x = jnp.asarray(x)
-    return (x > 0).astype(jnp.result_type(x, jnp.float32))
+    return jnp.where(x <= 0, 0.0, 1.0).astype(jnp.result_type(x, jnp.float32))
 
 
 def softplus(x: ArrayLike) -> jax.Array:

@@ -9,20 +9,46 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 
 def check_same_shape(predictions: ArrayLike, targets: ArrayLike) -> None:
-    """Raise ``ValueError`` unless ``predictions`` and ``targets`` have the same shape.
+    """Raise ``ValueError`` unless ``predictions`` and ``targets`` have the same, non-empty shape.
 
     Silent broadcasting of a ``[N]`` target against ``[N, 1]`` predictions turns a loss over N
-    points into one over N**2 pairs; this check refuses it.
+    points into one over N**2 pairs; this check refuses it. An empty batch has no mean.
     """
     p_shape, t_shape = jnp.shape(predictions), jnp.shape(targets)
     if p_shape != t_shape:
         raise ValueError(
             f"predictions have shape {p_shape} but targets have shape {t_shape}; "
             "they must be equal (reshape one of them explicitly)"
+        )
+    if 0 in p_shape:
+        raise ValueError(f"empty batch: predictions and targets have shape {p_shape}")
+
+
+def _concrete(*arrays: ArrayLike) -> bool:
+    """Whether every array has values on the host now (not a tracer inside ``jit``/``grad``)."""
+    return not any(isinstance(a, jax.core.Tracer) for a in arrays)
+
+
+def check_unit_interval(name: str, values: ArrayLike) -> None:
+    """``ValueError`` unless every value lies in [0, 1] (NaN included), checked on the host.
+
+    Skipped when ``values`` is traced: the check belongs to the call people make, once, not to
+    every step of a jitted loop.
+    """
+    if not _concrete(values):
+        return
+    v = np.asarray(values)
+    bad = ~((v >= 0) & (v <= 1))
+    if bad.any():
+        first = np.unravel_index(int(np.argmax(bad)), v.shape)
+        raise ValueError(
+            f"{name} must lie in [0, 1]; found {v[first]} at index {tuple(map(int, first))} "
+            f"({int(bad.sum())} such values)"
         )
 
 
@@ -69,46 +95,84 @@ def mse_grad(predictions: ArrayLike, targets: ArrayLike) -> jax.Array:
     return 2.0 * (p - jnp.asarray(targets)) / p.size
 
 
+def _check_bce(probabilities: ArrayLike, targets: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    check_same_shape(probabilities, targets)
+    check_unit_interval("probabilities", probabilities)
+    check_unit_interval("targets", targets)
+    return jnp.asarray(probabilities), jnp.asarray(targets)
+
+
+def _bce_terms(a: jax.Array, y: jax.Array) -> jax.Array:
+    """``y log a + (1 - y) log(1 - a)``, with ``0 log 0 = 0`` in either term.
+
+    Only the corners ``y = a = 0`` and ``y = a = 1`` are replaced (with finite gradients
+    there); elsewhere the values, and the derivatives in ``a`` and in ``y``, are the formula's.
+    """
+    zero, one = (y == 0) & (a == 0), (y == 1) & (a == 1)
+    first = jnp.where(zero, 0.0, y * jnp.log(jnp.where(zero, 1.0, a)))
+    second = jnp.where(one, 0.0, (1.0 - y) * jnp.log1p(-jnp.where(one, 0.0, a)))
+    return first + second
+
+
+def _y_div_a(y: jax.Array, a: jax.Array) -> jax.Array:
+    """``y / a``, and 0 where ``y = a = 0``."""
+    corner = (y == 0) & (a == 0)
+    return jnp.where(corner, 0.0, y / jnp.where(corner, 1.0, a))
+
+
 def binary_cross_entropy(probabilities: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Mean binary cross-entropy, ``-mean(y log a + (1 - y) log(1 - a))`` (seed 002's ``L``).
 
+    A term whose weight is 0 counts 0 (``0 log 0 = 0``), so ``a = y = 1`` (a float32 sigmoid of
+    20 is exactly 1) gives 0, not NaN. From logits, :func:`binary_cross_entropy_with_logits`
+    is stable for any logit.
+
     Args:
-      probabilities: predicted probabilities ``a`` in (0, 1), e.g. a sigmoid output.
-      targets: labels ``y`` of the same shape, 0 or 1.
+      probabilities: predicted probabilities ``a`` in [0, 1], e.g. a sigmoid output.
+      targets: labels ``y`` of the same shape in [0, 1] (0 or 1 for classification).
 
     Returns:
       The scalar loss averaged over all elements.
+
+    Raises:
+      ValueError: shapes differ, the batch is empty, or (when not traced) a value lies
+        outside [0, 1] or is NaN.
     """
-    check_same_shape(probabilities, targets)
-    a, y = jnp.asarray(probabilities), jnp.asarray(targets)
-    return -jnp.mean(y * jnp.log(a) + (1.0 - y) * jnp.log1p(-a))
+    a, y = _check_bce(probabilities, targets)
+    return -jnp.mean(_bce_terms(a, y))
 
 
 def binary_cross_entropy_grad(probabilities: ArrayLike, targets: ArrayLike) -> jax.Array:
     """Gradient of :func:`binary_cross_entropy` with respect to ``a``: ``(a - y) / (a (1 - a) N)``.
 
     Times the sigmoid's slope ``a (1 - a)`` this becomes ``(a - y) / N``: seed 002's
-    ``dZ2 = a2 - y`` (before averaging over the ``N`` examples).
+    ``dZ2 = a2 - y`` (before averaging over the ``N`` examples). Computed as
+    ``(-y / a + (1 - y) / (1 - a)) / N`` with zero-weight terms dropped, so that ``a = y = 1``
+    gives ``-1 / N`` rather than ``0 / 0``.
     """
-    check_same_shape(probabilities, targets)
-    a, y = jnp.asarray(probabilities), jnp.asarray(targets)
-    return (a - y) / (a * (1.0 - a) * a.size)
+    a, y = _check_bce(probabilities, targets)
+    return (_y_div_a(1.0 - y, 1.0 - a) - _y_div_a(y, a)) / a.size
 
 
 def binary_cross_entropy_with_logits(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
     """:func:`binary_cross_entropy` of ``sigmoid(z)``, computed from the logits ``z``.
 
-    ``mean(softplus(z) - y z)``: the same value as ``-mean(y log s + (1 - y) log(1 - s))`` with
-    ``s = sigmoid(z)``, without the ``log 0`` that a saturated sigmoid gives in floating point.
+    ``-y log s(z) - (1 - y) log(1 - s(z)) = softplus(z) - y z``, with ``softplus(z) =
+    logaddexp(0, z)``, which never overflows: finite and exact for any finite logit, where
+    rounding ``s(z)`` to 1 first loses the loss. (The textbook ``max(z, 0) - y z +
+    log1p(exp(-|z|))`` has the same value but ``jax.grad`` takes the kinks of ``max`` and ``|z|``
+    at ``z = 0`` and returns a wrong derivative there.)
     """
     check_same_shape(logits, targets)
+    check_unit_interval("targets", targets)
     z, y = jnp.asarray(logits), jnp.asarray(targets)
-    return jnp.mean(jax.nn.softplus(z) - y * z)
+    return jnp.mean(jnp.logaddexp(0.0, z) - y * z)
 
 
 def binary_cross_entropy_with_logits_grad(logits: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Gradient of :func:`binary_cross_entropy_with_logits` in ``z``: ``(sigmoid(z) - y) / N``."""
+    """Gradient of :func:`binary_cross_entropy_with_logits`: ``(sigmoid(z) - y) / N``."""
     check_same_shape(logits, targets)
+    check_unit_interval("targets", targets)
     z, y = jnp.asarray(logits), jnp.asarray(targets)
     return (jax.nn.sigmoid(z) - y) / z.size
 

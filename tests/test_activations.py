@@ -36,3 +36,11 @@ def test_cheat_sheet_values():
 
 def test_gradient_checks_pass():
     assert all(c.passed for c in activations.gradient_checks(key=jax.random.key(1)))
+
+
+def test_relu_lets_nan_through():
+    x = jnp.array([jnp.nan, -1.0, 0.0, 2.0])
+    out = activations.relu(x)
+    assert np.isnan(out[0]) and out[1:].tolist() == [0.0, 0.0, 2.0]
+    assert activations.relu_grad(x)[1:].tolist() == [0.0, 0.0, 1.0]
+    assert float(jax.grad(lambda v: jnp.sum(activations.relu(v)))(jnp.zeros(1))[0]) == 0.0

@@ -79,3 +79,51 @@ def test_uniform_logits_cost_log_2():
     assert float(
         losses.binary_cross_entropy_with_logits(jnp.zeros(4), jnp.array([0.0, 1.0, 1.0, 0.0]))
     ) == pytest.approx(np.log(2))
+
+
+# --- inputs that used to give silently wrong answers ------------------------------------------
+
+
+def test_binary_cross_entropy_is_finite_where_a_probability_is_exactly_the_label():
+    a = jnp.array([1.0, 0.0, 0.5])
+    y = jnp.array([1.0, 0.0, 1.0])
+    assert float(losses.binary_cross_entropy(a, y)) == pytest.approx(np.log(2) / 3, rel=1e-12)
+    grad = losses.binary_cross_entropy_grad(a, y)
+    np.testing.assert_allclose(grad, [-1 / 3, 1 / 3, -2 / 3], rtol=1e-12)
+    np.testing.assert_allclose(jax.grad(losses.binary_cross_entropy)(a, y), grad, rtol=1e-12)
+    # float32 sigmoid(20) rounds to exactly 1
+    a32 = jax.nn.sigmoid(jnp.array([20.0, -3.0], jnp.float32))
+    y32 = jnp.array([1.0, 0.0], jnp.float32)
+    assert np.isfinite(float(losses.binary_cross_entropy(a32, y32)))
+
+
+def test_bce_from_logits_is_finite_for_huge_logits():
+    big = losses.binary_cross_entropy_with_logits(jnp.array([1e4, -1e4]), jnp.array([0.0, 1.0]))
+    assert float(big) == pytest.approx(1e4)
+
+
+@pytest.mark.parametrize(
+    "a, y, message",
+    [
+        ([0.5, 0.5], [1.0, 2.0], "targets must lie in [0, 1]; found 2.0 at index (1,)"),
+        ([0.5, 0.5], [-1.0, 0.0], "targets must lie in [0, 1]; found -1.0"),
+        ([0.5, 1.5], [1.0, 0.0], "probabilities must lie in [0, 1]; found 1.5"),
+        ([0.5, np.nan], [1.0, 0.0], "probabilities must lie in [0, 1]; found nan"),
+    ],
+)
+def test_bce_refuses_values_outside_the_unit_interval(a, y, message):
+    for loss in (losses.binary_cross_entropy, losses.binary_cross_entropy_grad):
+        with pytest.raises(ValueError) as info:
+            loss(jnp.asarray(a), jnp.asarray(y))
+        assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [losses.sse, losses.mse, losses.mse_grad, losses.half_sse, losses.binary_cross_entropy,
+     losses.binary_cross_entropy_with_logits],
+    ids=lambda f: f.__name__,
+)  # fmt: skip
+def test_an_empty_batch_is_refused(loss):
+    with pytest.raises(ValueError, match=r"empty batch: predictions and targets have shape \(0,"):
+        loss(jnp.zeros((0, 3)), jnp.zeros((0, 3)))

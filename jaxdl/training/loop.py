@@ -100,15 +100,52 @@ def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
 
 
 def _check_data(name: str, data: Batch) -> Batch:
+    """``data`` as float32 images and int32 labels, refused if it would train on nonsense.
+
+    Runs once, on the host, before the first step: shapes, an empty set, integer images
+    (uint8 0..255 where the models take floats in [0, 1]), non-finite pixels, non-integer labels.
+    """
     images, labels = data
-    if images.shape[:1] != labels.shape or labels.ndim != 1:
+    if np.ndim(labels) != 1 or np.shape(images)[:1] != np.shape(labels):
         raise ValueError(
-            f"{name} images have shape {images.shape} and labels {labels.shape}; "
+            f"{name} images have shape {np.shape(images)} and labels {np.shape(labels)}; "
             "expected images [N, ...] and labels [N]"
         )
-    if images.shape[0] == 0:
+    if np.shape(images)[0] == 0:
         raise ValueError(f"the {name} set is empty")
+    images, labels = np.asarray(images), np.asarray(labels)
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"{name} images are {images.dtype} (values {images.min()}..{images.max()}); the "
+            "models take float images in [0, 1]: convert with jaxdl.data.to_float_images "
+            "(divides uint8 by 255)"
+        )
+    finite = np.isfinite(images.reshape(images.shape[0], -1)).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"{name} images hold NaN or infinite pixels ({bad.size} images, the first at "
+            f"index {bad[0]}); remove or repair them"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} labels must be integer class indices, got {labels.dtype}")
     return Batch(jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
+
+
+def _check_labels(name: str, labels: jax.Array, classes: int) -> None:
+    """``ValueError`` unless every label is a class of the model (``0 <= label < classes``).
+
+    Under ``jit`` a label of -1 would silently pick the last class and one of ``classes``
+    would give NaN, reported as a divergence; this refuses both before training.
+    """
+    values = np.asarray(labels)
+    bad = (values < 0) | (values >= classes)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} labels must lie in 0..{classes - 1} (the model has {classes} classes); "
+            f"found {int(values[first])} at index {first} ({int(bad.sum())} such labels)"
+        )
 
 
 def _snapshot(tree: PyTree) -> PyTree:
@@ -188,6 +225,9 @@ def fit(
     )
     init_key, train_key, _ = keys(recipe.seed)
     state = init_state(model, optimizer, key=init_key)
+    classes = jax.eval_shape(model.apply, state.params, train.images[:1]).shape[-1]
+    _check_labels("training", train.labels, classes)
+    _check_labels("validation", validation.labels, classes)
     best_params = _snapshot(state.params)
     history: list[dict[str, Any]] = []
     best_epoch, best_accuracy, start_epoch = 0, -math.inf, 0

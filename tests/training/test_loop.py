@@ -170,3 +170,25 @@ def test_run_keys_are_independent_of_the_epoch_count():
     assert not np.array_equal(jax.random.key_data(a.init), jax.random.key_data(a.train))
     # Another seed, other keys: the resume test's equality is not a constant.
     assert not np.array_equal(jax.random.key_data(keys(1).train), jax.random.key_data(a.train))
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        (Batch((TRAIN.images * 255).astype(np.uint8), TRAIN.labels),
+         "training images are uint8 (values 0..255); the models take float images in [0, 1]"),
+        (Batch(np.where(np.arange(640)[:, None, None, None] == 7, np.nan, TRAIN.images),
+               TRAIN.labels), "NaN or infinite pixels (1 images, the first at index 7)"),
+        (Batch(TRAIN.images, np.where(np.arange(640) == 5, -1, TRAIN.labels)),
+         "training labels must lie in 0..2 (the model has 3 classes); found -1 at index 5"),
+        (Batch(TRAIN.images, np.where(np.arange(640) == 9, 3, TRAIN.labels)),
+         "found 3 at index 9"),
+        (Batch(TRAIN.images, TRAIN.labels.astype(np.float32)), "integer class indices"),
+    ],
+    ids=["uint8", "nan-image", "label-minus-one", "label-too-large", "float-labels"],
+)  # fmt: skip
+def test_data_that_would_train_on_nonsense_is_refused_before_training(train, message):
+    calls = []
+    with pytest.raises(ValueError) as info:
+        fit(tiny_model, train, VALID, RECIPE, on_epoch_end=calls.append)
+    assert message in str(info.value) and calls == []

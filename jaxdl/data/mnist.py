@@ -12,14 +12,15 @@
   A download is written to a temporary file in the cache directory and renamed into place only
   after its checksum matches, so an interrupted or corrupt download never poisons the cache.
 * a directory path: the four IDX files, gzipped or not, named as published
-  (``train-images-idx3-ubyte[.gz]``) or with a dot (``train-images.idx3-ubyte[.gz]``).
-  Their decompressed content is compared with the published SHA-256 of MNIST; a difference is
-  reported by ``jaxdl data mnist`` (and :func:`mnist_with_checks`) but not refused, so other
-  data in MNIST's format (Fashion-MNIST, say) loads too.
+  (``train-images-idx3-ubyte[.gz]``) or with a dot (``train-images.idx3-ubyte[.gz]``), holding
+  any number of 28x28 images with labels 0-9: MNIST itself, a subset of it, or other data in
+  its format (Fashion-MNIST, KMNIST). Their decompressed content is compared with the published
+  SHA-256 of MNIST, and whether they are the official MNIST is reported
+  (:func:`is_official_mnist`, ``jaxdl data mnist``), never refused.
 
 Every file read is validated (:mod:`jaxdl.data.idx`): magic numbers, 28x28 images, labels in
-0-9, equal counts, and 60000 / 10000 items for the full set (``full_size=False`` lifts the
-count check for a subset in IDX form).
+0-9, equal non-zero counts, and for a download 60000 / 10000 items (``full_size=True`` asks
+the same of a directory).
 
 Data licence: MNIST is by Yann LeCun and Corinna Cortes (with Christopher J.C. Burges), from
 NIST's Special Databases 1 and 3, and is made available under the Creative Commons
@@ -128,7 +129,7 @@ def mnist(
     mirrors: Sequence[str] = MIRRORS,
     checksums: Mapping[str, str] | None = None,
     cache_dir: str | os.PathLike | None = None,
-    full_size: bool = True,
+    full_size: bool | None = None,
     timeout: float = 60.0,
 ) -> Batch:
     """Load one split of MNIST, validated.
@@ -142,7 +143,8 @@ def mnist(
         ``"download"``; defaults to the published :data:`SHA256`.
       cache_dir: where downloads are kept (the files go in ``cache_dir/mnist``); defaults to
         :func:`default_cache_dir`.
-      full_size: require 60000 train / 10000 test items from ``"download"`` or a directory.
+      full_size: require 60000 train / 10000 test items; ``None`` (default) requires them from
+        ``"download"`` only, so that a directory may hold any number of images.
       timeout: seconds to wait on a mirror before trying the next.
 
     Returns:
@@ -172,7 +174,7 @@ def mnist_with_checks(
     mirrors: Sequence[str] = MIRRORS,
     checksums: Mapping[str, str] | None = None,
     cache_dir: str | os.PathLike | None = None,
-    full_size: bool = True,
+    full_size: bool | None = None,
     timeout: float = 60.0,
 ) -> tuple[Batch, tuple[FileCheck, ...]]:
     """Like :func:`mnist`, also returning a :class:`FileCheck` per file read."""
@@ -180,8 +182,9 @@ def mnist_with_checks(
         raise MnistDataError(f"split must be 'train' or 'test', got {split!r}")
     if isinstance(source, str) and source == "sample":
         return _from_sample(split)
-    count = COUNTS[split] if full_size else None
+    official_count = COUNTS[split]
     if isinstance(source, str) and source == "download":
+        count = official_count if full_size in (None, True) else None
         cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         return _from_download(
             split,
@@ -197,7 +200,16 @@ def mnist_with_checks(
             f"source must be 'sample', 'download' or a directory of MNIST IDX files; "
             f"{str(source)!r} is not a directory"
         )
-    return _from_directory(split, directory, count=count)
+    return _from_directory(split, directory, count=official_count if full_size else None)
+
+
+def is_official_mnist(checks: Sequence[FileCheck]) -> bool:
+    """Whether every file checked is byte for byte the published MNIST (by SHA-256).
+
+    The embedded sample counts as official: each of its arrays matches the SHA-256 recorded
+    when it was drawn from the official files.
+    """
+    return bool(checks) and all(c.status == "verified" for c in checks)
 
 
 # --- embedded sample -----------------------------------------------------------------------

@@ -20,9 +20,14 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, size: tuple[float, float] | No
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` (parent directories created) and return the path."""
+    """Write ``fig`` as PNG to exactly ``path`` (parent directories created); return the path.
+
+    The format is given explicitly: left to infer it, matplotlib appends ``.png`` to a name
+    without that suffix, so ``--plot /tmp`` wrote ``/tmp.png``. Check the path before any work
+    with :func:`jaxdl.validate.require_writable_file`.
+    """
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     return path

@@ -7,6 +7,8 @@ trainer's entry), never inside a jitted loop.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +67,36 @@ def writable_directory(path: str | Path, *, option: str) -> Path:
             f"{option} {str(path)!r} is not writable ({error.strerror or error}); choose another"
         ) from None
     return directory
+
+
+def require_writable_file(option: str, path: str | os.PathLike) -> Path:
+    """``path`` exactly as given, once it is known that a file can be written there.
+
+    Called before any work, so that a run never ends in a traceback over its output. Refused
+    with a ``ValueError`` naming ``option``: an empty path, an existing directory, a path under
+    a file, a directory that cannot be written (read-only, no permission), an existing file
+    that cannot be replaced. Missing parent directories are fine (they are created on save);
+    nothing is left behind by the check.
+    """
+    text = os.fspath(path)
+    if not text:
+        raise ValueError(f"{option} needs a file path, got an empty string")
+    target = Path(text)
+    if target.is_dir():
+        example = target / "figure.png"
+        raise ValueError(f"{option} {text!r} is a directory; give a file path such as {example}")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{option} {text!r} lies under {str(ancestor)!r}, which is a file")
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"{option} {text!r}: cannot write in {str(ancestor)!r} ({error.strerror or error})"
+        ) from None
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ValueError(f"{option} {text!r} exists and cannot be replaced (read-only)")
+    return target

@@ -59,24 +59,53 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
-def test_small_directory_is_refused_as_not_the_full_set(capsys, tmp_path):
+def test_a_small_directory_loads_and_is_reported_as_not_official(capsys, tmp_path):
+    # Was exit 2: "expected 60000 images, found 30".
     write_directory(tmp_path, small_mnist_files(), compress=True)
-    assert main(["data", "mnist", "--source", str(tmp_path)]) == 2
-    assert "expected 60000 images, found 30" in capsys.readouterr().err
+    assert main(["data", "mnist", "--source", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "train     30" in out and "official MNIST: no" in out
 
 
-def test_full_size_files_that_differ_from_mnist_exit_1(capsys, tmp_path):
+def test_full_size_files_that_differ_from_mnist_are_reported_not_refused(capsys, tmp_path):
     for split, count in (("train", 60000), ("test", 10000)):
         images = np.zeros((count, 28, 28), np.uint8)
         labels = (np.arange(count) % 10).astype(np.uint8)
         for kind, array in (("images", images), ("labels", labels)):
             path = tmp_path / (FILES[(split, kind)] + ".gz")
             path.write_bytes(gzip.compress(encode_idx(array), compresslevel=1))
-    assert main(["data", "mnist", "--source", str(tmp_path), "--json"]) == 1
+    assert main(["data", "mnist", "--source", str(tmp_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["splits"]["train"]["per_class"] == [6000] * 10
     assert {f["status"] for f in out["files"]} == {"differs from published MNIST"}
-    assert not out["all_verified"]
+    assert not out["all_verified"] and not out["official_mnist"]
+
+
+def test_show_writes_exactly_the_path_given(capsys, tmp_path):
+    path = tmp_path / "grid"  # no suffix: matplotlib used to append .png
+    assert main(["data", "mnist", "--show", "3", str(path)]) == 0
+    assert path.read_bytes()[:4] == b"\x89PNG" and not (tmp_path / "grid.png").exists()
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (lambda d: d, "is a directory; give a file path"),
+        (lambda d: d / "d.png" if (d / "d.png").mkdir() is None else None, "is a directory"),
+        (lambda d: d / "file" / "x.png" if (d / "file").write_text("x") else None,
+         "which is a file"),
+        (lambda d: "/proc/jaxdl-grid.png", "cannot write in '/proc'"),
+    ],
+    ids=["directory", "directory-named-png", "under-a-file", "read-only"],
+)  # fmt: skip
+def test_a_bad_show_path_is_refused_before_any_work(capsys, monkeypatch, tmp_path, target, message):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("loaded data before checking the output path")
+
+    monkeypatch.setattr(command, "mnist_with_checks", no_loading)
+    assert main(["data", "mnist", "--show", "4", str(target(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
 
 
 def test_failed_download_exits_1_with_one_line(capsys, monkeypatch, tmp_path, closed_port_url):

@@ -17,8 +17,13 @@ and the public data sets that fit), and reports held-out accuracy.
 
 **LSTM** (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000). The cell
 ``c_t = f_t * c_{t-1} + i_t * g_t`` carries information additively, so gradients flow across
-long gaps where the Elman network's repeated ``tanh`` and ``W_hh`` products shrink them. Its
-gradient comes from :func:`jax.grad`.
+long gaps where the Elman network's repeated ``tanh`` and ``W_hh`` products shrink them.
+
+**Backpropagation through time, by hand.** :func:`lstm_bptt` walks the sequence backwards
+carrying the error of the hidden state and of the cell (formulas in its docstring);
+:func:`lstm_hidden` is a :func:`jax.custom_vjp` whose rule is that function, so every LSTM
+trained here (adding problem, sentiment) runs the hand gradient, and the tests hold it to
+:func:`jax.grad` of the plain forward pass (:func:`lstm_hidden_reference`) in float64.
 
 **Training** uses optax: ``optax.chain(optax.clip_by_global_norm(clip), optax.adam(lr))``,
 the whole loop one :func:`jax.lax.scan` inside one ``jit``. Clipping the global gradient norm
@@ -41,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.gradcheck import GradCheck
+from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy_with_logits
 from jaxdl.milestones.elman_rnn import (
     _check_sequence,
@@ -95,8 +100,157 @@ def init_lstm(*, key: jax.Array, inputs: int, hidden: int, outputs: int, dtype=F
     )
 
 
+def _live_mask(steps: int, batch: int, lengths: ArrayLike | None) -> jax.Array:
+    """``[T, B, 1]`` booleans: step ``t`` of sequence ``b`` is real (``t < lengths[b]``)."""
+    if lengths is None:
+        return jnp.ones((steps, batch, 1), bool)
+    return (jnp.arange(steps)[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
+
+
+class LSTMTrace(NamedTuple):
+    """What the forward pass keeps for the backward pass (each ``[T, B, H]`` unless noted)."""
+
+    h: jax.Array  # hidden state after each step (left unchanged on padding)
+    c: jax.Array  # cell state after each step (left unchanged on padding)
+    i: jax.Array  # input gate σ(z_i)
+    f: jax.Array  # forget gate σ(z_f)
+    g: jax.Array  # candidate tanh(z_g)
+    o: jax.Array  # output gate σ(z_o)
+    live: jax.Array  # [T, B, 1] bool: the step is real, not padding
+
+
+def lstm_trace(params: LSTMParams, xs: ArrayLike, lengths: ArrayLike | None = None) -> LSTMTrace:
+    """Run the LSTM over ``xs [T, B, I]`` and keep every state and gate (see :class:`LSTMTrace`).
+
+    One step, with ``z = x_t W_x + h_{t-1} W_h + b`` split into four ``[B, H]`` blocks::
+
+        i = σ(z_i)   f = σ(z_f)   g = tanh(z_g)   o = σ(z_o)
+        c_t = f * c_{t-1} + i * g          h_t = o * tanh(c_t)         (h_0 = c_0 = 0)
+
+    On a padding step (``t >= lengths[b]``) the state is carried over unchanged.
+    """
+    xs = jnp.asarray(xs)
+    _check_sequence("xs", xs, params.w_x.shape[0])
+    zeros = jnp.zeros((xs.shape[1], params.w_h.shape[0]), params.w_h.dtype)
+    live = _live_mask(xs.shape[0], xs.shape[1], lengths)
+
+    def step(carry, inputs):
+        h, c = carry
+        x, alive = inputs
+        z = x @ params.w_x + h @ params.w_h + params.b[None, :]
+        z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=-1)
+        i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
+        c_new = f * c + i * g
+        h_new = o * jnp.tanh(c_new)
+        h, c = jnp.where(alive, h_new, h), jnp.where(alive, c_new, c)
+        return (h, c), (h, c, i, f, g, o)
+
+    _, (h, c, i, f, g, o) = jax.lax.scan(step, (zeros, zeros), (xs, live))
+    return LSTMTrace(h, c, i, f, g, o, live)
+
+
+def lstm_hidden_reference(
+    params: LSTMParams, xs: ArrayLike, lengths: ArrayLike | None = None
+) -> jax.Array:
+    """The final hidden state ``h_T`` ``[B, H]``, differentiated by :func:`jax.grad` (the judge)."""
+    return lstm_trace(params, xs, lengths).h[-1]
+
+
+def lstm_bptt(
+    params: LSTMParams, xs: ArrayLike, trace: LSTMTrace, d_h: ArrayLike
+) -> tuple[LSTMParams, jax.Array]:
+    """Backpropagation through time for the LSTM, by hand.
+
+    Given ``d_h = ∂L/∂h_T`` ``[B, H]``, walk the sequence backwards carrying ``δh`` and ``δc``
+    (the loss's gradient with respect to ``h_t`` and ``c_t`` through everything after step t)::
+
+        δc  += δh * o * (1 - tanh²(c_t))          h_t = o * tanh(c_t)
+        δz_o = δh * tanh(c_t) * o (1 - o)
+        δz_i = δc * g * i (1 - i)                  c_t = f * c_{t-1} + i * g
+        δz_f = δc * c_{t-1} * f (1 - f)
+        δz_g = δc * i * (1 - g²)
+        δh_{t-1} = δz W_hᵀ         δc_{t-1} = δc * f         δx_t = δz W_xᵀ
+        ΔW_x += x_tᵀ δz      ΔW_h += h_{t-1}ᵀ δz      Δb += Σ_batch δz
+
+    On a padding step ``h_t = h_{t-1}`` and ``c_t = c_{t-1}``: ``δz = 0`` and ``δh``, ``δc``
+    pass through unchanged. ``δc_{t-1} = δc * f`` is the path that does not decay when the forget
+    gate stays open: the "constant error carousel" of the 1997 paper.
+
+    Args:
+      params: the weights.
+      xs: inputs ``[T, B, I]``.
+      trace: :func:`lstm_trace` of ``params`` on ``xs``.
+      d_h: gradient of the loss with respect to the final hidden state, ``[B, H]``.
+
+    Returns:
+      ``(grads, d_xs)``: the gradient for ``w_x``, ``w_h`` and ``b`` as :class:`LSTMParams` (the
+      read-out fields ``w_y`` and ``b_y`` are zero: they do not touch ``h_T``) and the gradient
+      with respect to the inputs ``[T, B, I]``.
+    """
+    xs = jnp.asarray(xs)
+    d_h = jnp.asarray(d_h, trace.h.dtype)
+    if d_h.shape != trace.h.shape[1:]:
+        raise ValueError(f"d_h must have shape {trace.h.shape[1:]}, got {d_h.shape}")
+    h_prev = jnp.concatenate([jnp.zeros_like(trace.h[:1]), trace.h[:-1]])
+    c_prev = jnp.concatenate([jnp.zeros_like(trace.c[:1]), trace.c[:-1]])
+    live = trace.live.astype(trace.h.dtype)
+
+    def back(carry, inputs):
+        dh, dc = carry
+        x, hp, cp, c, i, f, g, o, m = inputs
+        tanh_c = jnp.tanh(c)
+        dc = dc + m * dh * o * (1.0 - tanh_c**2)
+        dz = m * jnp.concatenate(
+            [
+                dc * g * i * (1.0 - i),
+                dc * cp * f * (1.0 - f),
+                dc * i * (1.0 - g**2),
+                dh * tanh_c * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        dh_prev = dz @ params.w_h.T + (1.0 - m) * dh
+        dc_prev = dc * (m * f + (1.0 - m))
+        return (dh_prev, dc_prev), (x.T @ dz, hp.T @ dz, dz.sum(0), dz @ params.w_x.T)
+
+    inputs = (xs, h_prev, c_prev, trace.c, trace.i, trace.f, trace.g, trace.o, live)
+    init = (d_h, jnp.zeros_like(d_h))
+    _, (d_wx, d_wh, d_b, d_xs) = jax.lax.scan(back, init, inputs, reverse=True)
+    grads = LSTMParams(
+        w_x=d_wx.sum(0),
+        w_h=d_wh.sum(0),
+        b=d_b.sum(0),
+        w_y=jnp.zeros_like(params.w_y),
+        b_y=jnp.zeros_like(params.b_y),
+    )
+    return grads, d_xs
+
+
+@jax.custom_vjp
+def _lstm_hidden(params: LSTMParams, xs: jax.Array, lengths: jax.Array) -> jax.Array:
+    return lstm_hidden_reference(params, xs, lengths)
+
+
+def _lstm_hidden_fwd(params, xs, lengths):
+    trace = lstm_trace(params, xs, lengths)
+    return trace.h[-1], (params, xs, trace)
+
+
+def _lstm_hidden_bwd(residuals, d_h):
+    params, xs, trace = residuals
+    grads, d_xs = lstm_bptt(params, xs, trace, d_h)
+    return grads, d_xs, None  # lengths are integers: no gradient
+
+
+_lstm_hidden.defvjp(_lstm_hidden_fwd, _lstm_hidden_bwd)
+
+
 def lstm_hidden(params: LSTMParams, xs: ArrayLike, lengths: ArrayLike | None = None) -> jax.Array:
     """The LSTM's hidden state after the last step (or after ``lengths[b]`` steps): ``[B, H]``.
+
+    Same value as :func:`lstm_hidden_reference`; its gradient (under :func:`jax.grad`, optax,
+    everything that trains an LSTM here) is the hand BPTT of :func:`lstm_bptt`, a
+    :func:`jax.custom_vjp` rule.
 
     Args:
       params: the weights.
@@ -106,26 +260,9 @@ def lstm_hidden(params: LSTMParams, xs: ArrayLike, lengths: ArrayLike | None = N
     """
     xs = jnp.asarray(xs)
     _check_sequence("xs", xs, params.w_x.shape[0])
-    hidden = params.w_h.shape[0]
-    batch = xs.shape[1]
-    zeros = jnp.zeros((batch, hidden), params.w_h.dtype)
-    live = (
-        jnp.ones((xs.shape[0], batch, 1), bool)
-        if lengths is None
-        else (jnp.arange(xs.shape[0])[:, None] < jnp.asarray(lengths)[None, :])[:, :, None]
-    )
-
-    def step(carry, inputs):
-        h, c = carry
-        x, alive = inputs
-        z = x @ params.w_x + h @ params.w_h + params.b[None, :]
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
-        return (jnp.where(alive, h_new, h), jnp.where(alive, c_new, c)), None
-
-    (h, _), _ = jax.lax.scan(step, (zeros, zeros), (xs, live))
-    return h
+    if lengths is None:
+        lengths = jnp.full((xs.shape[1],), xs.shape[0], jnp.int32)
+    return _lstm_hidden(params, xs, jnp.asarray(lengths))
 
 
 def lstm_predict(params: LSTMParams, xs: ArrayLike) -> jax.Array:
@@ -162,8 +299,35 @@ ADDING_BASELINE_MSE = 2.0 / 12.0
 
 
 def lstm_mse(params: LSTMParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Mean squared error of :func:`lstm_predict`."""
+    """Mean squared error of :func:`lstm_predict` (its gradient: the hand BPTT)."""
     return jnp.mean((lstm_predict(params, xs) - targets) ** 2)
+
+
+def lstm_mse_reference(
+    params: LSTMParams, xs: ArrayLike, targets: ArrayLike, lengths: ArrayLike | None = None
+) -> jax.Array:
+    """``mean((h_T W_y + b_y - y)²)`` through :func:`lstm_hidden_reference`; targets ``[B, O]``."""
+    y = lstm_hidden_reference(params, xs, lengths) @ params.w_y + params.b_y[None, :]
+    return jnp.mean((y - jnp.asarray(targets)) ** 2)
+
+
+def lstm_mse_grad(
+    params: LSTMParams, xs: ArrayLike, targets: ArrayLike, lengths: ArrayLike | None = None
+) -> tuple[LSTMParams, jax.Array]:
+    """Hand gradient of :func:`lstm_mse_reference` with respect to the weights and the inputs.
+
+    The read-out ``y = h_T W_y + b_y`` gives ``δy = 2 (y - target) / N``, ``ΔW_y = h_Tᵀ δy``,
+    ``Δb_y = Σ_batch δy`` and ``δh_T = δy W_yᵀ``, which :func:`lstm_bptt` takes back in time.
+
+    Returns:
+      ``(grads, d_xs)``: :class:`LSTMParams` and ``[T, B, I]``.
+    """
+    trace = lstm_trace(params, xs, lengths)
+    h = trace.h[-1]
+    y = h @ params.w_y + params.b_y[None, :]
+    d_y = 2.0 * (y - jnp.asarray(targets)) / y.size
+    grads, d_xs = lstm_bptt(params, xs, trace, d_y @ params.w_y.T)
+    return grads._replace(w_y=h.T @ d_y, b_y=d_y.sum(0)), d_xs
 
 
 _lstm_mse_jit = jax.jit(lstm_mse)
@@ -397,18 +561,47 @@ class Config:
         require_positive_float("clip", self.clip)
 
 
+@functools.partial(jax.jit, static_argnums=(1,))
+def _check_point(key: jax.Array, dtype):
+    k_p, k_b, k_x, k_y, k_n = jax.random.split(key, 5)
+    params = init_lstm(key=k_p, inputs=2, hidden=3, outputs=2, dtype=dtype)
+    params = params._replace(b=params.b + jax.random.normal(k_b, params.b.shape, dtype))
+    xs = jax.random.normal(k_x, (6, 3, 2), dtype)
+    targets = jax.random.normal(k_y, (3, 2), dtype)
+    lengths = jax.random.randint(k_n, (3,), 1, 7)
+    return params, xs, targets, lengths
+
+
+def bptt_checks(*, key: jax.Array) -> list[GradCheck]:
+    """The hand LSTM BPTT vs ``jax.grad`` vs finite differences: weights, and inputs."""
+    params, xs, targets, lengths = _check_point(key, jnp.result_type(float))
+    return [
+        check_gradient(
+            "lstm: BPTT, squared error at the last step (weights)",
+            lambda p: lstm_mse_reference(p, xs, targets, lengths),
+            lambda p: lstm_mse_grad(p, xs, targets, lengths)[0],
+            params,
+        ),
+        check_gradient(
+            "lstm: BPTT to the inputs, padded sequences",
+            lambda x: lstm_mse_reference(params, x, targets, lengths),
+            lambda x: lstm_mse_grad(params, x, targets, lengths)[1],
+            xs,
+        ),
+    ]
+
+
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """The LSTM's gradient comes from ``jax.grad``: nothing hand-derived to check here.
+    """Every hand-derived gradient of the chapter: the LSTM's BPTT (weights and inputs).
 
     The Elman baseline's hand BPTT is checked by the ``elman-rnn`` chapter.
     """
-    del key
-    return []
+    return bptt_checks(key=key)
 
 
 def run(config: Config = Config()) -> Report:
     """Train both nets on the adding problem, or the sentiment classifier if ``csv`` is set."""
-    from jaxdl.milestones.elman_rnn import bptt_checks
+    from jaxdl.milestones.elman_rnn import bptt_checks as elman_bptt_checks
 
     key = jax.random.key(config.seed)
     k_lstm, k_elman, k_test, k_check, k_text = jax.random.split(key, 5)
@@ -440,7 +633,7 @@ def run(config: Config = Config()) -> Report:
         milestone="lstm",
         config=config,
         result=result,
-        checks=bptt_checks(key=k_check)[1:],
+        checks=bptt_checks(key=k_check) + elman_bptt_checks(key=k_check)[1:],
         headline=headline,
         plot_data={"curves": curves},
     )

@@ -7,13 +7,17 @@ chance (0.5 mean absolute error) on the others. Memory comes from "context units
 previous hidden state.
 
 Here the network is ``h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)``, ``o_t = h_t W_hy + b_y``,
-trained with the hand-written backpropagation through time of :mod:`jaxdl.recurrent`
-(:func:`~jaxdl.elman_bptt`, held to :func:`jax.grad` by the tests), Adam and
-``optax.clip_by_global_norm``, all steps in one :func:`jax.lax.scan`. Elman used 2 hidden units
-and plain backpropagation over 600 passes of a 3000-bit stream; 8 units and Adam on fresh
-streams learn the same structure in a few hundred steps.
+trained with the hand-written backpropagation through time below (:func:`elman_bptt`, held to
+:func:`jax.grad` by the tests), Adam and ``optax.clip_by_global_norm``, all steps in one
+:func:`jax.lax.scan`: 8 units and Adam on fresh streams learn the structure in a few hundred
+steps.
 
-Recurrent networks: Elman's simple recurrent network (1990) and the LSTM (1997).
+**The paper's own setting.** ``--paper`` runs what Elman ran: 2 logistic hidden units and 2
+context units starting at 0.5, his learning rule (plain backpropagation with the context as
+one more input, :func:`srn_step_grad`), a weight change after every bit, 600 passes through one
+3000-bit stream; then the RMS error at each of 12 consecutive inputs over 1200 trials, his
+Fig. 3. Many networks train side by side under :func:`jax.vmap`, so the report can say how
+many of them find the structure (:func:`reproduce_elman_1990`).
 
 Everything is time-major: a batch of sequences is ``[T, B, features]`` so that
 :func:`jax.lax.scan` walks the leading axis.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import NamedTuple
 
 import jax
@@ -279,6 +284,242 @@ def train_temporal_xor(
     )
 
 
+# --------------------------------------------------------------------------------------------
+# The paper's own setting: 2 hidden units, Elman's learning rule, 600 passes over 3000 bits
+# --------------------------------------------------------------------------------------------
+
+#: The 1990 setting (section "Exclusive-OR" and Fig. 3 of "Finding Structure in Time").
+PAPER_BITS = 3000  # one stream, shown again on every pass
+PAPER_PASSES = 600
+PAPER_HIDDEN = 2  # and 2 context units, 1 input, 1 output
+PAPER_CONTEXT = 0.5  # the context units' starting activation
+PAPER_TRIALS = 1200  # Fig. 3 averages the error over 1200 trials ...
+PAPER_POSITIONS = 12  # ... of 12 consecutive inputs
+#: Not given in the paper (our choices): online steps of this size, weights from U(-0.5, 0.5).
+PAPER_LEARNING_RATE = 0.1
+PAPER_INIT_SCALE = 0.5
+#: A network "finds the structure" when its RMS error on the XOR bits is at least this much
+#: below its RMS error on the random bits.
+PAPER_DIP = 0.05
+
+
+def xor_stream(*, key: jax.Array, bits: int) -> jax.Array:
+    """One stream of ``bits`` bits (float32 0/1): two random bits, then their XOR, repeated."""
+    triplets = -(-bits // 3)
+    pairs = jax.random.bernoulli(key, 0.5, (triplets, 2)).astype(jnp.int32)
+    stream = jnp.concatenate([pairs, pairs[:, :1] ^ pairs[:, 1:]], axis=1).reshape(-1)
+    return stream[:bits].astype(F32)
+
+
+def srn_step(params: ElmanParams, x: ArrayLike, context: ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """One step of Elman's network with logistic units, as in 1990.
+
+    ``h = σ(x W_xh + context W_hh + b_h)`` and ``y = σ(h W_hy + b_y)``; the next step's
+    context is a copy of ``h``.
+
+    Args:
+      params: the weights (``ElmanParams``; ``w_hh`` holds the context-to-hidden weights).
+      x: the input ``[I]``.
+      context: the context units ``[H]``.
+
+    Returns:
+      ``(h [H], y [O])``.
+    """
+    h = jax.nn.sigmoid(
+        jnp.asarray(x) @ params.w_xh + jnp.asarray(context) @ params.w_hh + params.b_h
+    )
+    return h, jax.nn.sigmoid(h @ params.w_hy + params.b_y)
+
+
+def srn_step_loss(
+    params: ElmanParams, x: ArrayLike, context: ArrayLike, target: ArrayLike
+) -> jax.Array:
+    """Elman's cost for one step: ``½ Σ (y - target)²``."""
+    _, y = srn_step(params, x, context)
+    return 0.5 * jnp.sum((y - jnp.asarray(target)) ** 2)
+
+
+def srn_step_grad(
+    params: ElmanParams, x: ArrayLike, context: ArrayLike, target: ArrayLike
+) -> ElmanParams:
+    """Hand gradient of :func:`srn_step_loss`: plain backpropagation, the context an input.
+
+    Elman's rule does not propagate error back through the copy into the context units: the
+    context is one more input, so the gradient is that of a two-layer network::
+
+        δy = (y - target) * y (1 - y)       δh = (δy W_hyᵀ) * h (1 - h)
+        ΔW_hy = h ⊗ δy   Δb_y = δy   ΔW_xh = x ⊗ δh   ΔW_hh = context ⊗ δh   Δb_h = δh
+    """
+    x, context = jnp.asarray(x), jnp.asarray(context)
+    h, y = srn_step(params, x, context)
+    d_y = (y - jnp.asarray(target)) * y * (1.0 - y)
+    d_h = (params.w_hy @ d_y) * h * (1.0 - h)
+    return ElmanParams(
+        w_xh=jnp.outer(x, d_h),
+        w_hh=jnp.outer(context, d_h),
+        b_h=d_h,
+        w_hy=jnp.outer(h, d_y),
+        b_y=d_y,
+    )
+
+
+def _init_srn(key: jax.Array, hidden: int) -> ElmanParams:
+    k = jax.random.split(key, 5)
+    shapes = ((1, hidden), (hidden, hidden), (hidden,), (hidden, 1), (1,))
+    return ElmanParams(
+        *(
+            jax.random.uniform(k_, s, F32, -PAPER_INIT_SCALE, PAPER_INIT_SCALE)
+            for k_, s in zip(k, shapes, strict=True)
+        )
+    )
+
+
+def _srn_pass(params: ElmanParams, stream: jax.Array, learning_rate: float):
+    """One pass through the stream, a weight update after every bit; returns (params, mean ½e²)."""
+    hidden = params.w_hh.shape[0]
+
+    def bit(carry, pair):
+        p, context = carry
+        x, target = pair
+        grads = srn_step_grad(p, x[None], context, target[None])
+        h, y = srn_step(p, x[None], context)
+        p = jax.tree.map(lambda w, g: w - learning_rate * g, p, grads)
+        return (p, h), 0.5 * (y[0] - target) ** 2
+
+    context = jnp.full((hidden,), PAPER_CONTEXT, F32)
+    (params, _), errors = jax.lax.scan(bit, (params, context), (stream[:-1], stream[1:]))
+    return params, errors.mean()
+
+
+@functools.partial(jax.jit, static_argnames=("passes",))
+def _srn_passes(params, streams, learning_rate, *, passes):
+    """``passes`` passes for every network at once: vmap over the leading (seed) axis."""
+
+    def one_net(p, stream):
+        def one_pass(p, _):
+            return _srn_pass(p, stream, learning_rate)
+
+        return jax.lax.scan(one_pass, p, length=passes)
+
+    return jax.vmap(one_net)(params, streams)
+
+
+@functools.partial(jax.jit, static_argnames=("trials",))
+def _figure3_errors(params: ElmanParams, key: jax.Array, *, trials: int) -> jax.Array:
+    """Signed errors ``y - target`` on a fresh stream, ``[trials, 12]`` (one network)."""
+    stream = xor_stream(key=key, bits=trials * PAPER_POSITIONS + 1)
+    hidden = params.w_hh.shape[0]
+
+    def bit(context, x):
+        h, y = srn_step(params, x[None], context)
+        return h, y[0]
+
+    _, ys = jax.lax.scan(bit, jnp.full((hidden,), PAPER_CONTEXT, F32), stream[:-1])
+    return (ys - stream[1:]).reshape(trials, PAPER_POSITIONS)
+
+
+class ElmanPaperResult(NamedTuple):
+    """Outcome of :func:`reproduce_elman_1990` for ``S`` networks (seeds)."""
+
+    rms_by_position: np.ndarray  # [S, 12] RMS error predicting input k+1 from inputs <= k
+    half_squared_by_position: np.ndarray  # [S, 12] mean ½e² at the same positions
+    pass_errors: np.ndarray  # [S, passes] mean ½e² over each training pass
+    seconds: float  # wall-clock time of the training
+
+
+def reproduce_elman_1990(
+    *,
+    key: jax.Array,
+    seeds: int = 32,
+    passes: int = PAPER_PASSES,
+    bits: int = PAPER_BITS,
+    trials: int = PAPER_TRIALS,
+    learning_rate: float = PAPER_LEARNING_RATE,
+    progress: bool = False,
+) -> ElmanPaperResult:
+    """Elman's temporal-XOR run, for ``seeds`` networks at once (each its own weights and stream).
+
+    1 input, 2 hidden, 2 context and 1 output unit, all logistic; the context starts at 0.5 on
+    every pass; weights change after every bit by :func:`srn_step_grad`; ``passes`` passes
+    through one ``bits``-bit stream. Then each network reads a fresh stream of
+    ``12 * trials`` bits and its error is collected by position within 12 consecutive inputs.
+
+    Args:
+      key: PRNG key.
+      seeds: networks trained side by side with :func:`jax.vmap`.
+      passes, bits, trials, learning_rate: the setting (defaults: the paper's, and our step).
+      progress: show a tqdm bar on stderr (passes done).
+    """
+    from tqdm.auto import tqdm
+
+    for name, value in (("seeds", seeds), ("passes", passes), ("trials", trials)):
+        require_positive_int(name, value)
+    require_positive_int("bits", bits)
+    if bits < 3:
+        raise ValueError(f"bits must be at least 3 (one XOR triplet), got {bits}")
+    require_positive_float("learning rate", learning_rate)
+    k_init, k_stream, k_test = jax.random.split(key, 3)
+    params = jax.vmap(lambda k: _init_srn(k, PAPER_HIDDEN))(jax.random.split(k_init, seeds))
+    streams = jax.vmap(lambda k: xor_stream(key=k, bits=bits))(jax.random.split(k_stream, seeds))
+    chunk = max(1, min(passes, 25))
+    errors, done = [], 0
+    start = time.perf_counter()
+    with tqdm(total=passes, unit="pass", desc="Elman 1990", disable=not progress) as bar:
+        while done < passes:
+            n = min(chunk, passes - done)
+            params, pass_errors = _srn_passes(params, streams, jnp.float32(learning_rate), passes=n)
+            errors.append(np.asarray(pass_errors))
+            done += n
+            bar.update(n)
+            bar.set_postfix(half_sq_error=f"{float(errors[-1][:, -1].mean()):.4f}")
+    seconds = time.perf_counter() - start
+    signed = jax.vmap(lambda p, k: _figure3_errors(p, k, trials=trials))(
+        params, jax.random.split(k_test, seeds)
+    )
+    signed = np.asarray(signed, np.float64)  # [S, trials, 12]
+    return ElmanPaperResult(
+        rms_by_position=np.sqrt(np.mean(signed**2, axis=1)),
+        half_squared_by_position=np.mean(0.5 * signed**2, axis=1),
+        pass_errors=np.concatenate(errors, axis=1),
+        seconds=seconds,
+    )
+
+
+def paper_summary(result: ElmanPaperResult) -> dict:
+    """The paper's Fig. 3 beside ours, JSON-ready: the ``"paper"`` object of the report."""
+    rms = result.rms_by_position
+    xor = predictable_mask(PAPER_POSITIONS)  # position k predicts bit k+1
+    rms_xor, rms_random = rms[:, xor].mean(1), rms[:, ~xor].mean(1)
+    found = rms_xor <= rms_random - PAPER_DIP
+    return {
+        "experiment": "Elman 1990, temporal XOR (Finding Structure in Time, Fig. 3)",
+        "paper": {
+            "setting": {
+                "bits": PAPER_BITS,
+                "passes": PAPER_PASSES,
+                "hidden": PAPER_HIDDEN,
+                "context_start": PAPER_CONTEXT,
+                "trials": PAPER_TRIALS,
+            },
+            "error_measure": "RMS error by position over 12 consecutive inputs",
+            "finding": "the error dips on every third (XOR, predictable) bit",
+        },
+        "jaxdl": {
+            "networks": int(rms.shape[0]),
+            "passes": int(result.pass_errors.shape[1]),
+            "rms_by_position": rms.mean(0),
+            "rms_xor_bits": float(rms_xor.mean()),
+            "rms_random_bits": float(rms_random.mean()),
+            "half_squared_xor_bits": float(result.half_squared_by_position[:, xor].mean()),
+            "half_squared_random_bits": float(result.half_squared_by_position[:, ~xor].mean()),
+            "dip_rate": float(found.mean()),
+            "dip_criterion": f"RMS on XOR bits at least {PAPER_DIP} below RMS on random bits",
+            "best_rms_xor_bits": float(rms_xor.min()),
+            "seconds": result.seconds,
+        },
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Elman's temporal-XOR experiment."""
@@ -294,9 +535,22 @@ class Config:
         default=1.0, metadata={"help": "optax.clip_by_global_norm threshold"}
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    paper: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "instead, the 1990 paper's own run: 2 hidden units, Elman's learning rule, "
+            "passes over one 3000-bit stream; its Fig. 3 beside ours (takes a while)"
+        },
+    )
+    paper_passes: int = dataclasses.field(
+        default=PAPER_PASSES, metadata={"help": "with --paper: passes through the stream"}
+    )
+    paper_seeds: int = dataclasses.field(
+        default=32, metadata={"help": "with --paper: networks trained side by side (vmap)"}
+    )
 
     def __post_init__(self):
-        for name in ("hidden", "steps", "batch", "triplets"):
+        for name in ("hidden", "steps", "batch", "triplets", "paper_passes", "paper_seeds"):
             require_positive_int(name, getattr(self, name))
         require_positive_float("learning rate", self.learning_rate)
         require_positive_float("clip", self.clip)
@@ -335,14 +589,37 @@ def bptt_checks(*, key: jax.Array, hidden: int = 4) -> list[GradCheck]:
     ]
 
 
+def srn_rule_check(*, key: jax.Array) -> GradCheck:
+    """Elman's 1990 rule (:func:`srn_step_grad`) vs ``jax.grad`` vs finite differences."""
+    k_p, k_x, k_c, k_t = jax.random.split(key, 4)
+    dtype = _float()
+    params = jax.tree.map(lambda w: w.astype(dtype), _init_srn(k_p, 3))
+    params = jax.tree.map(lambda w: 4.0 * w, params)  # larger weights: saturating units too
+    x = jax.random.bernoulli(k_x, 0.5, (1,)).astype(dtype)
+    context = jax.random.uniform(k_c, (3,), dtype)
+    target = jax.random.bernoulli(k_t, 0.5, (1,)).astype(dtype)
+    return check_gradient(
+        "elman-rnn: Elman's 1990 rule (context as input), ½e²",
+        lambda p: srn_step_loss(p, x, context, target),
+        lambda p: srn_step_grad(p, x, context, target),
+        params,
+    )
+
+
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """Every hand-derived gradient of the chapter: BPTT for both losses."""
-    return bptt_checks(key=key)
+    """Every hand-derived gradient of the chapter: BPTT for both losses, and Elman's rule."""
+    k_bptt, k_rule = jax.random.split(key)
+    return bptt_checks(key=k_bptt) + [srn_rule_check(key=k_rule)]
 
 
 def run(config: Config = Config()) -> Report:
-    """Train on temporal XOR; report the error on predictable and unpredictable positions."""
+    """Train on temporal XOR; report the error on predictable and unpredictable positions.
+
+    With ``config.paper``, run the 1990 setting instead (:func:`reproduce_elman_1990`).
+    """
     key = jax.random.key(config.seed)
+    if config.paper:
+        return _run_paper(config, key=key)
     k_train, k_test, k_check = jax.random.split(key, 3)
     params, losses = train_temporal_xor(
         key=k_train,
@@ -375,10 +652,55 @@ def run(config: Config = Config()) -> Report:
     )
 
 
+def _run_paper(config: Config, *, key: jax.Array) -> Report:
+    k_run, k_check = jax.random.split(key)
+    result = reproduce_elman_1990(
+        key=k_run, seeds=config.paper_seeds, passes=config.paper_passes, progress=True
+    )
+    summary = paper_summary(result)
+    ours = summary["jaxdl"]
+    return Report(
+        milestone="elman-rnn",
+        config=config,
+        result={"paper": summary},
+        checks=[srn_rule_check(key=k_check)],
+        headline=(
+            f"1990 setting, {ours['networks']} nets: RMS {ours['rms_xor_bits']:.3f} on XOR bits "
+            f"vs {ours['rms_random_bits']:.3f} on random bits; dip in "
+            f"{100 * ours['dip_rate']:.0f}% of nets"
+        ),
+        plot_data={"paper": result},
+    )
+
+
+def _plot_paper(result: ElmanPaperResult):
+    from jaxdl.plotting import new_figure
+
+    fig, (ax_fig3, ax_train) = new_figure(ncols=2)
+    positions = np.arange(1, PAPER_POSITIONS + 1)
+    for rms in result.rms_by_position:
+        ax_fig3.plot(positions, rms, color="tab:orange", alpha=0.15, lw=0.8)
+    ax_fig3.plot(positions, result.rms_by_position.mean(0), "o-", color="tab:red", label="mean")
+    ax_fig3.axhline(0.5, ls=":", color="0.3", label="answer 0.5 (chance)")
+    ax_fig3.set(
+        xlabel="input k (predicting bit k+1)",
+        ylabel="RMS error",
+        title="Elman 1990 Fig. 3 setting",
+        xticks=positions,
+    )
+    ax_fig3.legend()
+    passes = np.arange(1, result.pass_errors.shape[1] + 1)
+    ax_train.plot(passes, result.pass_errors.mean(0), color="tab:blue")
+    ax_train.set(xlabel="pass through the stream", ylabel="mean ½e²", title="training")
+    return fig
+
+
 def plot(report: Report):
     """Training loss, and the error at each position of the stream (Elman's figure 3)."""
     from jaxdl.plotting import new_figure
 
+    if "paper" in report.plot_data:
+        return _plot_paper(report.plot_data["paper"])
     fig, (ax_loss, ax_err) = new_figure(ncols=2)
     ax_loss.plot(report.plot_data["losses"], color="tab:blue")
     ax_loss.set(xlabel="step", ylabel="cross-entropy", title="training loss")

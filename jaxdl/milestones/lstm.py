@@ -29,6 +29,11 @@ trained here (adding problem, sentiment) runs the hand gradient, and the tests h
 the whole loop one :func:`jax.lax.scan` inside one ``jit``. Clipping the global gradient norm
 (Pascanu, Mikolov & Bengio 2013) is the standard guard against the exploding gradients of BPTT.
 
+**The paper's own experiment.** ``--paper`` runs experiment 4 of the 1997 paper as it is
+written (values in [-1, 1], lengths T to 1.1 T, target ``0.5 + (X1 + X2) / 4``, right when
+within 0.04) until the paper's stop rule, and prints the paper's count of training sequences
+and test errors beside ours (:func:`reproduce_adding_1997`).
+
 **Sentiment.** :func:`train_sentiment` embeds word ids (see :mod:`jaxdl.data.text`), runs an LSTM
 over each review and reads the final hidden state with a logistic unit.
 """
@@ -38,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -524,6 +530,219 @@ def train_sentiment(
     return result, vocab
 
 
+# --------------------------------------------------------------------------------------------
+# The paper's own experiment: Hochreiter & Schmidhuber 1997, experiment 4 (adding problem)
+# --------------------------------------------------------------------------------------------
+
+#: What the 1997 paper reports for T = 100 (minimal lag 50): training stopped after about
+#: 74,000 sequences, then 1 wrong answer among 2560 test sequences.
+PAPER_LENGTH = 100
+PAPER_SEQUENCES_TO_SUCCESS = 74_000
+PAPER_TEST_ERRORS = 1
+PAPER_TEST_SEQUENCES = 2560
+PAPER_TOLERANCE = 0.04  # a sequence is right when |output - target| < 0.04 at its end
+PAPER_RECENT = 2000  # success: the last 2000 training sequences right ...
+PAPER_MEAN_ERROR = 0.01  # ... and their average error below 0.01
+#: Our choices (the paper trains online with a learning rate of its own, see the chapter):
+#: Adam (gradient norm clipped at 1) on batches of 8, 8 cells, a forget gate that starts open (bias 5, σ(5) = 0.993) and an
+#: input gate that starts nearly shut (bias -1), the paper's remedy against state drift.
+PAPER_BATCH = 8
+PAPER_HIDDEN = 8
+PAPER_LEARNING_RATE = 0.003
+PAPER_FORGET_BIAS = 5.0
+PAPER_INPUT_BIAS = -1.0
+
+
+@functools.partial(jax.jit, static_argnames=("batch", "length"))
+def adding_problem_1997(
+    *, key: jax.Array, batch: int, length: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The adding problem exactly as the 1997 paper states it (minimal length ``T = length``).
+
+    Each sequence has a random length in ``[T, T + T/10]``; each step is a pair (value from
+    U(-1, 1), marker). One of the first ten pairs is marked 1.0 (its value ``X1``), then one of
+    the first ``T/2 - 1`` still unmarked pairs (``X2``); the first and the last pair carry marker
+    -1 unless marked, and ``X1`` is set to 0 when the first pair is the marked one. The target is
+    ``0.5 + (X1 + X2) / 4``, in [0, 1].
+
+    Returns:
+      ``(inputs [T + T//10, B, 2], lengths [B], targets [B, 1])``, float32; steps past a
+      sequence's length are zero padding.
+    """
+    if isinstance(length, bool) or not isinstance(length, int) or length < 20:
+        raise ValueError(f"length must be an integer >= 20, got {length!r}")
+    require_positive_int("batch", batch)
+    k_len, k_v, k_a, k_b = jax.random.split(key, 4)
+    steps = length + length // 10
+    lengths = jax.random.randint(k_len, (batch,), length, steps + 1)
+    first = jax.random.randint(k_a, (batch,), 0, 10)
+    j = jax.random.randint(k_b, (batch,), 0, length // 2 - 1)
+    second = j + (j >= first)  # the j-th pair that is not the first marked one
+    t = jnp.arange(steps)[:, None]
+    marked = (t == first[None, :]) | (t == second[None, :])
+    ends = (t == 0) | (t == lengths[None, :] - 1)
+    marks = jnp.where(marked, 1.0, jnp.where(ends, -1.0, 0.0)).astype(F32)
+    values = jax.random.uniform(k_v, (steps, batch), F32, -1.0, 1.0)
+    values = jnp.where((t == 0) & (first == 0)[None, :], 0.0, values)
+    values = jnp.where(t < lengths[None, :], values, 0.0)
+    targets = 0.5 + jnp.sum(jnp.where(marked, values, 0.0), axis=0) / 4.0
+    return jnp.stack([values, marks], axis=-1), lengths, targets[:, None]
+
+
+def init_lstm_1997(*, key: jax.Array, hidden: int = PAPER_HIDDEN) -> LSTMParams:
+    """:func:`init_lstm` for the adding problem, with the gate biases of ``PAPER_*_BIAS``."""
+    params = init_lstm(key=key, inputs=2, hidden=hidden, outputs=1)
+    b = params.b.at[:hidden].set(PAPER_INPUT_BIAS).at[hidden : 2 * hidden].set(PAPER_FORGET_BIAS)
+    return params._replace(b=b)
+
+
+def _final_errors(params: LSTMParams, xs, lengths, targets) -> tuple[jax.Array, jax.Array]:
+    """``(mse, |output - target| [B])`` at each sequence's end."""
+    y = lstm_hidden(params, xs, lengths) @ params.w_y + params.b_y[None, :]
+    return jnp.mean((y - targets) ** 2), jnp.abs(y - targets)[:, 0]
+
+
+_PAPER_OPTIMIZER = clipped_adam(PAPER_LEARNING_RATE, 1.0)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "batch", "length"))
+def _adding_1997_chunk(state: TrainState, key: jax.Array, *, steps: int, batch: int, length: int):
+    """``steps`` Adam steps on fresh batches; per step the batch's MSE and wrong answers."""
+
+    def step(carry: tuple[TrainState, jax.Array], _):
+        state, key = carry
+        key, k_data = jax.random.split(key)
+        xs, lengths, targets = adding_problem_1997(key=k_data, batch=batch, length=length)
+        (mse, errors), grads = jax.value_and_grad(_final_errors, has_aux=True)(
+            state.params, xs, lengths, targets
+        )
+        state = apply_gradients(state, grads, _PAPER_OPTIMIZER)
+        return (state, key), (mse, jnp.sum(errors >= PAPER_TOLERANCE))
+
+    return jax.lax.scan(step, (state, key), length=steps)
+
+
+@functools.partial(jax.jit, static_argnames=("length",))
+def _adding_1997_test(params: LSTMParams, key: jax.Array, *, length: int) -> jax.Array:
+    xs, lengths, targets = adding_problem_1997(key=key, batch=PAPER_TEST_SEQUENCES, length=length)
+    return _final_errors(params, xs, lengths, targets)[1]
+
+
+class AddingPaperResult(NamedTuple):
+    """Outcome of :func:`reproduce_adding_1997`."""
+
+    sequences_to_success: int | None  # training sequences until the paper's stop rule held
+    sequences_seen: int
+    test_errors: int  # of PAPER_TEST_SEQUENCES fresh sequences, |error| >= 0.04
+    max_test_error: float
+    losses: np.ndarray  # [steps] training MSE of each batch
+    seconds: float  # wall-clock time of the training
+
+
+def _success_step(losses: np.ndarray, wrong: np.ndarray, window: int) -> int | None:
+    """First step after which the last ``window`` steps had no wrong answer and MSE < 0.01."""
+    if len(wrong) < window:
+        return None
+    wrong_sum = np.convolve(wrong, np.ones(window, np.int64), "valid")
+    mean_loss = np.convolve(losses, np.full(window, 1.0 / window), "valid")
+    ok = np.flatnonzero((wrong_sum == 0) & (mean_loss < PAPER_MEAN_ERROR))
+    return int(ok[0]) + window if len(ok) else None
+
+
+def reproduce_adding_1997(
+    *,
+    key: jax.Array,
+    length: int = PAPER_LENGTH,
+    max_sequences: int = 400_000,
+    progress: bool = False,
+) -> AddingPaperResult:
+    """Train an LSTM on :func:`adding_problem_1997` until the paper's stop rule, then test it.
+
+    Stop rule (the paper's): the last 2000 training sequences all answered within 0.04 and
+    their mean squared error below 0.01; the count of training sequences at that point is the
+    "sequences to success". Then 2560 fresh sequences are answered. Training runs in chunks of
+    one compiled :func:`jax.lax.scan` each; the rule is checked on the host between chunks.
+
+    Args:
+      key: PRNG key.
+      length: the minimal sequence length ``T`` (the paper: 100, 500, 1000).
+      max_sequences: give up after this many training sequences (``sequences_to_success`` is
+        then ``None``).
+      progress: show a tqdm bar on stderr (sequences, loss).
+    """
+    from tqdm.auto import tqdm
+
+    require_positive_int("max_sequences", max_sequences)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 20:
+        raise ValueError(f"length must be an integer >= 20, got {length!r}")
+    k_init, k_train, k_test = jax.random.split(key, 3)
+    params = init_lstm_1997(key=k_init)
+    state, key = init_train_state(params, _PAPER_OPTIMIZER), k_train
+    window = -(-PAPER_RECENT // PAPER_BATCH)
+    chunk = 50
+    losses, wrong, done = [], [], None
+    start = time.perf_counter()
+    bar = tqdm(
+        total=max_sequences,
+        unit="seq",
+        unit_scale=True,
+        desc="LSTM 1997, adding",
+        disable=not progress,
+    )
+    with bar:
+        while done is None and len(losses) * PAPER_BATCH < max_sequences:
+            (state, key), (mse, bad) = _adding_1997_chunk(
+                state, key, steps=chunk, batch=PAPER_BATCH, length=length
+            )
+            losses.extend(np.asarray(mse).tolist())
+            wrong.extend(np.asarray(bad).tolist())
+            done = _success_step(np.asarray(losses), np.asarray(wrong), window)
+            bar.update(chunk * PAPER_BATCH)
+            bar.set_postfix(mse=f"{np.mean(losses[-chunk:]):.4f}")
+    seconds = time.perf_counter() - start
+    test = np.asarray(_adding_1997_test(state.params, k_test, length=length))
+    return AddingPaperResult(
+        sequences_to_success=None if done is None else done * PAPER_BATCH,
+        sequences_seen=len(losses) * PAPER_BATCH,
+        test_errors=int(np.sum(test >= PAPER_TOLERANCE)),
+        max_test_error=float(test.max()),
+        losses=np.asarray(losses),
+        seconds=seconds,
+    )
+
+
+def paper_summary(result: AddingPaperResult, *, length: int) -> dict:
+    """The paper's numbers beside ours, JSON-ready: the ``"paper"`` object of the report."""
+    paper = (
+        {
+            "sequences_to_success": PAPER_SEQUENCES_TO_SUCCESS,
+            "test_errors": PAPER_TEST_ERRORS,
+            "test_sequences": PAPER_TEST_SEQUENCES,
+        }
+        if length == PAPER_LENGTH
+        else {"note": "the paper's table has T = 100, 500 and 1000; compare at T = 100"}
+    )
+    return {
+        "experiment": "Hochreiter & Schmidhuber 1997, experiment 4 (adding problem)",
+        "length": length,
+        "minimal_lag": length // 2,
+        "tolerance": PAPER_TOLERANCE,
+        "paper": paper,
+        "jaxdl": {
+            "sequences_to_success": result.sequences_to_success,
+            "sequences_seen": result.sequences_seen,
+            "test_errors": result.test_errors,
+            "test_sequences": PAPER_TEST_SEQUENCES,
+            "max_test_error": result.max_test_error,
+            "seconds": result.seconds,
+            "model": (
+                f"LSTM with forget gate, {PAPER_HIDDEN} cells, hand BPTT, Adam "
+                f"{PAPER_LEARNING_RATE}, batches of {PAPER_BATCH}"
+            ),
+        },
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """The adding problem for an LSTM and an Elman network; optional sentiment CSV."""
@@ -550,10 +769,27 @@ class Config:
     sentiment_steps: int = dataclasses.field(
         default=200, metadata={"help": "training steps for the sentiment classifier"}
     )
+    paper: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "instead, the 1997 paper's experiment 4: the adding problem with lengths "
+            "T..1.1T, trained until the paper's stop rule, tested on 2560 sequences "
+            "(takes a while)"
+        },
+    )
+    paper_length: int = dataclasses.field(
+        default=PAPER_LENGTH, metadata={"help": "with --paper: minimal sequence length T (>= 20)"}
+    )
+    paper_max_sequences: int = dataclasses.field(
+        default=400_000, metadata={"help": "with --paper: give up after this many sequences"}
+    )
 
     def __post_init__(self):
-        for name in ("hidden", "steps", "batch", "sentiment_steps"):
+        for name in ("hidden", "steps", "batch", "sentiment_steps", "paper_max_sequences"):
             require_positive_int(name, getattr(self, name))
+        require_positive_int("paper_length", self.paper_length)
+        if self.paper_length < 20:
+            raise ValueError(f"paper_length must be at least 20, got {self.paper_length}")
         require_positive_int("length", self.length)
         if self.length < 2:
             raise ValueError(f"length must be at least 2, got {self.length}")
@@ -615,6 +851,8 @@ def run(config: Config = Config()) -> Report:
     )
     if config.csv is not None:
         return _run_sentiment(config, key=k_text)
+    if config.paper:
+        return _run_paper(config, key=k_lstm, check_key=k_check)
     curves, mses = {}, {}
     for model, k in (("lstm", k_lstm), ("elman", k_elman)):
         params, losses = train_adding(model, key=k, **settings)
@@ -637,6 +875,50 @@ def run(config: Config = Config()) -> Report:
         headline=headline,
         plot_data={"curves": curves},
     )
+
+
+def _run_paper(config: Config, *, key: jax.Array, check_key: jax.Array) -> Report:
+    """Experiment 4 of the 1997 paper (:func:`reproduce_adding_1997`)."""
+    result = reproduce_adding_1997(
+        key=key,
+        length=config.paper_length,
+        max_sequences=config.paper_max_sequences,
+        progress=True,
+    )
+    summary = paper_summary(result, length=config.paper_length)
+    done = result.sequences_to_success
+    reached = f"success after {done:,} sequences" if done else "no success"
+    return Report(
+        milestone="lstm",
+        config=config,
+        result={"paper": summary},
+        checks=bptt_checks(key=check_key),
+        headline=(
+            f"adding problem 1997, T={config.paper_length}: {reached}, "
+            f"{result.test_errors}/{PAPER_TEST_SEQUENCES} test errors"
+        ),
+        plot_data={"paper": result},
+    )
+
+
+def _plot_paper(result: AddingPaperResult):
+    from jaxdl.plotting import new_figure
+
+    fig, ax = new_figure()
+    sequences = PAPER_BATCH * np.arange(1, len(result.losses) + 1)
+    ax.plot(sequences, result.losses, color="tab:green", lw=0.6, label="LSTM (batch MSE)")
+    ax.axhline(PAPER_TOLERANCE**2, ls=":", color="0.3", label="error 0.04, squared")
+    if result.sequences_to_success:
+        ax.axvline(result.sequences_to_success, color="tab:green", ls="--", label="jaxdl: success")
+    ax.axvline(PAPER_SEQUENCES_TO_SUCCESS, color="0.3", ls="--", label="paper: 74,000 (T=100)")
+    ax.set(
+        xlabel="training sequences",
+        ylabel="MSE",
+        yscale="log",
+        title="adding problem, Hochreiter & Schmidhuber 1997",
+    )
+    ax.legend()
+    return fig
 
 
 def _run_sentiment(config: Config, *, key: jax.Array) -> Report:
@@ -673,6 +955,8 @@ def plot(report: Report):
     """Training loss of both nets against the constant-answer baseline (or the sentiment loss)."""
     from jaxdl.plotting import new_figure
 
+    if "paper" in report.plot_data:
+        return _plot_paper(report.plot_data["paper"])
     fig, ax = new_figure()
     if "sentiment" in report.plot_data["curves"]:
         ax.plot(report.plot_data["curves"]["sentiment"], color="tab:purple")

@@ -1,4 +1,5 @@
 import functools
+import json
 
 import jax
 import jax.flatten_util
@@ -9,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
+from jaxdl.cli import main
 from jaxdl.milestones import elman_rnn
 from tests.scripts import load_script
 
@@ -122,3 +124,74 @@ def test_demo_prints_the_error_dips(capsys):
     out = capsys.readouterr().out
     assert float(out.split("XOR bits: ")[1].split()[0]) < 0.1
     assert 0.45 < float(out.split("random bits: ")[1].split()[0]) < 0.55
+
+
+# --- the 1990 paper's own setting ---
+
+
+def test_xor_stream_every_third_bit_is_the_xor():
+    stream = np.asarray(elman_rnn.xor_stream(key=jax.random.key(0), bits=3000)).astype(int)
+    assert stream.shape == (3000,) and set(stream.tolist()) == {0, 1}
+    np.testing.assert_array_equal(stream[2::3], stream[0::3] ^ stream[1::3])
+    assert 0.4 < stream[0::3].mean() < 0.6  # the first bits of the triplets are coin flips
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.5, 4.0]),
+    x=st.sampled_from([0.0, 1.0]),
+    target=st.sampled_from([0.0, 1.0]),
+)
+def test_elmans_rule_equals_jax_grad_with_the_context_held_fixed(seed, scale, x, target):
+    rng = np.random.default_rng(seed)
+    params = elman_rnn.ElmanParams(
+        *(scale * rng.uniform(-1, 1, s) for s in ((1, 2), (2, 2), (2,), (2, 1), (1,)))
+    )
+    context = rng.uniform(0, 1, (2,))
+    args = (jnp.array([x]), jnp.asarray(context), jnp.array([target]))
+    hand = _srn_hand(params, *args)
+    _assert_close(hand, _srn_auto(params, *args))
+    assert hand.w_hh.shape == (2, 2) and float(jnp.abs(hand.b_y[0])) <= 0.25
+
+
+_srn_hand = jax.jit(elman_rnn.srn_step_grad)
+_srn_auto = jax.jit(jax.grad(elman_rnn.srn_step_loss))
+
+
+def test_paper_run_finds_the_dip_and_reports_it_beside_the_paper(tmp_path, capsys):
+    plot = tmp_path / "fig3.png"
+    argv = ["run", "elman-rnn", "--paper", "--paper-passes", "150", "--paper-seeds", "2"]
+    assert main([*argv, "--json", "--plot", str(plot)]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    paper = report["result"]["paper"]
+    assert paper["paper"]["setting"] == {
+        "bits": 3000,
+        "passes": 600,
+        "hidden": 2,
+        "context_start": 0.5,
+        "trials": 1200,
+    }
+    ours = paper["jaxdl"]
+    assert ours["networks"] == 2 and ours["passes"] == 150
+    rms = np.asarray(ours["rms_by_position"])
+    assert rms.shape == (12,)
+    # Elman's Fig. 3: low error predicting every third bit (positions 2, 5, 8, 11), chance
+    # (0.5) elsewhere.
+    assert ours["rms_xor_bits"] < ours["rms_random_bits"] - 0.05
+    assert 0.45 < ours["rms_random_bits"] < 0.6
+    np.testing.assert_allclose(rms[1::3].mean(), ours["rms_xor_bits"], rtol=1e-12)
+    assert ours["dip_rate"] == 1.0
+    assert ours["half_squared_random_bits"] == pytest.approx(0.125, abs=0.03)
+    assert [c["name"] for c in report["checks"]] == [
+        "elman-rnn: Elman's 1990 rule (context as input), ½e²"
+    ]
+    assert "Elman 1990" in captured.err and "150/150" in captured.err  # the progress bar
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paper_run_bad_settings():
+    with pytest.raises(ValueError, match="paper_passes"):
+        elman_rnn.Config(paper=True, paper_passes=0)
+    with pytest.raises(ValueError, match="bits must be at least 3"):
+        elman_rnn.reproduce_elman_1990(key=jax.random.key(0), seeds=1, passes=1, bits=2)

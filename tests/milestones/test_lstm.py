@@ -84,12 +84,6 @@ def test_lstm_bptt_rejects_wrong_shapes():
         lstm.lstm_trace(params, xs[..., :1])
 
 
-def test_lstm_gradient_checks_pass():
-    checks = lstm.gradient_checks(key=jax.random.key(0))
-    assert len(checks) == 2 and all(c.passed for c in checks)
-    assert all(c.autodiff_error < 1e-12 for c in checks)
-
-
 def test_adding_problem_data():
     xs, ys = lstm.adding_problem(key=jax.random.key(0), batch=8, length=10)
     assert xs.shape == (10, 8, 2) and ys.shape == (8, 1)
@@ -179,3 +173,78 @@ def test_demo_prints_adding_and_sentiment(tmp_path, capsys):
     assert lstm_mse < 0.02
     assert "always 1.0:  0.1667" in out
     assert "Sentiment: 80 texts, vocabulary 13, train accuracy 1.000" in out
+
+
+# --- the 1997 paper's experiment 4 ---
+
+
+def test_adding_problem_1997_is_the_papers_task():
+    t = 40
+    xs, lengths, targets = lstm.adding_problem_1997(key=jax.random.key(3), batch=512, length=t)
+    xs, lengths, targets = np.asarray(xs), np.asarray(lengths), np.asarray(targets)
+    assert xs.shape == (44, 512, 2) and lengths.shape == (512,) and targets.shape == (512, 1)
+    assert lengths.min() == t and lengths.max() == t + t // 10  # lengths T .. T + T/10
+    values, marks = xs[..., 0], xs[..., 1]
+    assert np.all(np.abs(values) <= 1.0) and values.min() < -0.9 and values.max() > 0.9
+    assert set(np.unique(marks).tolist()) == {-1.0, 0.0, 1.0}
+    live = np.arange(44)[:, None] < lengths[None, :]
+    np.testing.assert_array_equal(xs[~live], 0.0)  # padding is zero
+    plus = marks == 1.0
+    np.testing.assert_array_equal(plus.sum(0), 2)
+    first = plus.argmax(0)
+    second = 43 - plus[::-1].argmax(0)
+    assert first.max() <= 9 and second.max() <= t // 2 - 1  # in the first ten / first T/2 pairs
+    cols = np.arange(512)
+    # the first and last pairs carry -1 unless marked
+    np.testing.assert_array_equal(marks[0], np.where(first == 0, 1.0, -1.0))
+    np.testing.assert_array_equal(marks[lengths - 1, cols], -1.0)
+    x1_first = (first == 0) & (second >= 10)  # surely X1 sits on the first pair
+    assert np.all(values[0, x1_first] == 0.0) and np.any(x1_first)  # X1 = 0 then
+    np.testing.assert_allclose(targets[:, 0], 0.5 + (values * plus).sum(0) / 4, rtol=1e-6)
+    with pytest.raises(ValueError, match="length must be an integer >= 20"):
+        lstm.adding_problem_1997(key=jax.random.key(0), batch=2, length=10)
+
+
+def test_success_rule_needs_a_clean_window_and_a_small_mean():
+    wrong = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0])
+    small = np.full(9, 0.001)
+    assert lstm._success_step(small, wrong, 3) == 4  # steps 1..3 clean
+    assert lstm._success_step(small, wrong, 4) == 9  # steps 5..8 clean
+    assert lstm._success_step(small, wrong, 10) is None  # too few steps yet
+    big = small.copy()
+    big[1:4] = 0.05  # clean but the mean error is not below 0.01
+    assert lstm._success_step(big, wrong, 3) == 8
+
+
+def test_paper_run_reports_its_numbers_beside_the_papers(tmp_path, capsys):
+    plot = tmp_path / "adding.png"
+    argv = ["run", "lstm", "--paper", "--paper-length", "20", "--paper-max-sequences", "800"]
+    assert main([*argv, "--json", "--plot", str(plot)]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    paper = report["result"]["paper"]
+    assert paper["length"] == 20 and paper["minimal_lag"] == 10 and paper["tolerance"] == 0.04
+    ours = paper["jaxdl"]
+    assert ours["sequences_seen"] == 800 and ours["test_sequences"] == 2560
+    assert ours["sequences_to_success"] is None  # 800 sequences are far too few
+    assert 0 < ours["test_errors"] <= 2560 and ours["max_test_error"] >= 0.04
+    # The run carries the chapter's gradient checks: the hand BPTT it trained with.
+    assert [c["passed"] for c in report["checks"]] == [True, True]
+    assert all(c["autodiff_error"] < 1e-12 for c in report["checks"])
+    assert "LSTM 1997, adding" in captured.err  # the progress bar
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    # At the paper's T = 100 the paper's own numbers stand beside ours.
+    fake = lstm.AddingPaperResult(80_000, 80_000, 0, 0.03, np.zeros(3), 1.0)
+    summary = lstm.paper_summary(fake, length=100)
+    assert summary["paper"] == {
+        "sequences_to_success": 74_000,
+        "test_errors": 1,
+        "test_sequences": 2560,
+    }
+    assert summary["jaxdl"]["sequences_to_success"] == 80_000
+
+
+@pytest.mark.parametrize("args", [dict(paper_length=19), dict(paper_max_sequences=0)])
+def test_bad_paper_configs(args):
+    with pytest.raises(ValueError, match="paper_"):
+        lstm.Config(paper=True, **args)

@@ -56,6 +56,23 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
+    several = p.add_argument_group(
+        "several processes or machines",
+        "start the same command once per process, changing only --process-id; process 0 "
+        "writes --out. Unset values come from JAX's environment variables "
+        "(JAX_COORDINATOR_ADDRESS; Slurm's or Open MPI's process count and rank)",
+    )
+    several.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="process 0's address and a free port, the same for every process",
+    )
+    several.add_argument(
+        "--num-processes", type=int, metavar="N", help="how many processes take part"
+    )
+    several.add_argument(
+        "--process-id", type=int, metavar="I", help="this process's number, 0 to N-1"
+    )
     p.set_defaults(handler=cmd_train)
 
 
@@ -79,19 +96,28 @@ def _print_summary(model, recipe: Recipe) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``jaxdl train``; returns the exit status."""
+    from jaxdl.training import distributed
     from jaxdl.training.mnist import load_model, train_mnist
 
     recipe = recipe_from_args(args)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out DIR, the run directory to continue")
+    several = (args.coordinator, args.num_processes, args.process_id)
+    if distributed.requested(*several):
+        distributed.initialize(*several)  # before any JAX computation
+    quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     model = load_model(args.model)
-    progress = not args.json and sys.stderr.isatty()
-    if not args.json:
+    progress = not quiet and sys.stderr.isatty()
+    if not quiet:
         _print_summary(model, recipe)
+        if distributed.is_multiprocess():
+            import jax
+
+            print(f"processes: {jax.process_count()}, devices in all: {jax.device_count()}")
 
     def report_epoch(record) -> None:
-        if not args.json:
+        if not quiet:
             print(
                 f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
                 f"acc {record['accuracy']:.4f}  val_loss {record['val_loss']:.4f}  "
@@ -111,12 +137,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         on_epoch_end=report_epoch,
     )
     result = run.result() | {"run_dir": str(run_dir)}
+    if not distributed.is_primary():
+        return 0
     if args.json:
         config = dataclasses.asdict(recipe) | {
             "model": args.model,
             "data": str(args.data),
             "validation_fraction": args.validation_fraction,
             "preset": args.preset,
+            "processes": distributed.process_count(),
         }
         print(json.dumps({"command": "train", "config": config, "result": result}))
     else:

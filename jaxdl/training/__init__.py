@@ -7,6 +7,8 @@
 - :mod:`~jaxdl.training.checkpoints`: atomic, checksummed checkpoints of the newest two epochs.
 - :mod:`~jaxdl.training.metrics`: ``metrics.jsonl`` and TensorBoard event files.
 - :mod:`~jaxdl.training.sharding`: data parallelism over a ``jax.sharding.Mesh``.
+- :mod:`~jaxdl.training.distributed`: the same across processes and machines
+  (``jax.distributed``).
 - :mod:`~jaxdl.cli.train`: the ``jaxdl train`` command.
 """
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxdl.errors import DivergenceError, TrainingInterrupted, first_non_finite
 from jaxdl.models import Model
-from jaxdl.training import sharding
+from jaxdl.training import distributed, sharding
 from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import (
     Batch,
@@ -32,6 +32,7 @@ from jaxdl.training.step import (
     epoch_order,
     init_state,
     make_evaluate,
+    make_fed_train_chunk,
     make_optimizer,
     make_train_chunk,
     make_train_step,
@@ -172,6 +173,11 @@ def fit(
     per-step losses every ``recipe.log_every`` steps (never waiting on the step just
     dispatched), updates the progress bar, and stops at the first non-finite loss.
 
+    In a run of several processes (after :func:`jaxdl.training.distributed.initialize`) every
+    process calls ``fit`` with the same arguments: each feeds its rows of every batch to a mesh
+    over all processes' devices, process 0 alone writes ``run_dir`` and shows progress, and
+    each process returns host-local copies of the same parameters.
+
     Args:
       model: a model module (``init_params``, ``apply``, optional ``l2_penalty``).
       train: training ``Batch(images [N, ...], labels [N])``; images become float32.
@@ -211,10 +217,25 @@ def fit(
         )
     layout = sharding.data_parallel(recipe.devices, batch_size=recipe.batch_size)
     batch_sharding = None if layout is None else layout.batch
-    if run_dir is not None:
-        run_dir = prepare_run_dir(run_dir, resume=resume)
-    elif resume:
+    multiprocess = distributed.is_multiprocess()
+    primary = distributed.is_primary()  # writes metrics and checkpoints
+    if multiprocess:
+        distributed.check_same_everywhere("recipe", distributed.fingerprint(recipe.__dict__))
+        distributed.check_same_everywhere(
+            "training and validation data",
+            distributed.fingerprint(_fingerprint(train), _fingerprint(validation)),
+        )
+    if resume and run_dir is None:
         raise ValueError("resume needs a run directory (--out) to resume from")
+    if run_dir is not None:
+        error = None
+        if primary:
+            try:
+                run_dir = prepare_run_dir(run_dir, resume=resume)
+            except ValueError as refused:
+                error = refused
+        distributed.raise_everywhere(error)
+        run_dir = Path(run_dir)
 
     optimizer = make_optimizer(
         recipe.optimizer,
@@ -237,12 +258,24 @@ def fit(
         from jaxdl.training.checkpoints import Checkpoints
 
         defining = _defining_settings(model, train, validation, recipe, state.params, settings)
-        checkpoints = Checkpoints(run_dir)
-        if resume and checkpoints.latest_epoch() is not None:
-            restored = _restore(checkpoints, run_dir, defining, state)
-            state, best_params, meta = restored.state, restored.best_params, restored.meta
+        meta, error = None, None
+        if primary:  # the only process that reads or writes the run directory
+            checkpoints = Checkpoints(run_dir)
+            if resume and checkpoints.latest_epoch() is not None:
+                try:
+                    restored = _restore(checkpoints, run_dir, defining, state)
+                    state, best_params, meta = restored.state, restored.best_params, restored.meta
+                except ValueError as refused:
+                    error = refused
+        distributed.raise_everywhere(error)
+        if multiprocess:  # process 0 read the checkpoint; the others take its values
+            meta = distributed.broadcast_json(meta)
+            if meta is not None:
+                state, best_params = distributed.broadcast(_host((state, best_params)))
+        if meta is not None:
             history, start_epoch = meta["history"], meta["epoch"]
             best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
+    if run_dir is not None and primary:
         from jaxdl.training.background import BackgroundWriter
         from jaxdl.training.metrics import MetricsWriter
 
@@ -254,23 +287,29 @@ def fit(
     chunk_steps = min(recipe.chunk_steps, steps)
     n_chunks = -(-steps // chunk_steps)
     eval_batch = min(recipe.eval_batch_size, validation.images.shape[0])
-    eval_batch = -(-eval_batch // recipe.devices) * recipe.devices
+    devices = 1 if layout is None else layout.mesh.size  # of every process
+    eval_batch = -(-eval_batch // devices) * devices
 
     state = sharding.replicate(state, layout)
-    train = sharding.replicate(train, layout)
     validation = sharding.replicate(validation, layout)
-    train_chunk = make_train_chunk(
-        make_train_step(model, optimizer), chunk_steps=chunk_steps, batch_sharding=batch_sharding
-    )
     evaluate = make_evaluate(model, batch_size=eval_batch, batch_sharding=batch_sharding)
-
-    compile_start = time.perf_counter()
+    train_step = make_train_step(model, optimizer)
     order_args = dict(
         num_examples=n_train, batch_size=recipe.batch_size, padded_steps=n_chunks * chunk_steps
     )
-    example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
-    chunk_args = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
-    train_chunk = train_chunk.lower(state, *train, example_order, *chunk_args).compile()
+    compile_start = time.perf_counter()
+    if multiprocess:
+        # No device holds the training set: each process feeds its rows of every batch.
+        train_chunk = _fed_chunks(
+            make_fed_train_chunk(train_step, chunk_steps=chunk_steps),
+            _host(train), chunk_steps, steps, batch_sharding, state, train_key, order_args,
+        )  # fmt: skip
+    else:
+        train = sharding.replicate(train, layout)
+        train_chunk = _device_chunks(
+            make_train_chunk(train_step, chunk_steps=chunk_steps, batch_sharding=batch_sharding),
+            train, steps, state, train_key, order_args,
+        )  # fmt: skip
     jax.block_until_ready(evaluate(state.params, *validation))  # compiles the evaluation
     compile_seconds = time.perf_counter() - compile_start
 
@@ -284,8 +323,8 @@ def fit(
                 stopped_early = True
                 break
             state, record = _run_epoch(
-                epoch, state, train, train_chunk, train_key, order_args, steps, chunk_steps,
-                recipe, progress,
+                epoch, state, train_chunk, train_key, order_args, steps, chunk_steps, recipe,
+                progress and primary,
             )  # fmt: skip
             totals = evaluate(state.params, *validation)
             count = int(totals.count)
@@ -313,7 +352,8 @@ def fit(
                     "settings": defining,
                 }
                 checkpoints.save(epoch, state, best_params, meta)
-                saved_epoch = epoch
+            if run_dir is not None:
+                saved_epoch = epoch  # by process 0, in a run of several
             if on_epoch_end is not None:
                 on_epoch_end(record)
     except KeyboardInterrupt as interrupt:
@@ -321,7 +361,7 @@ def fit(
             raise
         raise TrainingInterrupted(
             epoch=max(epoch, start_epoch + 1),
-            saved_epoch=saved_epoch if checkpoints is not None else 0,
+            saved_epoch=saved_epoch if run_dir is not None else 0,
             run_dir=None if run_dir is None else str(run_dir),
         ) from None
     finally:
@@ -336,6 +376,8 @@ def fit(
 
     if recipe.patience and not stopped_early and len(history) < recipe.epochs:
         stopped_early = True  # resumed a run whose patience had already run out
+    if multiprocess:  # this process's own copies, usable without the other processes
+        state, best_params = jax.tree.map(jnp.asarray, _host((state, best_params)))
     return FitResult(
         params=state.params,
         best_params=best_params,
@@ -400,8 +442,58 @@ def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainS
     return decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
 
 
+def _host(tree: PyTree) -> PyTree:
+    """NumPy copies of ``tree``'s arrays (replicated arrays of a multi-process run included)."""
+    return jax.tree.map(np.asarray, tree)
+
+
+def _device_chunks(train_chunk, train: Batch, steps, state, train_key, order_args):
+    """``for_epoch(order) -> call(state, first, dropout_key)`` for :func:`make_train_chunk`.
+
+    The whole training set sits on the device; compiles for ``state`` before returning.
+    """
+    example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
+    example = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
+    compiled = train_chunk.lower(state, *train, example_order, *example).compile()
+
+    def for_epoch(order):
+        def call(state, first, dropout_key):
+            return compiled(state, *train, order, np.int32(steps), np.int32(first), dropout_key)
+
+        return call
+
+    return for_epoch
+
+
+def _fed_chunks(fed_chunk, train, chunk_steps, steps, batch_sharding, state, train_key, order_args):
+    """``for_epoch(order) -> call(state, first, dropout_key)`` for :func:`make_fed_train_chunk`.
+
+    ``train`` is this process's host copy of the training set; each call gathers the rows of
+    the chunk's batches that this process's devices hold. Compiles before returning.
+    """
+
+    def batches(order: np.ndarray, first: int) -> Batch:
+        rows = order[first] if chunk_steps == 1 else order[first : first + chunk_steps]
+        return Batch(*distributed.global_batch(*train, rows, batch_sharding))
+
+    example_order = np.asarray(epoch_order(epoch_keys(train_key, 1)[0], **order_args))
+    example = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
+    compiled = fed_chunk.lower(state, batches(example_order, 0), *example).compile()
+
+    def for_epoch(order):
+        order = np.asarray(order)  # the epoch's table, read to the host once
+
+        def call(state, first, dropout_key):
+            batch = batches(order, first)
+            return compiled(state, batch, np.int32(steps), np.int32(first), dropout_key)
+
+        return call
+
+    return for_epoch
+
+
 def _run_epoch(
-    epoch, state, train, train_chunk, train_key, order_args, steps, chunk_steps, recipe, progress
+    epoch, state, train_chunk, train_key, order_args, steps, chunk_steps, recipe, progress
 ) -> tuple[TrainState, dict[str, Any]]:
     from tqdm.auto import tqdm
 
@@ -417,7 +509,7 @@ def _run_epoch(
         dynamic_ncols=True,
     )
     start = time.perf_counter()
-    order = epoch_order(shuffle_key, **order_args)
+    run_chunk = train_chunk(epoch_order(shuffle_key, **order_args))
     losses, correct = [], 0
     pending = []  # (first step, metrics) of calls whose metrics are not read yet
 
@@ -446,9 +538,7 @@ def _run_epoch(
 
     unread_steps = 0
     for first in range(0, steps, chunk_steps):
-        state, metrics = train_chunk(
-            state, *train, order, np.int32(steps), np.int32(first), dropout_key
-        )
+        state, metrics = run_chunk(state, first, dropout_key)
         if unread_steps >= recipe.log_every:  # read all but the call just dispatched
             for args in pending:
                 read(*args)

@@ -30,12 +30,23 @@ class DataParallel(NamedTuple):
 def data_parallel(devices: int, *, batch_size: int) -> DataParallel | None:
     """The layout for ``devices`` devices, or ``None`` for a plain single-device run.
 
+    In a run of several processes the mesh always spans every device of every process
+    (``devices`` must then be 1, the default, or that total).
+
     Raises:
       ValueError: if ``devices`` is not positive, exceeds the devices JAX can see, or does not
         divide ``batch_size`` (each device must get the same number of examples).
     """
     require_positive_int("devices", devices)
-    available = jax.devices()
+    available = jax.devices()  # every process's devices, in a multi-process run
+    if jax.process_count() > 1:
+        # Several processes (jaxdl.training.distributed): the mesh spans all their devices.
+        if devices not in (1, len(available)):
+            raise ValueError(
+                f"--devices {devices}: a run of {jax.process_count()} processes uses all "
+                f"{len(available)} of their devices; leave --devices unset"
+            )
+        devices = len(available)
     if devices > len(available):
         raise ValueError(
             f"--devices {devices} asks for more devices than the {len(available)} JAX can see "

@@ -159,18 +159,51 @@ def make_train_chunk(
         def body(state, i):
             s = first + i
             batch = gather(images, labels, order, s)
-
-            def active(state):
-                return train_step(state, batch, step_key(epoch_key, s))
-
-            def idle(state):
-                zero = StepMetrics(jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32))
-                return state, zero
-
-            new_state, metrics = jax.lax.cond(s < num_steps, active, idle, state)
-            return new_state, StepMetrics(metrics.loss.astype(jnp.float32), metrics.correct)
+            return _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key)
 
         return jax.lax.scan(body, state, jnp.arange(chunk_steps, dtype=jnp.int32))
+
+    return jax.jit(run_one if chunk_steps == 1 else run_chunk, donate_argnums=(0,))
+
+
+def _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key):
+    """Step ``s`` of the epoch, or (at or past ``num_steps``) the unchanged state and zeros."""
+
+    def active(state):
+        return train_step(state, batch, step_key(epoch_key, s))
+
+    def idle(state):
+        return state, StepMetrics(jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32))
+
+    new_state, metrics = jax.lax.cond(s < num_steps, active, idle, state)
+    return new_state, StepMetrics(metrics.loss.astype(jnp.float32), metrics.correct)
+
+
+def make_fed_train_chunk(train_step: Callable, *, chunk_steps: int) -> Callable:
+    """Jitted ``K = chunk_steps`` steps on batches the host feeds (a multi-process run).
+
+    The counterpart of :func:`make_train_chunk` for :mod:`jaxdl.training.distributed`, where
+    no device holds the whole data set: each process gathers its rows of the global batches on
+    the host (:func:`jaxdl.training.distributed.global_batch`). Signature
+    ``(state, batches, num_steps [], first [], epoch_key) -> (state, StepMetrics of [K])``,
+    with ``batches`` a :class:`Batch` of ``[B, ...]`` when ``K = 1``, else ``[K, B, ...]``
+    (steps ``first .. first + K - 1``); padding steps are skipped as in
+    :func:`make_train_chunk`, so the arithmetic is the same.
+    """
+
+    def run_one(state, batch, num_steps, first, epoch_key):
+        del num_steps  # a chunk of one step is never padding
+        state, metrics = train_step(state, batch, step_key(epoch_key, first))
+        return state, jax.tree.map(lambda m: m[None], metrics)
+
+    def run_chunk(state, batches, num_steps, first, epoch_key):
+        def body(state, xs):
+            i, batch = xs
+            s = first + i
+            return _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key)
+
+        steps = jnp.arange(chunk_steps, dtype=jnp.int32)
+        return jax.lax.scan(body, state, (steps, batches))
 
     return jax.jit(run_one if chunk_steps == 1 else run_chunk, donate_argnums=(0,))
 

@@ -100,3 +100,54 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     if target.exists() and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {text!r} exists and cannot be replaced (read-only)")
     return target
+
+
+#: ``(smallest, largest)`` value of each integer run setting, by field name, shared by every
+#: chapter's ``Config`` and the training ``Recipe``. Beyond the largest, a run would exhaust
+#: memory long after starting (a trace kept per step, weights growing with the square of a
+#: width, a million networks trained at once) or overflow (a seed wider than 32 bits); it is
+#: refused in one line before anything is allocated.
+LIMITS: dict[str, tuple[int, int]] = {
+    "steps": (1, 10_000_000),
+    "sentiment_steps": (1, 10_000_000),
+    "epochs": (1, 100_000),
+    "max_epochs": (1, 100_000),
+    "patience": (0, 100_000),
+    "hidden": (1, 4096),
+    "base": (1, 1024),
+    "size": (2, 1024),
+    "length": (2, 100_000),
+    "triplets": (1, 100_000),
+    "batch": (1, 65_536),
+    "batch_size": (1, 65_536),
+    "eval_batch_size": (1, 65_536),
+    "chunk_steps": (1, 100_000),
+    "log_every": (1, 10_000_000),
+    "devices": (1, 4096),
+    "seeds": (0, 10_000),
+    "paper_seeds": (1, 10_000),
+    "paper_passes": (1, 100_000),
+    "paper_max_sequences": (1, 100_000_000),
+    "nearby": (1, 100_000),
+    "digits": (1, 10_000),
+    "seed": (0, 2**32 - 1),
+    "key": (0, 2**32 - 1),
+}
+
+
+def check_limits(config) -> None:
+    """``ValueError`` for the first integer field of dataclass ``config`` outside :data:`LIMITS`.
+
+    One message states the bound: ``steps must be an integer between 1 and 10000000, got ...``.
+    Fields not named in :data:`LIMITS` are left to the config's own checks.
+    """
+    import dataclasses
+
+    for field in dataclasses.fields(config):
+        if field.name not in LIMITS:
+            continue
+        low, high = LIMITS[field.name]
+        value = getattr(config, field.name)
+        if not _is_int(value) or not low <= value <= high:
+            name = field.name.replace("_", " ")
+            raise ValueError(f"{name} must be an integer between {low} and {high}, got {value!r}")

@@ -6,7 +6,8 @@
 - :mod:`~jaxdl.cli.options`: frozen dataclasses become command-line options.
 
 Thin by design: options are parsed into frozen dataclasses and handed to library code. Bad input
-exits with status 2 and one line; a failed check or a divergence with 1.
+exits with status 2 and one line (argparse's usage errors included); a failed check or a
+divergence with 1; Ctrl-C with 130 and one line. Never a traceback for any of these.
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ from collections.abc import Sequence
 
 from jaxdl.errors import DivergenceError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error reported in one line (its own usage block goes to --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxdl`` parser with every subcommand."""
     from jaxdl.cli import data, run, train
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxdl",
         description="The history of deep learning as verified, jitted JAX code.",
     )
@@ -37,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the subcommand; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        args = build_parser().parse_args(argv)
+        args.argv = argv
         return args.handler(args)
     except ValueError as error:
         print(f"jaxdl: error: {error}", file=sys.stderr)
@@ -46,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DivergenceError as error:
         print(f"jaxdl: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("jaxdl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from jaxdl import milestones
 from jaxdl.cli.options import add_config_arguments, config_from_args
+from jaxdl.validate import LIMITS, require_int, require_writable_file
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -73,6 +74,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     module = args.module
     config = config_from_args(module.Config, args)
+    if args.plot:
+        require_writable_file("--plot", args.plot)
     report = module.run(config)
     if args.plot:
         from jaxdl.plotting import save_figure
@@ -93,6 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    low, high = LIMITS["seed"]
+    require_int("--seed", args.seed, minimum=low, maximum=high)
     checks = milestones.all_gradient_checks(seed=args.seed)
     passed = all(c.passed for c in checks)
     if args.json:

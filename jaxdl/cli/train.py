@@ -2,7 +2,8 @@
 
 Options left unset take their value from ``--preset`` when one is named, else from
 :class:`jaxdl.training.recipe.Recipe`'s defaults (the options are derived from its fields). Bad settings exit with status 2 and one line
-(``ValueError``, raised before the first step); a diverging loss exits with status 1.
+(``ValueError``, raised before the first step); a diverging loss exits with status 1; Ctrl-C
+exits with status 130 and one line saying which epochs are saved and how to continue.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 from jaxdl.cli.options import add_config_arguments, given_options
+from jaxdl.errors import TrainingInterrupted
 from jaxdl.models import MODELS
 from jaxdl.training.recipe import PRESETS, Recipe, preset
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -97,7 +102,8 @@ def _print_summary(model, recipe: Recipe) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``jaxdl train``; returns the exit status."""
     from jaxdl.training import distributed
-    from jaxdl.training.mnist import load_model, train_mnist
+    from jaxdl.training.loop import prepare_run_dir
+    from jaxdl.training.mnist import load_model
 
     recipe = recipe_from_args(args)
     if args.resume and not args.out:
@@ -107,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         distributed.initialize(*several)  # before any JAX computation
     quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if not distributed.is_multiprocess():  # (several processes: fit checks it on process 0)
+        prepare_run_dir(run_dir, resume=args.resume)  # a bad --out is refused before any work
     model = load_model(args.model)
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
@@ -126,16 +134,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    run = train_mnist(
-        args.model,
-        recipe,
-        data=args.data,
-        validation_fraction=args.validation_fraction,
-        run_dir=run_dir,
-        resume=args.resume,
-        progress=progress,
-        on_epoch_end=report_epoch,
-    )
+    try:
+        run = _train(args, recipe, run_dir, progress, report_epoch)
+    except TrainingInterrupted as stop:
+        print(f"jaxdl: {stop}; continue with `{resume_command(args, run_dir)}`", file=sys.stderr)
+        return EXIT_INTERRUPTED
     result = run.result() | {"run_dir": str(run_dir)}
     if not distributed.is_primary():
         return 0
@@ -157,3 +160,34 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"stopped early: no better validation accuracy for {recipe.patience} epochs")
         print(f"run directory: {run_dir} (tensorboard --logdir {run_dir / 'tensorboard'})")
     return 0
+
+
+def _train(args, recipe, run_dir, progress, report_epoch):
+    from jaxdl.training.mnist import train_mnist
+
+    return train_mnist(
+        args.model,
+        recipe,
+        data=args.data,
+        validation_fraction=args.validation_fraction,
+        run_dir=run_dir,
+        resume=args.resume,
+        progress=progress,
+        on_epoch_end=report_epoch,
+    )
+
+
+def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+    """The ``jaxdl train`` command line that continues this run: the same options, with
+    ``--resume --out DIR``."""
+    kept, skip = [], False
+    for word in args.argv:
+        if skip:
+            skip = False
+        elif word in ("--resume",):
+            continue
+        elif word == "--out":
+            skip = True
+        elif not word.startswith("--out="):
+            kept.append(word)
+    return shlex.join(["jaxdl", *kept, "--resume", "--out", str(run_dir)])

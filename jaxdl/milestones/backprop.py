@@ -40,7 +40,13 @@ from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_sse_grad, sse
 from jaxdl.report import Report
-from jaxdl.validate import require_int, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    LIMITS,
+    check_limits,
+    require_int,
+    require_positive_float,
+    require_positive_int,
+)
 
 # The data. The third column is always 1: it plays the part of a bias input.
 XOR_INPUTS = np.array([[0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.float64)
@@ -93,7 +99,7 @@ def dataset(name: Literal["xor", "litter"] = "xor", dtype=None) -> Batch:
 
 
 def _require_hidden(hidden: int) -> None:
-    require_int("hidden width", hidden, minimum=1)
+    require_int("hidden width", hidden, minimum=1, maximum=LIMITS["hidden"][1])
 
 
 def init_params(*, key: jax.Array, n_in: int = 3, hidden: int = 4, dtype=None) -> Params:
@@ -353,8 +359,8 @@ def train_many(
     Returns:
       Their outputs on ``batch.x``: ``[count, N, 1]``.
     """
-    require_positive_int("number of networks", count)
-    require_positive_int("steps", steps)
+    require_int("number of networks", count, minimum=1, maximum=LIMITS["seeds"][1])
+    require_int("steps", steps, minimum=1, maximum=LIMITS["steps"][1])
     require_positive_float("learning rate", learning_rate)
     _require_hidden(hidden)
     n_in = jnp.shape(batch.x)[-1]
@@ -538,6 +544,7 @@ class Config:
     )
 
     def __post_init__(self):
+        check_limits(self)
         if self.data not in ("xor", "litter"):
             raise ValueError(f"data must be 'xor' or 'litter', got {self.data!r}")
         if self.init not in ("seed", "key"):

@@ -61,7 +61,7 @@ from jaxdl.losses import (
 )
 from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 F32 = jnp.float32
 
@@ -550,6 +550,7 @@ class Config:
     )
 
     def __post_init__(self):
+        check_limits(self)
         for name in ("hidden", "steps", "batch", "triplets", "paper_passes", "paper_seeds"):
             require_positive_int(name, getattr(self, name))
         require_positive_float("learning rate", self.learning_rate)

@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 #: Where Debye's curve has its local minimum: the slope x**2 (5 x**2 - 6) is zero there.
 LOCAL_MINIMUM = math.sqrt(6 / 5)
@@ -113,6 +113,7 @@ class Config:
     steps: int = dataclasses.field(default=60, metadata={"help": "number of descent steps"})
 
     def __post_init__(self):
+        check_limits(self)
         require_positive_float("learning rate", self.learning_rate)
         require_positive_int("steps", self.steps)
         if not math.isfinite(self.start):

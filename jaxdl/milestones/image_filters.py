@@ -45,7 +45,7 @@ from jax.typing import ArrayLike
 from jaxdl.gradcheck import GradCheck
 from jaxdl.layers import conv2d
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_int
+from jaxdl.validate import check_limits, require_positive_int
 
 Padding = Literal["reflect", "edge", "wrap", "zero"]
 PADDINGS: tuple[str, ...] = ("reflect", "edge", "wrap", "zero")
@@ -285,6 +285,7 @@ class Config:
     )
 
     def __post_init__(self):
+        check_limits(self)
         require_positive_int("digits", self.digits)
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")

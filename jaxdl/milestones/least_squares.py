@@ -27,7 +27,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
-from jaxdl.validate import require_int, require_positive_int
+from jaxdl.validate import check_limits, require_int, require_positive_int
 
 #: The seed's example for the error function: ``line_error(1, 2, SEED_EXAMPLE)`` is 22.0.
 SEED_EXAMPLE = ((3.0, 6.0), (6.0, 9.0), (12.0, 18.0))
@@ -248,6 +248,7 @@ class Config:
     seed: int = dataclasses.field(default=0, metadata={"help": "seed for the nearby lines"})
 
     def __post_init__(self):
+        check_limits(self)
         require_positive_int("nearby", self.nearby)
         require_int("seed", self.seed)
 

@@ -39,7 +39,7 @@ from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 # --- The seed's step, on the device ------------------------------------------------------------
 
@@ -294,6 +294,7 @@ class Config:
     start_m: float = dataclasses.field(default=1.0, metadata={"help": "starting slope m"})
 
     def __post_init__(self):
+        check_limits(self)
         require_positive_int("steps", self.steps)
         require_positive_float("learning rate", self.learning_rate)
         for name in ("start_b", "start_m"):

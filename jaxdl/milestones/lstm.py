@@ -62,7 +62,7 @@ from jaxdl.milestones.elman_rnn import (
 )
 from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
-from jaxdl.validate import require_int, require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
 
 F32 = jnp.float32
 
@@ -785,6 +785,7 @@ class Config:
     )
 
     def __post_init__(self):
+        check_limits(self)
         for name in ("hidden", "steps", "batch", "sentiment_steps", "paper_max_sequences"):
             require_positive_int(name, getattr(self, name))
         require_positive_int("paper_length", self.paper_length)

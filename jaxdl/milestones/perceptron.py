@@ -57,7 +57,7 @@ from jax.typing import ArrayLike
 from jaxdl.activations import heaviside
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.report import Report
-from jaxdl.validate import require_int, require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
 
 Gate = Literal["or", "and", "xor"]
 
@@ -406,6 +406,7 @@ class Config:
     )
 
     def __post_init__(self):
+        check_limits(self)
         if self.gate not in GATE_TARGETS:
             raise ValueError(f"unknown gate {self.gate!r}; choose one of {', '.join(GATE_TARGETS)}")
         require_positive_int("steps", self.steps)

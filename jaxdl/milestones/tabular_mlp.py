@@ -65,7 +65,7 @@ from jaxdl.losses import (
 from jaxdl.mlp import Layer
 from jaxdl.optim import TrainState, apply_gradients
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 Loss = Literal["binary_crossentropy", "mse"]
 LOSSES: tuple[str, ...] = ("binary_crossentropy", "mse")
@@ -428,6 +428,7 @@ class Config:
     seed: int = dataclasses.field(default=0, metadata={"help": "initialisation and shuffling"})
 
     def __post_init__(self):
+        check_limits(self)
         require_positive_int("epochs", self.epochs)
         require_positive_int("batch_size", self.batch_size)
         require_positive_float("learning rate", self.learning_rate)

@@ -59,7 +59,7 @@ from jaxdl.gradcheck import GradCheck
 from jaxdl.losses import check_same_shape
 from jaxdl.models import unet
 from jaxdl.report import Report
-from jaxdl.validate import require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 
 def _mask_and_guard(
@@ -273,6 +273,7 @@ class Config:
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
 
     def __post_init__(self):
+        check_limits(self)
         for name in ("steps", "batch", "size", "base"):
             require_positive_int(name, getattr(self, name))
         if self.size % 2:

@@ -359,8 +359,8 @@ def fit(
     except KeyboardInterrupt as interrupt:
         if isinstance(interrupt, TrainingInterrupted):
             raise
-        raise TrainingInterrupted(
-            epoch=max(epoch, start_epoch + 1),
+        raise TrainingInterrupted(  # after the save of ``epoch``, the next one was running
+            epoch=max(epoch, start_epoch + 1, saved_epoch + 1),
             saved_epoch=saved_epoch if run_dir is not None else 0,
             run_dir=None if run_dir is None else str(run_dir),
         ) from None

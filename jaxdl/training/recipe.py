@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Literal
 
-from jaxdl.validate import require_int, require_positive_float, require_positive_int
+from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
 
 Optimizer = Literal["adam", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -69,6 +69,7 @@ class Recipe:
     eval_batch_size: int = field(default=1000, metadata={"help": "examples per evaluation call"})
 
     def __post_init__(self):
+        check_limits(self)
         for name in ("epochs", "batch_size", "chunk_steps", "log_every", "eval_batch_size"):
             require_positive_int(name.replace("_", " "), getattr(self, name))
         require_positive_int("devices", self.devices)

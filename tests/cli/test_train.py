@@ -55,7 +55,7 @@ def test_train_command_preset_and_text_output(tmp_path, capsys, linear_model):
     [
         (["--devices", "3"], "more devices than"),
         (["--lr", "0"], "learning rate must be positive"),
-        (["--epochs", "0"], "epochs must be a positive integer"),
+        (["--epochs", "0"], "epochs must be an integer between 1 and 100000"),
         (["--resume"], "--resume needs --out"),
         (["--data", "/no/such/dir"], "no/such/dir"),
     ],

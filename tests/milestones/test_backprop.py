@@ -226,7 +226,7 @@ def test_bad_input_is_one_clear_value_error_each():
     for hidden in (0, -1, 2.5):
         with pytest.raises(ValueError, match="hidden width"):
             bp.init_params(key=jax.random.key(0), hidden=hidden)
-        with pytest.raises(ValueError, match="hidden width"):
+        with pytest.raises(ValueError, match="hidden"):
             bp.Config(hidden=hidden)
     with pytest.raises(ValueError, match="steps"):
         bp.train(params, batch, steps=0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -102,38 +103,63 @@ def encode(
 
 
 def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
-    """Read ``(texts, labels)`` from a CSV file with ``text`` and ``label`` columns.
+    """Read ``(texts, labels)`` from a UTF-8 CSV file with ``text`` and ``label`` columns.
+
+    A byte-order mark (what Excel writes before the header) is skipped.
 
     Raises:
-      ValueError: if the file is missing or empty, lacks either column, has a row without a
-        label, or a label that is not binary (0/1, negative/positive, neg/pos).
+      ValueError: one line naming the file (and the line, where there is one): the path is
+        missing or a directory, the bytes are not UTF-8, the CSV is malformed (a field longer
+        than the csv module's limit, say), the file is empty, lacks either column, has a row
+        without a label, or a label that is not binary (0/1, negative/positive, neg/pos).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"CSV file {str(path)!r} does not exist")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise ValueError(f"CSV file {str(path)!r} is empty; expected a header 'text,label'")
-        columns = [c.strip().lower() for c in reader.fieldnames]
+    name = str(path)
+    if path.is_dir():
+        raise ValueError(f"CSV file {name!r} is a directory; give the path of a .csv file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"CSV file {name!r} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"CSV file {name!r}: cannot read: {error.strerror or error}") from None
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{name} line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
+            f"{error.start}); save the file as UTF-8"
+        ) from None
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+        if not fieldnames:
+            raise ValueError(f"CSV file {name!r} is empty; expected a header 'text,label'")
+        columns = [c.strip().lower() for c in fieldnames]
         missing = [c for c in ("text", "label") if c not in columns]
         if missing:
             raise ValueError(
-                f"CSV file {str(path)!r} lacks column(s) {', '.join(missing)}; its header is "
-                f"{', '.join(reader.fieldnames)}; expected 'text,label'"
+                f"CSV file {name!r} lacks column(s) {', '.join(missing)}; its header is "
+                f"{', '.join(fieldnames)}; expected 'text,label'"
             )
-        text_key = reader.fieldnames[columns.index("text")]
-        label_key = reader.fieldnames[columns.index("label")]
+        text_key = fieldnames[columns.index("text")]
+        label_key = fieldnames[columns.index("label")]
         texts, labels = [], []
-        for line, row in enumerate(reader, start=2):
-            raw = (row.get(label_key) or "").strip().lower()
-            if raw not in _LABELS:
+        for row in reader:
+            raw_label = (row.get(label_key) or "").strip().lower()
+            if raw_label not in _LABELS:
                 raise ValueError(
-                    f"{path.name} line {line}: label {raw!r} is not binary; use 0/1 or "
-                    "negative/positive (map e.g. Sentiment140's 4 to 1)"
+                    f"{name} line {reader.line_num}: label {raw_label!r} is not binary; use 0/1 "
+                    "or negative/positive (map e.g. Sentiment140's 4 to 1)"
                 )
             texts.append(row.get(text_key) or "")
-            labels.append(_LABELS[raw])
+            labels.append(_LABELS[raw_label])
+    except csv.Error as error:
+        raise ValueError(
+            f"{name} line {reader.line_num + 1}: not readable as CSV ({error}); check the quoting, "
+            "or split a field that long"
+        ) from None
     if not texts:
-        raise ValueError(f"CSV file {str(path)!r} has a header but no rows")
+        raise ValueError(f"CSV file {name!r} has a header but no rows")
     return texts, labels

@@ -208,21 +208,46 @@ def to_grayscale(pixels: ArrayLike) -> np.ndarray:
     return a
 
 
+#: Largest image :func:`load_grayscale` decodes (2048 x 2048): each filtered response of a
+#: bigger one takes over 32 MB in float64, one per kernel. Checked from the file's header,
+#: before decoding, so a small file that claims huge dimensions never reaches memory.
+MAX_PIXELS = 2048 * 2048
+
+
 def load_grayscale(path: str | Path) -> np.ndarray:
     """Read an image file (PNG natively; JPEG and others through Pillow) as gray ``[H, W]``.
 
     Raises:
-      ValueError: if the file does not exist, cannot be decoded as an image, or has a shape
-        that :func:`to_grayscale` refuses.
+      ValueError: if the path does not exist or is a directory, the image has more than
+        :data:`MAX_PIXELS` pixels (read from its header, before decoding), it cannot be decoded
+        as an image, or has a shape that :func:`to_grayscale` refuses.
     """
     import matplotlib.image
+    from PIL import Image
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"image file {str(path)!r} is a directory; give an image file")
     if not path.is_file():
         raise ValueError(f"image file {str(path)!r} does not exist")
+    too_large = (
+        f"image {str(path)!r} has more than {MAX_PIXELS} pixels (2048 x 2048); scale it down first"
+    )
+    try:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+    except Image.DecompressionBombError:  # Pillow's own, far larger, limit
+        raise ValueError(too_large) from None
+    except Exception as error:  # PIL.UnidentifiedImageError, SyntaxError, OSError, ValueError
+        raise ValueError(
+            f"could not read {str(path)!r} as an image ({type(error).__name__}: {error}); "
+            "pass a PNG or JPEG file"
+        ) from None
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"{too_large} (it is {width} x {height})")
     try:
         pixels = matplotlib.image.imread(path)
-    except Exception as error:  # PIL.UnidentifiedImageError, SyntaxError, OSError, ValueError
+    except Exception as error:  # a header that parses over data that does not decode
         raise ValueError(
             f"could not read {str(path)!r} as an image ({type(error).__name__}: {error}); "
             "pass a PNG or JPEG file"

@@ -31,6 +31,18 @@ def _dir_named_png(d):
     return d / "d.png"
 
 
+def _latin1_csv(d):
+    (d / "reviews.csv").write_bytes(b"text,label\ngood,1\ncaf\xe9,0\n")
+    return d / "reviews.csv"
+
+
+def _huge_png(d):
+    from tests.milestones.test_image_filters import _png_header
+
+    (d / "huge.img").write_bytes(_png_header(20000, 20000))
+    return d / "huge.img"
+
+
 def _truncated_idx(d):
     write_directory(d / "idx", small_mnist_files(), compress=False)
     path = d / "idx" / "train-images-idx3-ubyte"
@@ -76,6 +88,12 @@ CASES = {
     "source-truncated-idx": (["data", "mnist", "--source", _truncated_idx],
                              "truncated: header says shape (30, 28, 28)"),
     "train-data-truncated-idx": (["train", "mlp", "--data", _truncated_idx], "truncated"),
+    "csv-is-a-directory": (["run", "lstm", "--csv", "{tmp}"], "is a directory"),
+    "csv-not-utf8": (["run", "lstm", "--csv", _latin1_csv],
+                     "reviews.csv line 3: not UTF-8 text (byte 0xe9"),
+    "image-20000x20000": (["run", "image-filters", "--image", _huge_png],
+                          "more than 4194304 pixels"),
+    "image-is-a-directory": (["run", "image-filters", "--image", "{tmp}"], "is a directory"),
     "validation-fraction": (["train", "mlp", "--validation-fraction", "1.5"],
                             "validation_fraction"),
 }  # fmt: skip

@@ -67,6 +67,34 @@ def test_missing_file(tmp_path):
         text.read_labelled_csv(tmp_path / "nope.csv")
 
 
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    # Excel's "CSV UTF-8" starts with EF BB BF: it was read as a column "\ufefftext".
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbftext,label\ngood,1\n")
+    assert text.read_labelled_csv(path) == (["good"], [1])
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"text,label\ngood,1\ncaf\xe9,0\n", "bad.csv line 3: not UTF-8 text (byte 0xe9"),
+        (b"text,label\n" + b"x" * 200_000 + b",1\n", "bad.csv line 2: not readable as CSV"),
+    ],
+    ids=["latin-1-byte", "huge-field"],
+)
+def test_unreadable_csv_names_the_file_and_line(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        text.read_labelled_csv(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_directory_is_not_reported_as_missing(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; give the path of a .csv file"):
+        text.read_labelled_csv(tmp_path)
+
+
 @pytest.mark.parametrize(
     "texts, kwargs, message",
     [

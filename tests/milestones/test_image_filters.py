@@ -221,3 +221,38 @@ def test_demo(tmp_path, capsys):
         assert f"{name} kernel:" in printed
     assert "response on MNIST test #0" in printed
     assert (tmp_path / "grid.png").read_bytes()[:8] == PNG_MAGIC and out.endswith("grid.png")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width x height`` gray pixels over a few bytes of data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.mark.parametrize("side", [3000, 20000])
+def test_a_huge_image_is_refused_from_its_header_before_decoding(tmp_path, side, monkeypatch):
+    import matplotlib.image
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded an image above the pixel limit")
+
+    monkeypatch.setattr(matplotlib.image, "imread", no_decoding)
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_header(side, side))
+    assert path.stat().st_size < 1000
+    with pytest.raises(ValueError, match=r"more than 4194304 pixels \(2048 x 2048\)"):
+        filters.load_grayscale(path)
+
+
+def test_a_directory_is_not_an_image(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        filters.load_grayscale(tmp_path)

@@ -674,7 +674,8 @@ def _run_paper(config: Config, *, key: jax.Array) -> Report:
     )
 
 
-def _plot_paper(result: ElmanPaperResult):
+def plot_paper(result: ElmanPaperResult):
+    """Our Fig. 3 (RMS error at 12 consecutive inputs, each network and the mean); training."""
     from jaxdl.plotting import new_figure
 
     fig, (ax_fig3, ax_train) = new_figure(ncols=2)
@@ -701,7 +702,7 @@ def plot(report: Report):
     from jaxdl.plotting import new_figure
 
     if "paper" in report.plot_data:
-        return _plot_paper(report.plot_data["paper"])
+        return plot_paper(report.plot_data["paper"])
     fig, (ax_loss, ax_err) = new_figure(ncols=2)
     ax_loss.plot(report.plot_data["losses"], color="tab:blue")
     ax_loss.set(xlabel="step", ylabel="cross-entropy", title="training loss")

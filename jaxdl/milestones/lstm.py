@@ -574,9 +574,10 @@ def adding_problem_1997(
     require_positive_int("batch", batch)
     k_len, k_v, k_a, k_b = jax.random.split(key, 4)
     steps = length + length // 10
-    lengths = jax.random.randint(k_len, (batch,), length, steps + 1)
-    first = jax.random.randint(k_a, (batch,), 0, 10)
-    j = jax.random.randint(k_b, (batch,), 0, length // 2 - 1)
+    i32 = jnp.int32  # explicit, so that the draws are the same with and without x64
+    lengths = jax.random.randint(k_len, (batch,), length, steps + 1, i32)
+    first = jax.random.randint(k_a, (batch,), 0, 10, i32)
+    j = jax.random.randint(k_b, (batch,), 0, length // 2 - 1, i32)
     second = j + (j >= first)  # the j-th pair that is not the first marked one
     t = jnp.arange(steps)[:, None]
     marked = (t == first[None, :]) | (t == second[None, :])
@@ -902,7 +903,8 @@ def _run_paper(config: Config, *, key: jax.Array, check_key: jax.Array) -> Repor
     )
 
 
-def _plot_paper(result: AddingPaperResult):
+def plot_paper(result: AddingPaperResult):
+    """Training error against sequences seen, with our success point and the paper's 74,000."""
     from jaxdl.plotting import new_figure
 
     fig, ax = new_figure()
@@ -957,7 +959,7 @@ def plot(report: Report):
     from jaxdl.plotting import new_figure
 
     if "paper" in report.plot_data:
-        return _plot_paper(report.plot_data["paper"])
+        return plot_paper(report.plot_data["paper"])
     fig, ax = new_figure()
     if "sentiment" in report.plot_data["curves"]:
         ax.plot(report.plot_data["curves"]["sentiment"], color="tab:purple")

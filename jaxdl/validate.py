@@ -128,6 +128,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "paper_seeds": (1, 10_000),
     "paper_passes": (1, 100_000),
     "paper_max_sequences": (1, 100_000_000),
+    "paper_length": (20, 10_000),  # the 1997 paper went to T = 1000
     "nearby": (1, 100_000),
     "digits": (1, 10_000),
     "seed": (0, 2**32 - 1),

@@ -191,7 +191,7 @@ def test_paper_run_finds_the_dip_and_reports_it_beside_the_paper(tmp_path, capsy
 
 
 def test_paper_run_bad_settings():
-    with pytest.raises(ValueError, match="paper_passes"):
+    with pytest.raises(ValueError, match="paper passes must be an integer between 1 and"):
         elman_rnn.Config(paper=True, paper_passes=0)
     with pytest.raises(ValueError, match="bits must be at least 3"):
         elman_rnn.reproduce_elman_1990(key=jax.random.key(0), seeds=1, passes=1, bits=2)

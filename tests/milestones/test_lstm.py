@@ -244,7 +244,15 @@ def test_paper_run_reports_its_numbers_beside_the_papers(tmp_path, capsys):
     assert summary["jaxdl"]["sequences_to_success"] == 80_000
 
 
-@pytest.mark.parametrize("args", [dict(paper_length=19), dict(paper_max_sequences=0)])
-def test_bad_paper_configs(args):
-    with pytest.raises(ValueError, match="paper_"):
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (dict(paper_length=19), "paper length must be an integer between 20 and"),
+        (dict(paper_max_sequences=0), "paper max sequences must be an integer between 1 and"),
+    ],
+)
+def test_bad_paper_configs(args, message):
+    with pytest.raises(ValueError, match=message):
         lstm.Config(paper=True, **args)
+    with pytest.raises(ValueError, match="length must be an integer >= 20"):
+        lstm.reproduce_adding_1997(key=jax.random.key(0), length=19)

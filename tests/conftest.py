@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 
-import jax
-from hypothesis import HealthCheck, settings
+# The CLI turns on a persistent compilation cache in ~/.cache; tests call it in-process, so keep
+# it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
+os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
+
+import jax  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Gradient comparisons are made in float64; silent rank promotion is an error.
 jax.config.update("jax_enable_x64", True)

@@ -5,6 +5,9 @@
 - :mod:`~jaxdl.cli.data`: ``data mnist`` (what data is here and whether its bytes check out).
 - :mod:`~jaxdl.cli.options`: frozen dataclasses become command-line options.
 
+On start, :func:`jaxdl.cache.enable` turns on the persistent XLA compilation cache (moved or
+turned off with ``JAXDL_COMPILATION_CACHE``), so a second run of a command skips compilation.
+
 Thin by design: options are parsed into frozen dataclasses and handed to library code. Bad input
 exits with status 2 and one line (argparse's usage errors included); a failed check or a
 divergence with 1; Ctrl-C with 130 and one line. Never a traceback for any of these.
@@ -16,6 +19,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from jaxdl import cache
 from jaxdl.errors import DivergenceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = argv
+        cache.enable()
         return args.handler(args)
     except ValueError as error:
         print(f"jaxdl: error: {error}", file=sys.stderr)

@@ -1,47 +1,34 @@
 """Training speed of the deep CNN: jaxdl's jitted step vs the Flax twin vs PyTorch, same process.
 
 Each contender runs the same train step (TFLearn's network, dropout on, softmax cross-entropy
-plus the L2 penalty, Adam, float32) on the same random batch; the figure is training images per
-second over ``--steps`` steps after a warm-up, with compilation timed separately. PyTorch is
-optional: it is measured only when importable (it is never a dependency of jaxdl).
+plus the L2 penalty, Adam, float32) on the same random batch. PyTorch is optional: it is
+measured only when importable (it is never a dependency of jaxdl).
 
-Besides the model as shipped, ``--variants`` times the alternatives considered for the two
-layers whose implementation matters on XLA:CPU: LRN as eleven shifted slices or as
-``lax.reduce_window`` (shipped: a banded matmul over channels), and max-pool as
-``lax.reduce_window`` (shipped: reshape and max); and the hand-written backward pass
-(``deep_cnn.loss_and_grad``) in place of ``jax.grad``.
+The contenders take turns: each round runs ``--steps`` steps of every contender in a rotating
+order, so all of them meet the same load on a shared machine; the figure per contender is the
+median over ``--rounds`` rounds, and each ``jaxdl / X`` ratio is the median of the per-round
+ratios (their range is printed too). Compilation is timed separately. The load average is
+printed before and after.
+
+``jaxdl`` is the model as shipped (the platform's default backward pass,
+:func:`jaxdl.layers.default_backward`); ``jaxdl hand`` and ``jaxdl autodiff`` force each
+backward pass. ``--variants`` adds the backward pass written out layer by layer
+(``deep_cnn.loss_and_grad``) and the layer alternatives in :data:`VARIANTS`, to re-make the
+implementation choices of :mod:`jaxdl.layers` on another machine.
 
 Usage::
 
-    python benchmarks/deep_cnn_speed.py [--batch-sizes 64 128] [--steps 30] [--variants]
-
-Timings on a shared machine are noisy: compare ratios measured in the same run.
-
-Measured once (2026-11, jax 0.11.2, torch 2.11.0, 30 steps; one run each, so +-10% noise), on an
-idle 16-core host pinned to two cores (``taskset -c 0,1``, ``JAX_PLATFORMS=cpu``), images/s:
-
-=========================  =========  =========
-contender                  batch 64   batch 128
-=========================  =========  =========
-jaxdl (jax.grad)           1288       1376
-jaxdl hand backward        1816       1546
-Flax NNX twin              773        883
-PyTorch                    906        1349
-jaxdl LRN as 11 slices     644        667
-jaxdl pool reduce_window   878        947
-=========================  =========  =========
-
-On all 16 cores jaxdl / PyTorch was 0.88x (batch 64) and 1.03x (batch 128); jaxdl / Flax 1.44x and
-1.72x. On an H100 GPU the jaxdl step ran about 195k / 252k / 819k images/s at batch 64 / 128 /
-1024 (Flax twin 97k / 168k / 624k).
+    python benchmarks/deep_cnn_speed.py [--batch-sizes 64 128] [--steps 20] [--rounds 5]
+                                        [--variants] [--no-flax] [--no-torch]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import os
+import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -65,7 +52,9 @@ def make_batch(batch_size: int, seed: int = 0) -> tuple[jax.Array, jax.Array]:
 # ----------------------------------------------------------------------------- contenders
 
 
-def jaxdl_step(*, hand_backward: bool = False) -> tuple[Callable, Callable]:
+def jaxdl_step(
+    *, backward: str | None = None, written_out: bool = False
+) -> tuple[Callable, Callable]:
     """``(init(key) -> state, step(state, x, y) -> (state, loss))`` for jaxdl's model."""
     opt = optax.adam(LEARNING_RATE)
 
@@ -76,10 +65,12 @@ def jaxdl_step(*, hand_backward: bool = False) -> tuple[Callable, Callable]:
     def step(state, x, y):
         params, opt_state, t = state
         key = jax.random.fold_in(jax.random.key(0), t)
-        if hand_backward:
+        if written_out:
             loss, grads = deep_cnn.loss_and_grad(params, x, y, key=key, train=True)
         else:
-            loss, grads = jax.value_and_grad(deep_cnn.loss)(params, x, y, key=key, train=True)
+            loss, grads = jax.value_and_grad(deep_cnn.loss)(
+                params, x, y, key=key, train=True, backward=backward
+            )
         updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, t + 1), loss
 
@@ -159,42 +150,23 @@ def torch_step():
 # ------------------------------------------------------------------ layer alternatives
 
 
-def lrn_slices(x, **_):
-    """LRN with the window sum written as eleven shifted, zero-padded slices."""
-    r, c = layers.LRN_DEPTH_RADIUS, x.shape[-1]
-    padded = jnp.pad(x * x, ((0, 0), (0, 0), (0, 0), (r, r)))
-    sq = sum(padded[..., i : i + c] for i in range(2 * r + 1))
-    return x * (layers.LRN_BIAS + layers.LRN_ALPHA * sq) ** -layers.LRN_BETA
-
-
-def lrn_reduce_window(x, **_):
-    """LRN with the window sum as ``lax.reduce_window`` (the Flax twin's)."""
-    return flax_cnn.tf_lrn(x)
-
-
 def pool_reduce_window(x):
-    """2x2/2 max-pool with ``lax.reduce_window`` and 'SAME' padding."""
+    """2x2/2 max-pool with ``lax.reduce_window`` and 'SAME' padding (autodiff backward)."""
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
 
 
-@contextlib.contextmanager
-def patched(**replacements) -> Iterator[None]:
-    """Temporarily replace functions of :mod:`jaxdl.layers` (the model looks them up per call)."""
-    saved = {name: getattr(layers, name) for name in replacements}
-    for name, fn in replacements.items():
-        setattr(layers, name, fn)
-    try:
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(layers, name, fn)
+#: Alternatives to the hand-backward layers, as :class:`jaxdl.layers.Ops` (``--variants``).
+VARIANTS = {
+    "LRN reduce_window": layers.HAND._replace(lrn=flax_cnn.tf_lrn),
+    "pool reduce_window": layers.HAND._replace(max_pool=pool_reduce_window),
+}
 
 
 # ------------------------------------------------------------------------------- timing
 
 
-def time_jax(init, step, batch_size: int, steps: int) -> tuple[float, float]:
-    """``(compile seconds, images per second)`` for a jitted JAX step."""
+def prepare_jax(init, step, batch_size: int) -> tuple[float, Callable[[int], float]]:
+    """``(compile seconds, run)`` for a jitted JAX step; ``run(n)`` times ``n`` steps (seconds)."""
     x, y = make_batch(batch_size)
     state = init(jax.random.key(0))
     start = time.perf_counter()
@@ -204,68 +176,115 @@ def time_jax(init, step, batch_size: int, steps: int) -> tuple[float, float]:
     for _ in range(2):  # warm-up
         state, loss = step(state, x, y)
     loss.block_until_ready()
-    start = time.perf_counter()
-    for _ in range(steps):
-        state, loss = step(state, x, y)
-    loss.block_until_ready()
-    if not np.isfinite(float(loss)):
-        raise RuntimeError("non-finite loss in the benchmark")
-    return compile_s, steps * batch_size / (time.perf_counter() - start)
+
+    def run(steps: int) -> float:
+        nonlocal state
+        start = time.perf_counter()
+        for _ in range(steps):
+            state, loss = step(state, x, y)
+        loss.block_until_ready()
+        seconds = time.perf_counter() - start
+        if not np.isfinite(float(loss)):
+            raise RuntimeError("non-finite loss in the benchmark")
+        return seconds
+
+    return compile_s, run
 
 
-def time_torch(torch_and_step, batch_size: int, steps: int) -> float:
+def prepare_torch(torch_and_step, batch_size: int) -> Callable[[int], float]:
     torch, step = torch_and_step
     x, y = make_batch(batch_size)
     x = torch.from_numpy(np.array(x)).permute(0, 3, 1, 2).contiguous()
     y = torch.from_numpy(np.array(y)).long()
     for _ in range(3):
         step(x, y)
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = step(x, y)
-    float(loss)
-    return steps * batch_size / (time.perf_counter() - start)
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            loss = step(x, y)
+        float(loss)
+        return time.perf_counter() - start
+
+    return run
+
+
+def interleaved(runs: dict[str, Callable[[int], float]], steps: int, rounds: int) -> dict:
+    """Seconds per round for each contender, the contenders taking turns (order rotated).
+
+    Taking turns makes every round's contenders meet the same load, so a ratio is computed
+    within each round and the median over rounds is reported.
+    """
+    names = list(runs)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            seconds[name].append(runs[name](steps))
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20, help="steps per contender per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of turns (median reported)")
     parser.add_argument("--variants", action="store_true", help="also time layer alternatives")
+    parser.add_argument("--no-flax", action="store_true", help="skip the Flax NNX twin")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     args = parser.parse_args(argv)
-    if args.steps < 1 or any(b < 1 for b in args.batch_sizes):
-        parser.error("--steps and --batch-sizes must be positive")
+    if args.steps < 1 or args.rounds < 1 or any(b < 1 for b in args.batch_sizes):
+        parser.error("--steps, --rounds and --batch-sizes must be positive")
 
     torch_and_step = None if args.no_torch else torch_step()
     if torch_and_step is not None:
         torch = torch_and_step[0]
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {args.steps} steps per figure")
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
+        f"default backward {layers.default_backward()!r}; {args.rounds} rounds of "
+        f"{args.steps} steps per contender; load average {_load()}"
+    )
     results: dict[int, dict[str, float]] = {}
     for batch in args.batch_sizes:
-        rates: dict[str, float] = {}
-        contenders = [("jaxdl", jaxdl_step, {}), ("flax", flax_step, None)]
+        contenders = [
+            ("jaxdl", jaxdl_step),
+            ("jaxdl hand", lambda: jaxdl_step(backward="hand")),
+            ("jaxdl autodiff", lambda: jaxdl_step(backward="autodiff")),
+        ]
+        if not args.no_flax:
+            contenders.append(("flax", flax_step))
         if args.variants:
             contenders += [
-                ("jaxdl hand backward", lambda: jaxdl_step(hand_backward=True), {}),
-                ("jaxdl LRN slices", jaxdl_step, {"lrn": lrn_slices}),
-                ("jaxdl LRN reduce_window", jaxdl_step, {"lrn": lrn_reduce_window}),
-                ("jaxdl pool reduce_window", jaxdl_step, {"max_pool": pool_reduce_window}),
+                ("jaxdl written-out backward", lambda: jaxdl_step(written_out=True)),
+                *(
+                    (f"jaxdl {name}", lambda ops=ops: jaxdl_step(backward=ops))
+                    for name, ops in VARIANTS.items()
+                ),
             ]
-        for name, make, patch in contenders:
-            with patched(**(patch or {})):
-                compile_s, rate = time_jax(*make(), batch, args.steps)
-            rates[name] = rate
-            print(f"batch {batch:4d}  {name:<25} {rate:9.0f} img/s  (compile {compile_s:.1f} s)")
+        runs: dict[str, Callable[[int], float]] = {}
+        for name, make in contenders:
+            compile_s, runs[name] = prepare_jax(*make(), batch)
+            print(f"batch {batch:4d}  {name:<28} compiled in {compile_s:.1f} s")
         if torch_and_step is not None:
-            rates["pytorch"] = time_torch(torch_and_step, batch, args.steps)
-            print(f"batch {batch:4d}  {'pytorch':<26} {rates['pytorch']:9.0f} img/s")
+            runs["pytorch"] = prepare_torch(torch_and_step, batch)
+        seconds = interleaved(runs, args.steps, args.rounds)
+        rates = {name: args.steps * batch / statistics.median(s) for name, s in seconds.items()}
         for name, rate in rates.items():
+            print(f"batch {batch:4d}  {name:<28} {rate:9.0f} img/s  (median of {args.rounds})")
+        for name in rates:
             if name != "jaxdl":
-                print(f"batch {batch:4d}  jaxdl / {name:<25} {rates['jaxdl'] / rate:6.2f}x")
+                ratios = [o / j for j, o in zip(seconds["jaxdl"], seconds[name], strict=True)]
+                print(
+                    f"batch {batch:4d}  jaxdl / {name:<28} {statistics.median(ratios):6.2f}x  "
+                    f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+                )
         results[batch] = rates
+    print(f"load average {_load()}")
     return results
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

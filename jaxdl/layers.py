@@ -10,16 +10,23 @@ every formula here with autodiff and with finite differences.
 
 Activations (ReLU, tanh) come from :mod:`jaxdl.activations`.
 
-Implementation choices, measured with ``benchmarks/deep_cnn_speed.py --variants`` (whole Adam
-train step, XLA:CPU on two pinned cores, batch 64 / 128): the local response normalisation sums
-squares over channels with a banded ``[C, C]`` matmul; eleven shifted slices made the step 2.0x /
-2.1x slower, ``lax.reduce_window`` was within 10% either way. The 2x2 max-pool is a reshape
-followed by a max; ``lax.reduce_window`` made the step 1.45x slower.
+The engine trains with the hand gradients: :data:`HAND` holds the same layers with each
+``*_grad`` formula attached as a ``jax.custom_vjp`` rule, :data:`AUTODIFF` the pure forwards for
+``jax.grad`` to differentiate; :func:`default_backward` picks one per platform.
+
+Implementation choices (the LRN window sum as a banded ``[C, C]`` matmul, the max-pool as a
+reshape and a max, the first layer's kernel gradient as one matrix product) were made by timing
+the whole train step with ``benchmarks/deep_cnn_speed.py --variants`` on a 2-core CPU; the
+script prints its figures, and alternatives stay in it so the choice can be re-made on other
+machines.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -157,16 +164,33 @@ def conv2d_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, ja
         padding=((kh - 1 - pad_h[0], kh - 1 - pad_h[1]), (kw - 1 - pad_w[0], kw - 1 - pad_w[1])),
         dimension_numbers=_CONV_DIMENSIONS,
     )
-    # Batch axis of x as the "input features", channels of x as the "batch"; the result's
-    # spatial extent is H + low + high - H + 1 = kh.
-    dw = lax.conv_general_dilated(
+    return dx, _conv2d_kernel_grad(x, g, kh, kw), jnp.sum(g, axis=(0, 1, 2))
+
+
+def _conv2d_kernel_grad(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Array:
+    """``dw [kh, kw, C_in, C_out]`` of :func:`conv2d_grad`, in the form XLA:CPU runs faster.
+
+    With one input channel (the first layer), as one matrix product of the ``kh kw`` shifted
+    copies of the image with ``g``; otherwise as a convolution in which the batch axis of ``x``
+    plays the input features and its channels the batch (the result's spatial extent is
+    ``H + low + high - H + 1 = kh``). ``benchmarks/deep_cnn_speed.py`` times the train step.
+    """
+    pad_h, pad_w = _same_padding(kh), _same_padding(kw)
+    b, h, w, c = x.shape
+    if c == 1:
+        xp = jnp.pad(x[..., 0], ((0, 0), pad_h, pad_w))
+        shifted = jnp.stack(
+            [xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)], axis=-1
+        )  # [B, H, W, kh kw]
+        dw = lax.dot_general(shifted, g, (((0, 1, 2), (0, 1, 2)), ((), ())))
+        return dw.reshape(kh, kw, 1, g.shape[-1])
+    return lax.conv_general_dilated(
         x,
         g,
         window_strides=(1, 1),
         padding=(pad_h, pad_w),
         dimension_numbers=("CHWN", "IHWO", "HWNC"),
     )
-    return dx, dw, jnp.sum(g, axis=(0, 1, 2))
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,8 +215,7 @@ def max_pool(x: ArrayLike) -> jax.Array:
     """2x2 max-pooling with stride 2 and TensorFlow's 'same' padding.
 
     Odd sides are padded at the end with ``-inf``, so the output is ``ceil(H/2) x ceil(W/2)``.
-    Written as reshape-and-max (the train step is 1.45x slower with ``lax.reduce_window`` on
-    XLA:CPU).
+    Written as reshape-and-max rather than ``lax.reduce_window`` (see the module docstring).
 
     Args:
       x: ``[B, H, W, C]``.
@@ -221,11 +244,20 @@ def max_pool_grad(x: ArrayLike, g: ArrayLike) -> jax.Array:
       ``[B, H, W, C]``.
     """
     x, g = jnp.asarray(x), jnp.asarray(g)
-    b, h, w, c = x.shape
-    padded = _pad_to_even(x, -jnp.inf)
-    hp, wp = padded.shape[1:3]
-    winner = jax.nn.one_hot(jnp.argmax(_windows(padded), axis=-1), 4, dtype=g.dtype)
-    routed = winner * g[..., None]  # [B, H/2, W/2, C, 4]
+    return _route_to_winners(_winners(x), jnp.asarray(g), x.shape)
+
+
+def _winners(x: jax.Array) -> jax.Array:
+    """Each window's arg-max, 0..3 in row-major order (first maximum on ties) ``[B, H/2, W/2, C]``."""
+    return jnp.argmax(_windows(_pad_to_even(x, -jnp.inf)), axis=-1).astype(jnp.int8)
+
+
+def _route_to_winners(winner: jax.Array, g: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """``g [B, H/2, W/2, C]`` placed at each window's winner, zeros elsewhere: ``[B, H, W, C]``."""
+    b, h, w, c = shape
+    hp, wp = winner.shape[1] * 2, winner.shape[2] * 2
+    slots = jnp.arange(4, dtype=winner.dtype)[None, None, None, None, :]
+    routed = jnp.where(winner[..., None] == slots, g[..., None], jnp.zeros((), g.dtype))
     dx = routed.reshape(b, hp // 2, wp // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
     return dx.reshape(b, hp, wp, c)[:, :h, :w, :]
 
@@ -254,7 +286,7 @@ def lrn(
     ``y_c = x_c / (bias + alpha * S_c)**beta`` with ``S_c = sum_{|c' - c| <= r} x_{c'}**2``.
     ``alpha`` is **not** divided by the window size ``2 r + 1`` (PyTorch's
     ``LocalResponseNorm`` divides; TensorFlow and TFLearn do not). The window sum is a banded
-    ``[C, C]`` matmul: with ``2 r + 1`` shifted slices instead, the train step is 2x slower.
+    ``[C, C]`` matmul rather than ``2 r + 1`` shifted slices (see the module docstring).
 
     Args:
       x: ``[B, H, W, C]``.
@@ -265,8 +297,23 @@ def lrn(
     """
     _require_rank("lrn input", x, 4, "[B, H, W, C]")
     x = jnp.asarray(x)
+    _, scale = _lrn_denominator(x, depth_radius, bias, alpha, beta)
+    return x * scale
+
+
+def _lrn_denominator(x, depth_radius, bias, alpha, beta) -> tuple[jax.Array, jax.Array]:
+    """``(d, d**-beta)`` with ``d = bias + alpha * S``; the power without ``pow`` for beta 3/4."""
     band = _band(x.shape[-1], depth_radius, x.dtype)
-    return x * (bias + alpha * ((x * x) @ band)) ** -beta
+    d = bias + alpha * ((x * x) @ band)
+    if beta == 0.75:  # TFLearn's beta: d**-0.75 = 1 / sqrt(d sqrt(d)), cheaper than exp(log)
+        return d, lax.rsqrt(d * jnp.sqrt(d))
+    return d, d**-beta
+
+
+def _lrn_backward(x, d, scale, g, depth_radius, alpha, beta) -> jax.Array:
+    band = _band(x.shape[-1], depth_radius, x.dtype)
+    inner = (g * x * scale / d) @ band
+    return g * scale - (2.0 * alpha * beta) * x * inner
 
 
 def lrn_grad(
@@ -293,11 +340,8 @@ def lrn_grad(
       ``[B, H, W, C]``.
     """
     x, g = jnp.asarray(x), jnp.asarray(g)
-    band = _band(x.shape[-1], depth_radius, x.dtype)
-    d = bias + alpha * ((x * x) @ band)
-    scale = d**-beta
-    inner = (g * x * scale / d) @ band
-    return g * scale - (2.0 * alpha * beta) * x * inner
+    d, scale = _lrn_denominator(x, depth_radius, bias, alpha, beta)
+    return _lrn_backward(x, d, scale, g, depth_radius, alpha, beta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,6 +448,237 @@ def l2_penalty_grad(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DE
 
 
 # --------------------------------------------------------------------------------------------
+# The hand gradients as ``jax.custom_vjp`` rules: what the engine trains with
+# --------------------------------------------------------------------------------------------
+# Each rule's forward is the pure function above (so values are identical); ``_fwd`` keeps what
+# the formula needs and ``_bwd`` is the ``*_grad`` formula. ``jax.grad`` of a function built
+# from these runs the hand math; the pure functions stay the reference that the tests (and
+# ``jaxdl check``) compare against. Shapes are validated by the pure forward, on the host,
+# once per trace.
+
+
+@jax.custom_vjp
+def _dense_hand(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+    return dense(x, w, b)
+
+
+def _dense_fwd(x, w, b):
+    return dense(x, w, b), (x, w)
+
+
+def _dense_bwd(saved, g):
+    x, w = saved
+    return dense_grad(x, w, g)
+
+
+_dense_hand.defvjp(_dense_fwd, _dense_bwd)
+
+
+@jax.custom_vjp
+def _conv2d_hand(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+    return conv2d(x, w, b)
+
+
+def _conv2d_fwd(x, w, b):
+    return conv2d(x, w, b), (x, w)
+
+
+def _conv2d_bwd(saved, g):
+    x, w = saved
+    return conv2d_grad(x, w, g)
+
+
+_conv2d_hand.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+@jax.custom_vjp
+def _max_pool_hand(x: jax.Array) -> jax.Array:
+    return max_pool(x)
+
+
+def _max_pool_fwd(x):
+    # Keep each window's winner (one byte) rather than x; the same reduction finds both.
+    return max_pool(x), (_winners(x), jnp.zeros((0,) + x.shape, jnp.int8))
+
+
+def _max_pool_bwd(saved, g):
+    winner, shape_carrier = saved
+    return (_route_to_winners(winner, g, shape_carrier.shape[1:]),)
+
+
+_max_pool_hand.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _lrn_hand(x: jax.Array, depth_radius: int, bias: float, alpha: float, beta: float):
+    return lrn(x, depth_radius=depth_radius, bias=bias, alpha=alpha, beta=beta)
+
+
+def _lrn_fwd(x, depth_radius, bias, alpha, beta):
+    d, scale = _lrn_denominator(x, depth_radius, bias, alpha, beta)
+    return x * scale, (x, d, scale)  # keep d and d**-beta: no second band matmul or power
+
+
+def _lrn_bwd(depth_radius, bias, alpha, beta, saved, g):
+    x, d, scale = saved
+    return (_lrn_backward(x, d, scale, g, depth_radius, alpha, beta),)
+
+
+_lrn_hand.defvjp(_lrn_fwd, _lrn_bwd)
+
+
+def lrn_hand(
+    x: ArrayLike,
+    *,
+    depth_radius: int = LRN_DEPTH_RADIUS,
+    bias: float = LRN_BIAS,
+    alpha: float = LRN_ALPHA,
+    beta: float = LRN_BETA,
+) -> jax.Array:
+    """:func:`lrn` whose gradient is :func:`lrn_grad` (a ``jax.custom_vjp`` rule)."""
+    _require_rank("lrn input", x, 4, "[B, H, W, C]")
+    return _lrn_hand(jnp.asarray(x), depth_radius, bias, alpha, beta)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _scale_kept(x: jax.Array, mask: jax.Array, keep_prob: float) -> jax.Array:
+    return lax.select(mask, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
+
+
+def _scale_kept_fwd(x, mask, keep_prob):
+    return _scale_kept(x, mask, keep_prob), mask
+
+
+def _scale_kept_bwd(keep_prob, mask, g):
+    # dropout_grad's formula with the saved mask (the same one its key would redraw)
+    return _scale_kept(g, mask, keep_prob), None
+
+
+_scale_kept.defvjp(_scale_kept_fwd, _scale_kept_bwd)
+
+
+def dropout_hand(x: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array:
+    """:func:`dropout` whose gradient is :func:`dropout_grad`: ``g * mask / keep_prob``.
+
+    The forward keeps the boolean mask (one byte per entry) for the backward pass instead of
+    redrawing it from the key.
+    """
+    x = jnp.asarray(x)
+    return _scale_kept(x, dropout_mask(x.shape, keep_prob, key=key), keep_prob)
+
+
+@jax.custom_vjp
+def _softmax_cross_entropy_hand(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return softmax_cross_entropy(logits, labels)
+
+
+def _softmax_cross_entropy_fwd(logits, labels):
+    return softmax_cross_entropy(logits, labels), (logits, labels)
+
+
+def _softmax_cross_entropy_bwd(saved, g):
+    logits, labels = saved
+    return g * softmax_cross_entropy_grad(logits, labels), None
+
+
+_softmax_cross_entropy_hand.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_bwd)
+
+
+def softmax_cross_entropy_hand(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+    """:func:`softmax_cross_entropy` whose gradient is :func:`softmax_cross_entropy_grad`."""
+    _check_logits_labels(logits, labels)
+    return _softmax_cross_entropy_hand(jnp.asarray(logits), jnp.asarray(labels))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _l2_penalty_hand(weights: list, weight_decay: float) -> jax.Array:
+    return l2_penalty(weights, weight_decay)
+
+
+def _l2_penalty_fwd(weights, weight_decay):
+    return l2_penalty(weights, weight_decay), weights
+
+
+def _l2_penalty_bwd(weight_decay, weights, g):
+    return ([g * d for d in l2_penalty_grad(weights, weight_decay)],)
+
+
+_l2_penalty_hand.defvjp(_l2_penalty_fwd, _l2_penalty_bwd)
+
+
+def l2_penalty_hand(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DECAY) -> jax.Array:
+    """:func:`l2_penalty` whose gradient is :func:`l2_penalty_grad`."""
+    return _l2_penalty_hand([jnp.asarray(w) for w in weights], weight_decay)
+
+
+def dense_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """:func:`dense` whose gradient is :func:`dense_grad` (a ``jax.custom_vjp`` rule)."""
+    return _dense_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+
+
+def conv2d_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """:func:`conv2d` whose gradient is :func:`conv2d_grad` (a ``jax.custom_vjp`` rule)."""
+    return _conv2d_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+
+
+def max_pool_hand(x: ArrayLike) -> jax.Array:
+    """:func:`max_pool` whose gradient is :func:`max_pool_grad` (a ``jax.custom_vjp`` rule).
+
+    Tie rule: where a window holds several equal maxima, the first one in row-major order
+    within the window receives the whole upstream gradient (TensorFlow's and PyTorch's choice);
+    ``jax.grad`` of :func:`max_pool` splits it equally among them instead. Off ties the two agree.
+    """
+    _require_rank("max_pool input", x, 4, "[B, H, W, C]")
+    return _max_pool_hand(jnp.asarray(x))
+
+
+class Ops(NamedTuple):
+    """The layers one network is built from, with one choice of backward pass."""
+
+    conv2d: Callable
+    max_pool: Callable
+    lrn: Callable
+    dense: Callable
+    dropout: Callable
+    softmax_cross_entropy: Callable
+    l2_penalty: Callable
+
+
+#: The pure forwards: ``jax.grad`` differentiates them by autodiff (the reference).
+AUTODIFF = Ops(conv2d, max_pool, lrn, dense, dropout, softmax_cross_entropy, l2_penalty)
+#: The same forwards with the hand gradients as ``custom_vjp`` rules.
+HAND = Ops(
+    conv2d_hand,
+    max_pool_hand,
+    lrn_hand,
+    dense_hand,
+    dropout_hand,
+    softmax_cross_entropy_hand,
+    l2_penalty_hand,
+)
+BACKWARDS = ("hand", "autodiff")
+#: The default backward pass per JAX platform, chosen by ``benchmarks/deep_cnn_speed.py`` (which
+#: times both on the same train step); a platform not listed keeps the autodiff reference.
+BACKWARD_BY_PLATFORM = {"cpu": "hand"}
+
+
+def default_backward(platform: str | None = None) -> str:
+    """The backward pass to use on ``platform`` (default: JAX's default backend)."""
+    return BACKWARD_BY_PLATFORM.get(platform or jax.default_backend(), "autodiff")
+
+
+def ops(backward: str | Ops) -> Ops:
+    """:data:`HAND` for ``"hand"``, :data:`AUTODIFF` for ``"autodiff"``; an :class:`Ops` as is."""
+    if isinstance(backward, Ops):
+        return backward
+    if backward == "hand":
+        return HAND
+    if backward == "autodiff":
+        return AUTODIFF
+    raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
+
+
+# --------------------------------------------------------------------------------------------
 # Checks for ``jaxdl check``
 # --------------------------------------------------------------------------------------------
 
@@ -412,8 +687,10 @@ def gradient_checks(*, key: jax.Array) -> list:
     """Every layer's hand gradient vs ``jax.grad`` vs finite differences, at random points.
 
     Each layer is checked through ``sum(layer(...) * G)`` for a random upstream gradient ``G``,
-    whose gradient is exactly the layer's vector-Jacobian product with ``G``. Run in float64
-    (``jaxdl check`` enables it) for tight tolerances.
+    whose gradient is exactly the layer's vector-Jacobian product with ``G``; twice: the
+    ``*_grad`` formula itself, and ``jax.grad`` of the :data:`HAND` layer (its ``custom_vjp``
+    rule) against ``jax.grad`` of the pure forward. Run in float64 (``jaxdl check`` enables it)
+    for tight tolerances.
     """
     from jaxdl.gradcheck import check_gradient
 
@@ -430,74 +707,75 @@ def gradient_checks(*, key: jax.Array) -> list:
 
     checks = []
 
+    def check(name: str, reference: Callable, formula: Callable, custom: Callable, at) -> None:
+        checks.append(check_gradient(f"layers.{name}", reference, formula, at))
+        checks.append(check_gradient(f"layers.{name} custom_vjp", reference, jax.grad(custom), at))
+
     x = normal((3, 5))
     w, b = normal((5, 4)), normal((4,))
     g = normal((3, 4))
-    checks.append(
-        check_gradient(
-            "layers.dense",
-            lambda p: jnp.sum(dense(*p) * g),
-            lambda p: dense_grad(p[0], p[1], g),
-            (x, w, b),
-        )
+    check(
+        "dense",
+        lambda p: jnp.sum(dense(*p) * g),
+        lambda p: dense_grad(p[0], p[1], g),
+        lambda p: jnp.sum(HAND.dense(*p) * g),
+        (x, w, b),
     )
 
-    x = normal((2, 5, 4, 2))
-    w, b = normal((3, 3, 2, 3)), normal((3,))
-    g = normal((2, 5, 4, 3))
-    checks.append(
-        check_gradient(
-            "layers.conv2d",
-            lambda p: jnp.sum(conv2d(*p) * g),
-            lambda p: conv2d_grad(p[0], p[1], g),
+    for name, x_shape, w_shape in (
+        ("conv2d", (2, 5, 4, 2), (3, 3, 2, 3)),
+        ("conv2d, one input channel", (2, 5, 4, 1), (3, 3, 1, 3)),
+    ):
+        x, w, b = normal(x_shape), normal(w_shape), normal(w_shape[-1:])
+        g = normal(x_shape[:3] + w_shape[-1:])
+        check(
+            name,
+            lambda p, g=g: jnp.sum(conv2d(*p) * g),
+            lambda p, g=g: conv2d_grad(p[0], p[1], g),
+            lambda p, g=g: jnp.sum(HAND.conv2d(*p) * g),
             (x, w, b),
         )
-    )
 
     # Distinct values (a permutation) keep max-pool away from ties.
     x = jnp.asarray(np.argsort(np.asarray(normal((60,)))).reshape(2, 5, 3, 2), dtype) / 7.0
     g = normal((2, 3, 2, 2))
-    checks.append(
-        check_gradient(
-            "layers.max_pool",
-            lambda v: jnp.sum(max_pool(v) * g),
-            lambda v: max_pool_grad(v, g),
-            x,
-        )
+    check(
+        "max_pool",
+        lambda v: jnp.sum(max_pool(v) * g),
+        lambda v: max_pool_grad(v, g),
+        lambda v: jnp.sum(HAND.max_pool(v) * g),
+        x,
     )
 
     x = 10.0 * normal((2, 2, 2, 13))
     g = normal((2, 2, 2, 13))
-    checks.append(
-        check_gradient(
-            "layers.lrn",
-            lambda v: jnp.sum(lrn(v, alpha=1e-2) * g),
-            lambda v: lrn_grad(v, g, alpha=1e-2),
-            x,
-        )
+    check(
+        "lrn",
+        lambda v: jnp.sum(lrn(v, alpha=1e-2) * g),
+        lambda v: lrn_grad(v, g, alpha=1e-2),
+        lambda v: jnp.sum(HAND.lrn(v, alpha=1e-2) * g),
+        x,
     )
 
     drop_key = jax.random.fold_in(key, 1)
-    checks.append(
-        check_gradient(
-            "layers.dropout",
-            lambda v: jnp.sum(dropout(v, 0.8, key=drop_key) * g),
-            lambda v: dropout_grad(g, 0.8, key=drop_key),
-            x,
-        )
+    check(
+        "dropout",
+        lambda v: jnp.sum(dropout(v, 0.8, key=drop_key) * g),
+        lambda v: dropout_grad(g, 0.8, key=drop_key),
+        lambda v: jnp.sum(HAND.dropout(v, 0.8, key=drop_key) * g),
+        x,
     )
 
     logits = 3.0 * normal((6, 10))
     labels = jnp.asarray(np.floor(np.abs(np.asarray(normal((6,)))) * 1e4).astype(np.int32) % 10)
-    checks.append(
-        check_gradient(
-            "layers.softmax_cross_entropy",
-            lambda z: softmax_cross_entropy(z, labels),
-            lambda z: softmax_cross_entropy_grad(z, labels),
-            logits,
-        )
+    check(
+        "softmax_cross_entropy",
+        lambda z: softmax_cross_entropy(z, labels),
+        lambda z: softmax_cross_entropy_grad(z, labels),
+        lambda z: HAND.softmax_cross_entropy(z, labels),
+        logits,
     )
 
     weights = [normal((3, 3, 1, 2)), normal((2, 2))]
-    checks.append(check_gradient("layers.l2_penalty", l2_penalty, l2_penalty_grad, weights))
+    check("l2_penalty", l2_penalty, l2_penalty_grad, HAND.l2_penalty, weights)
     return checks

@@ -288,19 +288,123 @@ def test_l2_penalty_is_tflearns():
     assert float(layers.l2_penalty([w, jnp.ones(2)])) == pytest.approx(0.001 * 16.0 / 2)
 
 
+# ---------------------------------------------------------------- the custom_vjp rules
+# jax.grad of a HAND layer runs its custom_vjp rule (the hand formula); jax.grad of the pure
+# forward is autodiff. They must agree wherever the function is differentiable.
+
+
+def _vjps(name, **kw):
+    """Jitted ``(args, g) -> (hand cotangents, autodiff cotangents)`` for layer ``name``."""
+
+    def pair(args, g):
+        hand = jax.vjp(lambda *a: getattr(layers.HAND, name)(*a, **kw), *args)[1](g)
+        auto = jax.vjp(lambda *a: getattr(layers.AUTODIFF, name)(*a, **kw), *args)[1](g)
+        return hand, auto
+
+    return jax.jit(pair)
+
+
+_CUSTOM = {
+    "dense": _vjps("dense"),
+    "conv2d": _vjps("conv2d"),
+    "max_pool": _vjps("max_pool"),
+    "lrn": _vjps("lrn", alpha=0.5),
+}
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+@given(data=st.data())
+def test_custom_vjp_dense_and_conv2d_equal_autodiff(case, data):
+    x_shape, w_shape = case
+    args = tuple(data.draw(float_arrays(s, -3, 3)) for s in (x_shape, w_shape, w_shape[-1:]))
+    g = data.draw(float_arrays(x_shape[:3] + w_shape[-1:], -3, 3))
+    assert_close(*_CUSTOM["conv2d"](args, g))
+    args = tuple(data.draw(float_arrays(s, -3, 3)) for s in ((3, 5), (5, 4), (4,)))
+    assert_close(*_CUSTOM["dense"](args, data.draw(float_arrays((3, 4), -3, 3))))
+
+
+@pytest.mark.parametrize("shape", POOL_SHAPES, ids=str)
+@given(data=st.data())
+def test_custom_vjp_max_pool_and_lrn_equal_autodiff_off_ties(shape, data):
+    n = math.prod(shape)
+    order = np.array(data.draw(st.permutations(range(n))), dtype=np.float64)
+    x = (order + data.draw(float_arrays((n,), 0.0, 0.8))).reshape(shape)  # distinct: no ties
+    out_shape = (shape[0], math.ceil(shape[1] / 2), math.ceil(shape[2] / 2), shape[3])
+    assert_close(*_CUSTOM["max_pool"]((x,), data.draw(float_arrays(out_shape, -3, 3))))
+    x = data.draw(float_arrays(shape, -10, 10))
+    assert_close(*_CUSTOM["lrn"]((x,), data.draw(float_arrays(shape, -3, 3))))
+
+
+_custom_dropout = jax.jit(
+    lambda x, g, key: tuple(
+        jax.vjp(lambda v, ops=ops: ops.dropout(v, 0.8, key=key), x)[1](g)[0]
+        for ops in (layers.HAND, layers.AUTODIFF)
+    )
+)
+_custom_losses = jax.jit(
+    lambda z, labels, ws: tuple(
+        jax.grad(
+            lambda z, ws, ops=ops: 3.0 * ops.softmax_cross_entropy(z, labels) + ops.l2_penalty(ws),
+            (0, 1),
+        )(z, ws)
+        for ops in (layers.HAND, layers.AUTODIFF)
+    )
+)
+
+
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**31 - 1),
+    labels=hnp.arrays(np.int32, (6,), elements=st.integers(0, 9)),
+)
+def test_custom_vjp_dropout_and_losses_equal_autodiff(data, seed, labels):
+    x, g = data.draw(float_arrays((4, 6), -3, 3)), data.draw(float_arrays((4, 6), -3, 3))
+    assert_close(*_custom_dropout(x, g, jax.random.key(seed)))
+    z = data.draw(float_arrays((6, 10), -10, 10))
+    ws = [data.draw(float_arrays((3, 3, 1, 2), -3, 3)), data.draw(float_arrays((2, 2), -3, 3))]
+    assert_close(*_custom_losses(z, labels, ws))
+
+
+def test_custom_vjp_values_are_the_pure_forwards():
+    x = jax.random.normal(jax.random.key(0), (2, 6, 6, 3))
+    w, b = jax.random.normal(jax.random.key(1), (3, 3, 3, 4)), jnp.arange(4.0)
+    assert_close(layers.HAND.conv2d(x, w, b), layers.conv2d(x, w, b))
+    assert_close(layers.HAND.max_pool(x), layers.max_pool(x))
+    assert_close(layers.HAND.lrn(x), layers.lrn(x))
+    key = jax.random.key(2)
+    assert_close(layers.HAND.dropout(x, 0.8, key=key), layers.dropout(x, 0.8, key=key))
+    with pytest.raises(ValueError, match="backward must be one of"):
+        layers.ops("finite-differences")
+
+
+def test_max_pool_tie_rule_first_maximum_takes_all_autodiff_splits():
+    """The stated tie rule: in a window of equal maxima the hand rule sends the whole upstream
+    gradient to the first in row-major order (TensorFlow's choice); ``jax.grad`` of the pure
+    forward splits it equally. Both sum to the upstream gradient."""
+    x = jnp.array([[0.0, 2.0, 5.0, 5.0], [2.0, 1.0, 5.0, 5.0]])[None, :, :, None]
+    g = jnp.array([[[[1.0], [4.0]]]])
+    hand = jax.vjp(layers.HAND.max_pool, x)[1](g)[0][0, :, :, 0]
+    auto = jax.vjp(layers.max_pool, x)[1](g)[0][0, :, :, 0]
+    np.testing.assert_array_equal(hand, [[0.0, 1.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(auto, [[0.0, 0.5, 1.0, 1.0], [0.5, 0.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(hand, layers.max_pool_grad(x, g)[0, :, :, 0])
+
+
 # ----------------------------------------------------------------------- ``jaxdl check``
 
 
 def test_gradient_checks_all_pass():
     checks = layers.gradient_checks(key=jax.random.key(0))
     names = [c.name for c in checks]
-    assert names == [
+    bases = [
         "layers.dense",
         "layers.conv2d",
+        "layers.conv2d, one input channel",
         "layers.max_pool",
         "layers.lrn",
         "layers.dropout",
         "layers.softmax_cross_entropy",
         "layers.l2_penalty",
     ]
+    assert names == [name for base in bases for name in (base, f"{base} custom_vjp")]
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]

@@ -54,10 +54,32 @@ class Config(Recipe):
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """Every layer of the network: hand gradient vs ``jax.grad`` vs finite differences."""
+    """Every layer of the network (its ``*_grad`` formula and its ``custom_vjp`` rule), and the
+    whole network: ``jax.grad`` of the loss built from the hand layers vs ``jax.grad`` of the
+    loss built from the pure forwards vs finite differences (float64, two images, dropout on)."""
     from jaxdl import layers
+    from jaxdl.gradcheck import check_gradient
+    from jaxdl.models import deep_cnn
 
-    return layers.gradient_checks(key=key)
+    k_params, k_images, k_dropout = jax.random.split(key, 3)
+    dtype = jnp.result_type(float)
+    params = deep_cnn.init_params(k_params, dtype=dtype)
+    params = jax.tree.map(lambda p: p + 0.05, params)  # nonzero biases: every path matters
+    images = jax.random.uniform(k_images, (2, 28, 28, 1), dtype)
+    labels = jnp.array([3, 7])
+
+    def loss(backward: str):
+        return lambda p: deep_cnn.loss(
+            p, images, labels, key=k_dropout, train=True, backward=backward
+        )
+
+    whole = check_gradient(
+        "deep_cnn: whole network, custom_vjp layers",
+        loss("autodiff"),
+        jax.jit(jax.grad(loss("hand"))),
+        params,
+    )
+    return [*layers.gradient_checks(key=key), whole]
 
 
 def run(config: Config = Config()) -> Report:

@@ -3,7 +3,9 @@
 What the trainer (:mod:`jaxdl.training`) needs of a model is the :class:`Model` protocol:
 ``init_params``, ``apply``, ``l2_penalty`` and ``summary``. The convnet and the MLP also offer
 ``layer_outputs(params, x) -> {name: activation}`` (every layer's output in inference mode, for
-seed 004's per-layer inspection).
+seed 004's per-layer inspection), and a ``backward="hand" | "autodiff"`` keyword on ``apply`` and
+``l2_penalty``: the hand-derived ``custom_vjp`` layers of :mod:`jaxdl.layers` or the pure
+forwards under ``jax.grad`` (same values; ``None``, the default, picks per platform).
 
 Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.models.mnist_mlp` (seed
 004's MNIST MLP) and :mod:`jaxdl.models.flax_cnn` (the Flax NNX twin of the convnet).

@@ -17,9 +17,12 @@
 (uniform in ``±sqrt(3 / fan_in)``), dense weights a normal with standard deviation 0.02
 truncated at two standard deviations, all biases zero.
 
-Besides the pure interface of :mod:`jaxdl.models`, :func:`loss_and_grad` runs the whole backward
-pass by hand, layer by layer, from the ``*_grad`` functions; the tests prove it equals
-``jax.grad`` of :func:`loss`.
+The backward pass is chosen with ``backward``: ``"hand"`` builds the network from the
+``custom_vjp`` layers of :mod:`jaxdl.layers` (``jax.grad`` then runs the hand-derived
+gradients), ``"autodiff"`` from the pure forwards (``jax.grad`` differentiates them itself).
+``None`` takes :func:`jaxdl.layers.default_backward` for the platform. Besides,
+:func:`loss_and_grad` writes the whole backward pass out by hand, layer by layer, from the
+``*_grad`` functions; the tests prove all three equal.
 """
 
 from __future__ import annotations
@@ -75,25 +78,27 @@ def _draw_params(key: jax.Array, dtype) -> Params:
     return params
 
 
-def _forward(params: Params, x: ArrayLike, keys: tuple | None) -> dict[str, jax.Array]:
+def _forward(
+    params: Params, x: ArrayLike, keys: tuple | None, ops: layers.Ops = layers.AUTODIFF
+) -> dict[str, jax.Array]:
     """Every layer's output, in order; ``keys`` (two dropout keys) or ``None`` for inference."""
     check_images(x)
     x = jnp.asarray(x, params["conv1"]["w"].dtype)
     out: dict[str, jax.Array] = {}
-    h = out["conv1"] = activations.relu(layers.conv2d(x, **params["conv1"]))
-    h = out["pool1"] = layers.max_pool(h)
-    h = out["lrn1"] = layers.lrn(h)
-    h = out["conv2"] = activations.relu(layers.conv2d(h, **params["conv2"]))
-    h = out["pool2"] = layers.max_pool(h)
-    h = out["lrn2"] = layers.lrn(h)
+    h = out["conv1"] = activations.relu(ops.conv2d(x, **params["conv1"]))
+    h = out["pool1"] = ops.max_pool(h)
+    h = out["lrn1"] = ops.lrn(h)
+    h = out["conv2"] = activations.relu(ops.conv2d(h, **params["conv2"]))
+    h = out["pool2"] = ops.max_pool(h)
+    h = out["lrn2"] = ops.lrn(h)
     h = h.reshape(h.shape[0], -1)
-    h = out["fc1"] = activations.tanh(layers.dense(h, **params["fc1"]))
+    h = out["fc1"] = activations.tanh(ops.dense(h, **params["fc1"]))
     if keys is not None:
-        h = out["dropout1"] = layers.dropout(h, KEEP_PROB, key=keys[0])
-    h = out["fc2"] = activations.tanh(layers.dense(h, **params["fc2"]))
+        h = out["dropout1"] = ops.dropout(h, KEEP_PROB, key=keys[0])
+    h = out["fc2"] = activations.tanh(ops.dense(h, **params["fc2"]))
     if keys is not None:
-        h = out["dropout2"] = layers.dropout(h, KEEP_PROB, key=keys[1])
-    out["fc3"] = layers.dense(h, **params["fc3"])
+        h = out["dropout2"] = ops.dropout(h, KEEP_PROB, key=keys[1])
+    out["fc3"] = ops.dense(h, **params["fc3"])
     return out
 
 
@@ -103,7 +108,12 @@ def _dropout_keys(key: jax.Array | None, train: bool) -> tuple | None:
 
 
 def apply(
-    params: Params, x: ArrayLike, *, key: jax.Array | None = None, train: bool = False
+    params: Params,
+    x: ArrayLike,
+    *,
+    key: jax.Array | None = None,
+    train: bool = False,
+    backward: str | layers.Ops | None = None,
 ) -> jax.Array:
     """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``.
 
@@ -112,11 +122,14 @@ def apply(
       x: images, float, ``[B, 28, 28, 1]`` (cast to the parameters' dtype).
       key: PRNG key for dropout; required when ``train`` is true.
       train: apply dropout (keep 0.8) after fc1 and fc2.
+      backward: ``"hand"``, ``"autodiff"`` or ``None`` (the platform's default): which
+        gradient ``jax.grad`` of a function of the logits runs. The values are the same.
 
     Returns:
       Unnormalised class scores ``[B, 10]``.
     """
-    return _forward(params, x, _dropout_keys(key, train))["fc3"]
+    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    return _forward(params, x, _dropout_keys(key, train), ops)["fc3"]
 
 
 def layer_outputs(params: Params, x: ArrayLike) -> dict[str, jax.Array]:
@@ -129,9 +142,10 @@ def summary(params: Params):
     return summarize(params)
 
 
-def l2_penalty(params: Params) -> jax.Array:
+def l2_penalty(params: Params, *, backward: str | layers.Ops | None = None) -> jax.Array:
     """TFLearn's ``0.001 * sum(w**2) / 2`` over the two conv kernels."""
-    return layers.l2_penalty([params[name]["w"] for name in CONV_SHAPES])
+    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    return ops.l2_penalty([params[name]["w"] for name in CONV_SHAPES])
 
 
 def loss(
@@ -141,10 +155,16 @@ def loss(
     *,
     key: jax.Array | None = None,
     train: bool = False,
+    backward: str | layers.Ops | None = None,
 ) -> jax.Array:
-    """Mean softmax cross-entropy of :func:`apply` plus :func:`l2_penalty`."""
-    logits = apply(params, x, key=key, train=train)
-    return layers.softmax_cross_entropy(logits, labels) + l2_penalty(params)
+    """Mean softmax cross-entropy of :func:`apply` plus :func:`l2_penalty`.
+
+    ``backward`` as in :func:`apply`; ``jax.grad(loss)`` is the same gradient either way.
+    """
+    backward = layers.default_backward() if backward is None else backward
+    logits = apply(params, x, key=key, train=train, backward=backward)
+    penalty = l2_penalty(params, backward=backward)
+    return layers.ops(backward).softmax_cross_entropy(logits, labels) + penalty
 
 
 def loss_and_grad(
@@ -159,8 +179,8 @@ def loss_and_grad(
 
     Each step applies one layer's hand-derived vector-Jacobian product (:mod:`jaxdl.layers`),
     from the logits ``(softmax - onehot) / B`` back to the first kernel; the L2 term adds
-    ``0.001 w`` to the conv kernels. Equal to ``jax.value_and_grad(loss)`` (tested), and faster
-    than it on XLA:CPU (see ``benchmarks/deep_cnn_speed.py``).
+    ``0.001 w`` to the conv kernels. Equal to ``jax.value_and_grad(loss)`` with either
+    ``backward`` (tested); ``benchmarks/deep_cnn_speed.py --variants`` times the three.
     """
     (value, _), grads = loss_logits_and_grad(params, x, labels, key=key, train=train)
     return value, grads
@@ -179,7 +199,9 @@ def loss_logits_and_grad(
     keys = _dropout_keys(key, train)
     out = _forward(params, x, keys)
     x = jnp.asarray(x, params["conv1"]["w"].dtype)
-    value = layers.softmax_cross_entropy(out["fc3"], labels) + l2_penalty(params)
+    value = layers.softmax_cross_entropy(out["fc3"], labels) + l2_penalty(
+        params, backward="autodiff"
+    )
     grads: Params = {}
 
     def dense_back(name: str, inputs: jax.Array, g: jax.Array) -> jax.Array:

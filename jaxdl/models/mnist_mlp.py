@@ -40,28 +40,40 @@ def init_params(key: jax.Array, *, dtype=jnp.float32) -> Params:
     return params
 
 
-def _forward(params: Params, x: ArrayLike, keys: tuple | None) -> dict[str, jax.Array]:
+def _forward(
+    params: Params, x: ArrayLike, keys: tuple | None, ops: layers.Ops = layers.AUTODIFF
+) -> dict[str, jax.Array]:
     check_images(x)
     x = jnp.asarray(x, params["fc1"]["w"].dtype)
     out: dict[str, jax.Array] = {}
     h = x.reshape(x.shape[0], -1)
-    h = out["fc1"] = activations.relu(layers.dense(h, **params["fc1"]))
+    h = out["fc1"] = activations.relu(ops.dense(h, **params["fc1"]))
     if keys is not None:
-        h = out["dropout1"] = layers.dropout(h, KEEP_PROB, key=keys[0])
-    h = out["fc2"] = activations.relu(layers.dense(h, **params["fc2"]))
+        h = out["dropout1"] = ops.dropout(h, KEEP_PROB, key=keys[0])
+    h = out["fc2"] = activations.relu(ops.dense(h, **params["fc2"]))
     if keys is not None:
-        h = out["dropout2"] = layers.dropout(h, KEEP_PROB, key=keys[1])
-    out["fc3"] = layers.dense(h, **params["fc3"])
+        h = out["dropout2"] = ops.dropout(h, KEEP_PROB, key=keys[1])
+    out["fc3"] = ops.dense(h, **params["fc3"])
     return out
 
 
 def apply(
-    params: Params, x: ArrayLike, *, key: jax.Array | None = None, train: bool = False
+    params: Params,
+    x: ArrayLike,
+    *,
+    key: jax.Array | None = None,
+    train: bool = False,
+    backward: str | layers.Ops | None = None,
 ) -> jax.Array:
-    """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``; dropout only when ``train`` (needs key)."""
+    """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``; dropout only when ``train`` (needs key).
+
+    ``backward``: ``"hand"`` (the dense and dropout layers' ``custom_vjp`` rules), ``"autodiff"``,
+    or ``None`` for the platform's default (:func:`jaxdl.layers.default_backward`).
+    """
     check_dropout_key(train, key)
     keys = tuple(jax.random.split(key)) if train else None
-    return _forward(params, x, keys)["fc3"]
+    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    return _forward(params, x, keys, ops)["fc3"]
 
 
 def layer_outputs(params: Params, x: ArrayLike) -> dict[str, jax.Array]:
@@ -74,6 +86,7 @@ def summary(params: Params):
     return summarize(params)
 
 
-def l2_penalty(params: Params) -> jax.Array:
-    """No weight penalty for the MLP: a zero of the parameters' dtype."""
+def l2_penalty(params: Params, *, backward: str | layers.Ops | None = None) -> jax.Array:
+    """No weight penalty for the MLP: a zero of the parameters' dtype (``backward`` is unused)."""
+    del backward
     return jnp.zeros((), params["fc1"]["w"].dtype)

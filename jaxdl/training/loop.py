@@ -29,6 +29,7 @@ from jaxdl.training.recipe import Recipe
 from jaxdl.training.step import (
     Batch,
     TrainState,
+    check_backward,
     epoch_order,
     init_state,
     make_evaluate,
@@ -210,6 +211,7 @@ def fit(
     train = _check_data("training", train)
     validation = _check_data("validation", validation)
     n_train = train.images.shape[0]
+    backward = check_backward(model, recipe.backward)
     if n_train < recipe.batch_size:
         raise ValueError(
             f"the training set has {n_train} examples, fewer than one batch of "
@@ -293,7 +295,7 @@ def fit(
     state = sharding.replicate(state, layout)
     validation = sharding.replicate(validation, layout)
     evaluate = make_evaluate(model, batch_size=eval_batch, batch_sharding=batch_sharding)
-    train_step = make_train_step(model, optimizer)
+    train_step = make_train_step(model, optimizer, backward=backward)
     order_args = dict(
         num_examples=n_train, batch_size=recipe.batch_size, padded_steps=n_chunks * chunk_steps
     )

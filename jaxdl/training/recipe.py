@@ -16,8 +16,10 @@ from jaxdl.validate import check_limits, require_int, require_positive_float, re
 
 Optimizer = Literal["adam", "sgd"]
 Schedule = Literal["constant", "cosine"]
+Backward = Literal["auto", "hand", "autodiff"]
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+BACKWARDS: tuple[str, ...] = ("auto", "hand", "autodiff")
 
 
 def require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -67,6 +69,14 @@ class Recipe:
         default=50, metadata={"help": "steps between host reads of the losses (NaN check, bar)"}
     )
     eval_batch_size: int = field(default=1000, metadata={"help": "examples per evaluation call"})
+    backward: Backward = field(
+        default="auto",
+        metadata={
+            "help": "gradients by the hand-derived custom_vjp rules (hand) or by jax.grad of the "
+            "pure forward (autodiff); auto: the faster on this platform "
+            "(jaxdl.layers.BACKWARD_BY_PLATFORM)"
+        },
+    )
 
     def __post_init__(self):
         check_limits(self)
@@ -76,6 +86,7 @@ class Recipe:
         require_positive_float("learning rate", self.learning_rate)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("schedule", self.schedule, SCHEDULES)
+        require_choice("backward", self.backward, BACKWARDS)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         require_int("patience", self.patience, minimum=0)

@@ -83,12 +83,44 @@ def init_state(
     return init_train_state(model.init_params(key, dtype=jnp.float32), optimizer)
 
 
-def objective(model: Model, params: PyTree, batch: Batch, key: jax.Array | None, train: bool):
-    """``(cross-entropy + l2_penalty, logits)`` for one batch."""
-    logits = model.apply(params, batch.images, key=key, train=train)
-    loss = cross_entropy(logits, batch.labels)
-    loss = loss + jnp.asarray(model.l2_penalty(params)).astype(loss.dtype)
+def objective(
+    model: Model,
+    params: PyTree,
+    batch: Batch,
+    key: jax.Array | None,
+    train: bool,
+    backward: str | None = None,
+):
+    """``(cross-entropy + l2_penalty, logits)`` for one batch.
+
+    ``backward`` (``"hand"`` or ``"autodiff"``) is handed to the model's ``apply`` and
+    ``l2_penalty`` and picks the cross-entropy's gradient; ``None`` leaves the model's default
+    and takes the platform's (:func:`jaxdl.layers.default_backward`) for the cross-entropy.
+    """
+    from jaxdl import layers
+
+    chosen = {} if backward is None else {"backward": backward}
+    logits = model.apply(params, batch.images, key=key, train=train, **chosen)
+    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    loss = ops.softmax_cross_entropy(logits, batch.labels)
+    loss = loss + jnp.asarray(model.l2_penalty(params, **chosen)).astype(loss.dtype)
     return loss, logits
+
+
+def check_backward(model: Model, backward: str) -> str | None:
+    """``backward`` as :func:`objective` takes it (``"auto"`` -> ``None``); ``ValueError`` when a
+    model without a ``backward`` switch is asked for one."""
+    import inspect
+
+    if backward == "auto":
+        return None
+    if "backward" not in inspect.signature(model.apply).parameters:
+        name = getattr(model, "__name__", type(model).__name__)
+        raise ValueError(
+            f"model {name} has one backward pass: --backward {backward} needs a model with a "
+            "backward switch (deep-cnn, mlp); use --backward auto"
+        )
+    return backward
 
 
 def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -96,17 +128,18 @@ def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(
-    model: Model, optimizer: optax.GradientTransformation
+    model: Model, optimizer: optax.GradientTransformation, *, backward: str | None = None
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, StepMetrics]]:
     """One optimizer update: ``(state, batch, key) -> (new_state, metrics)``.
 
-    ``key`` drives the model's dropout. Pure; ``jax.jit`` it, or run it inside a scan
-    (:func:`make_train_chunk`).
+    ``key`` drives the model's dropout; ``backward`` as in :func:`objective`. Pure; ``jax.jit``
+    it, or run it inside a scan (:func:`make_train_chunk`).
     """
 
     def train_step(state: TrainState, batch: Batch, key: jax.Array):
         grad_fn = jax.value_and_grad(
-            lambda p: objective(model, p, batch, key, train=True), has_aux=True
+            lambda p: objective(model, p, batch, key, train=True, backward=backward),
+            has_aux=True,
         )
         (loss, logits), grads = grad_fn(state.params)
         new_state = apply_gradients(state, grads, optimizer)

@@ -58,6 +58,7 @@ def test_train_command_preset_and_text_output(tmp_path, capsys, linear_model):
         (["--epochs", "0"], "epochs must be an integer between 1 and 100000"),
         (["--resume"], "--resume needs --out"),
         (["--data", "/no/such/dir"], "no/such/dir"),
+        (["--backward", "hand"], "has one backward pass"),
     ],
 )
 def test_train_command_bad_input_exits_2(args, message, tmp_path, capsys, linear_model):

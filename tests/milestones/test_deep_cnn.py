@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 
@@ -21,13 +22,17 @@ def test_tour_run_reaches_its_accuracy_and_plots(tmp_path, capsys):
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_gradient_checks_are_the_layers_checks(monkeypatch):
-    # jaxdl check runs them for real (tests/test_layers.py proves each layer); here: delegation.
-    from jaxdl import layers
+def test_gradient_checks_are_the_layers_checks_and_the_whole_network(monkeypatch):
+    # jaxdl check runs them for real (tests/test_layers.py proves each layer, and
+    # tests/models/test_deep_cnn.py the whole network); here: what is checked, not compiled.
+    from jaxdl import gradcheck, layers
 
-    seen = []
+    seen, whole = [], []
     monkeypatch.setattr(layers, "gradient_checks", lambda *, key: seen.append(key) or ["c"])
-    assert deep_cnn.gradient_checks(key="k") == ["c"] and seen == ["k"]
+    monkeypatch.setattr(gradcheck, "check_gradient", lambda name, *a, **k: whole.append(name))
+    key = jax.random.key(0)
+    assert deep_cnn.gradient_checks(key=key)[0] == "c" and seen == [key]
+    assert whole == ["deep_cnn: whole network, custom_vjp layers"]
 
 
 def test_milestone_config_rejects_bad_values():

@@ -1,9 +1,13 @@
 """The TFLearn deep CNN: architecture, parameter count, modes, the hand backward pass."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxdl import layers
 from jaxdl.models import deep_cnn
@@ -85,24 +89,37 @@ def test_untrained_loss_is_near_log_10(params, images):
     assert float(loss) == pytest.approx(np.log(10), abs=0.1)
 
 
-@pytest.mark.parametrize("train", [False, True])
-def test_hand_backward_pass_equals_jax_grad(train):
-    params = deep_cnn.init_params(jax.random.key(2), dtype=jnp.float64)
+@functools.partial(jax.jit, static_argnames="train")
+def _three_backward_passes(params, x, labels, key, train):
+    """Written-out backward, custom_vjp layers, and autodiff of the pure forwards."""
+    kwargs = dict(key=key, train=train)
+    written = deep_cnn.loss_logits_and_grad(params, x, labels, **kwargs)
+    hand = jax.value_and_grad(deep_cnn.loss)(params, x, labels, backward="hand", **kwargs)
+    auto = jax.value_and_grad(deep_cnn.loss)(params, x, labels, backward="autodiff", **kwargs)
+    return written, hand, auto, deep_cnn.apply(params, x, **kwargs)
+
+
+@settings(max_examples=3)  # each example is a whole float64 network; compiled once
+@given(seed=st.integers(0, 2**31 - 1), train=st.booleans())
+def test_hand_backward_passes_equal_jax_grad_of_the_pure_forward(seed, train):
+    k_params, k_x, k_drop = jax.random.split(jax.random.key(seed), 3)
+    params = deep_cnn.init_params(k_params, dtype=jnp.float64)
     params = jax.tree.map(lambda p: p + 0.05, params)  # nonzero biases exercise every path
-    x = jax.random.uniform(jax.random.key(3), (2, 28, 28, 1), jnp.float64)
-    labels = jnp.array([3, 7])
-    key = jax.random.key(4)
+    x = jax.random.uniform(k_x, (2, 28, 28, 1), jnp.float64)  # continuous: no ties, no kinks
+    labels = jnp.array([seed % 10, (seed // 10) % 10])
+    written, hand, auto, logits = _three_backward_passes(params, x, labels, k_drop, train=train)
+    (written_value, written_logits), written_grads = written
+    np.testing.assert_allclose(written_logits, logits, rtol=1e-13)
+    for value, grads in ((written_value, written_grads), hand):
+        assert float(value) == pytest.approx(float(auto[0]), rel=1e-12)
+        for g, a in zip(jax.tree.leaves(grads), jax.tree.leaves(auto[1]), strict=True):
+            np.testing.assert_allclose(g, a, rtol=1e-10, atol=1e-13)
 
-    @jax.jit
-    def both(params):
-        hand = deep_cnn.loss_and_grad(params, x, labels, key=key, train=train)
-        auto = jax.value_and_grad(deep_cnn.loss)(params, x, labels, key=key, train=train)
-        with_logits = deep_cnn.loss_logits_and_grad(params, x, labels, key=key, train=train)
-        return hand, auto, with_logits[0], deep_cnn.apply(params, x, key=key, train=train)
 
-    (value, grads), (auto_value, auto_grads), (value2, logits), expected = both(params)
-    assert float(value) == pytest.approx(float(auto_value), rel=1e-12)
-    assert float(value2) == pytest.approx(float(auto_value), rel=1e-12)
-    np.testing.assert_allclose(logits, expected, rtol=1e-13)
-    for hand, auto in zip(jax.tree.leaves(grads), jax.tree.leaves(auto_grads), strict=True):
-        np.testing.assert_allclose(hand, auto, rtol=1e-10, atol=1e-13)
+def test_backward_switch_defaults_per_platform():
+    assert layers.default_backward("cpu") == "hand"
+    assert layers.default_backward("no-such-platform") == "autodiff"
+    with pytest.raises(ValueError, match="backward must be one of"):
+        deep_cnn.loss(
+            deep_cnn.init_params(KEY), jnp.zeros((1, 28, 28, 1)), jnp.zeros(1, int), backward="x"
+        )

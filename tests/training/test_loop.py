@@ -134,6 +134,7 @@ def test_unwritable_run_directory_fails_before_training(tmp_path):
     [
         (dict(devices=64), "more devices than"),
         (dict(batch_size=1000), "fewer than one batch"),
+        (dict(backward="hand"), "has one backward pass"),
     ],
 )
 def test_bad_settings_fail_before_training(kwargs, message):
@@ -149,7 +150,8 @@ def test_bad_data_and_recipes():
     with pytest.raises(ValueError, match="resume needs a run directory"):
         fit(tiny_model, TRAIN, VALID, RECIPE, resume=True)
     for bad in (dict(learning_rate=0.0), dict(epochs=0), dict(optimizer="rmsprop"),
-                dict(patience=-1), dict(momentum=1.0), dict(batch_size=2.5)):  # fmt: skip
+                dict(patience=-1), dict(momentum=1.0), dict(batch_size=2.5),
+                dict(backward="numeric")):  # fmt: skip
         with pytest.raises(ValueError):
             Recipe(**bad)
 
@@ -192,3 +194,21 @@ def test_data_that_would_train_on_nonsense_is_refused_before_training(train, mes
     with pytest.raises(ValueError) as info:
         fit(tiny_model, train, VALID, RECIPE, on_epoch_end=calls.append)
     assert message in str(info.value) and calls == []
+
+
+def test_train_step_backward_switch_gives_the_same_update():
+    """The MLP's hand (custom_vjp) and autodiff backward passes: one and the same step."""
+    from jaxdl.models import mnist_mlp
+
+    optimizer = make_optimizer("sgd", 0.1)
+    state = init_state(mnist_mlp, optimizer, key=jax.random.key(0))
+    state = state._replace(params=jax.tree.map(lambda p: p.astype(jnp.float64), state.params))
+    images = jax.random.uniform(jax.random.key(2), (4, 28, 28, 1), jnp.float64)
+    batch = Batch(images, jnp.array([0, 3, 3, 9]))
+    key = jax.random.key(1)
+    hand, auto = (
+        jax.jit(make_train_step(mnist_mlp, optimizer, backward=b))(state, batch, key)
+        for b in ("hand", "autodiff")
+    )
+    for h, a in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=True):
+        np.testing.assert_allclose(h, a, rtol=1e-10, atol=1e-13)

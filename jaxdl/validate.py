@@ -152,3 +152,22 @@ def check_limits(config) -> None:
         if not _is_int(value) or not low <= value <= high:
             name = field.name.replace("_", " ")
             raise ValueError(f"{name} must be an integer between {low} and {high}, got {value!r}")
+
+
+def require_finite(name: str, values) -> None:
+    """``ValueError`` if ``values`` (when concrete: skipped under ``jit``) holds a NaN or an inf.
+
+    For the public ``predict`` functions: a NaN feature would give an answer that looks like
+    one. Inside a jitted loop the check would cost a host sync per step, so it is skipped there.
+    """
+    import jax
+
+    if isinstance(values, jax.core.Tracer):
+        return
+    array = np.asarray(values)
+    if array.size and not np.isfinite(array).all():
+        first = np.unravel_index(int(np.argmax(~np.isfinite(array))), array.shape)
+        raise ValueError(
+            f"{name} hold NaN or infinite values ({int((~np.isfinite(array)).sum())} of "
+            f"{array.size}, the first at index {tuple(map(int, first))})"
+        )

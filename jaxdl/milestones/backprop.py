@@ -43,6 +43,7 @@ from jaxdl.report import Report
 from jaxdl.validate import (
     LIMITS,
     check_limits,
+    require_finite,
     require_int,
     require_positive_float,
     require_positive_int,
@@ -162,7 +163,8 @@ def forward(params: Params, x: ArrayLike, *, product=dot) -> tuple[jax.Array, ja
 
 
 def predict(params: Params, x: ArrayLike) -> jax.Array:
-    """The network's outputs ``l2`` ``[N, 1]``."""
+    """The network's outputs ``l2`` ``[N, 1]`` (inputs with a NaN are refused when concrete)."""
+    require_finite("inputs", x)
     return forward(params, x)[1]
 
 

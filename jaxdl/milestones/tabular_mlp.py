@@ -65,7 +65,12 @@ from jaxdl.losses import (
 from jaxdl.mlp import Layer
 from jaxdl.optim import TrainState, apply_gradients
 from jaxdl.report import Report
-from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    check_limits,
+    require_finite,
+    require_positive_float,
+    require_positive_int,
+)
 
 Loss = Literal["binary_crossentropy", "mse"]
 LOSSES: tuple[str, ...] = ("binary_crossentropy", "mse")
@@ -406,6 +411,7 @@ class Sequential:
         x = np.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"features must have shape [N, {self.input_dim}], got {x.shape}")
+        require_finite("features", x)
         return predict(self.layers, self.params, jnp.asarray(x, self.dtype))
 
 

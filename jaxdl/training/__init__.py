@@ -15,8 +15,6 @@
 from jaxdl.training.loop import FitResult, fit
 from jaxdl.training.recipe import PRESETS, Recipe, preset
 from jaxdl.training.step import (
-    Batch,
-    TrainState,
     cross_entropy,
     make_evaluate,
     make_optimizer,
@@ -25,10 +23,8 @@ from jaxdl.training.step import (
 
 __all__ = [
     "PRESETS",
-    "Batch",
     "FitResult",
     "Recipe",
-    "TrainState",
     "cross_entropy",
     "fit",
     "make_evaluate",

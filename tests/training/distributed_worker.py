@@ -32,7 +32,7 @@ TINY_SIZES = (640, 160)
 
 
 def tiny_data():
-    from jaxdl.training import Batch
+    from jaxdl.data import Batch
 
     train, valid = TINY_SIZES
     return Batch(*tiny_model.make_data(train)), Batch(*tiny_model.make_data(valid, seed=1))

@@ -149,7 +149,8 @@ def test_not_callable():
 
 
 def test_training_loop_writes_metrics_off_its_thread(tmp_path, monkeypatch):
-    from jaxdl.training import Batch, Recipe, fit, metrics
+    from jaxdl.data import Batch
+    from jaxdl.training import Recipe, fit, metrics
     from tests.training import tiny_model
 
     original = metrics.MetricsWriter.write

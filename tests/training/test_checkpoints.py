@@ -11,8 +11,9 @@ import jax
 import numpy as np
 import pytest
 
+from jaxdl.data import Batch
 from jaxdl.errors import TrainingInterrupted
-from jaxdl.training import Batch, Recipe, fit
+from jaxdl.training import Recipe, fit
 from jaxdl.training import checkpoints as ckpt
 from jaxdl.training.checkpoints import KILL_HOOK, CheckpointError, load_best_params
 from tests.training import tiny_model

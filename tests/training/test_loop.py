@@ -6,8 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxdl.data import Batch
 from jaxdl.errors import DivergenceError
-from jaxdl.training import Batch, Recipe, fit, make_optimizer, make_train_step, preset
+from jaxdl.training import Recipe, fit, make_optimizer, make_train_step, preset
 from jaxdl.training.checkpoints import load_best_params
 from jaxdl.training.loop import init_state, keys
 from jaxdl.training.metrics import read_metrics

@@ -14,7 +14,8 @@ SCRIPT = textwrap.dedent(
     import json
     import jax
     import numpy as np
-    from jaxdl.training import Batch, Recipe, fit
+    from jaxdl.data import Batch
+    from jaxdl.training import Recipe, fit
     from jaxdl.training.sharding import data_parallel
     from tests.training import tiny_model
 

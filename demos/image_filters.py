@@ -15,6 +15,7 @@ import numpy as np
 from jaxdl.milestones import image_filters as chapter
 from jaxdl.milestones import image_filters as filters
 from jaxdl.plotting import save_figure
+from jaxdl.validate import require_writable_file
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("image", nargs="?", help="an image file (default: MNIST digits)")
     parser.add_argument("--out", default="filters.png", help="where to write the grid")
     args = parser.parse_args(argv)
+    require_writable_file("--out", args.out)  # before the filtering, not after
     report = chapter.run(chapter.Config(image=args.image))
     for name, (low, high) in report.result["response_range"].items():
         kernel = np.array2string(

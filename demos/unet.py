@@ -20,6 +20,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from jaxdl.milestones import unet
     from jaxdl.plotting import save_figure
+    from jaxdl.validate import require_writable_file
+
+    if args.plot:
+        require_writable_file("--plot", args.plot)  # before the training, not after
 
     report = unet.run(unet.Config(alpha=args.alpha))
     for name in ("without_penalty", "with_penalty"):

@@ -52,7 +52,7 @@ def _check_rows(checks) -> list[list[object]]:
             c.name,
             f"{c.autodiff_error:.2e}",
             f"{c.finite_difference_error:.2e}",
-            "ok" if c.passed else "FAILED",
+            "ok" if c.passed else f"FAILED{': ' + c.problem if c.problem else ''}",
         ]
         for c in checks
     ]

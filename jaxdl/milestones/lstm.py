@@ -656,14 +656,19 @@ class AddingPaperResult(NamedTuple):
     seconds: float  # wall-clock time of the training
 
 
-def _success_step(losses: np.ndarray, wrong: np.ndarray, window: int) -> int | None:
-    """First step after which the last ``window`` steps had no wrong answer and MSE < 0.01."""
-    if len(wrong) < window:
+def _success_step(
+    losses: np.ndarray, wrong: np.ndarray, window: int, *, since: int = 0
+) -> int | None:
+    """First step count ``n > since`` whose last ``window`` steps had no wrong answer and a
+    mean MSE below 0.01 (``since`` skips the ends already looked at)."""
+    first = max(since + 1, window)  # step counts n = first .. len(wrong)
+    if len(wrong) < first:
         return None
-    wrong_sum = np.convolve(wrong, np.ones(window, np.int64), "valid")
-    mean_loss = np.convolve(losses, np.full(window, 1.0 / window), "valid")
+    tail = slice(first - window, len(wrong))
+    wrong_sum = np.convolve(wrong[tail], np.ones(window, np.int64), "valid")
+    mean_loss = np.convolve(losses[tail], np.full(window, 1.0 / window), "valid")
     ok = np.flatnonzero((wrong_sum == 0) & (mean_loss < PAPER_MEAN_ERROR))
-    return int(ok[0]) + window if len(ok) else None
+    return int(ok[0]) + first if len(ok) else None
 
 
 def reproduce_adding_1997(
@@ -711,9 +716,10 @@ def reproduce_adding_1997(
             (state, key), (mse, bad) = _adding_1997_chunk(
                 state, key, steps=chunk, batch=PAPER_BATCH, length=length
             )
+            looked = len(losses)
             losses.extend(np.asarray(mse).tolist())
             wrong.extend(np.asarray(bad).tolist())
-            done = _success_step(np.asarray(losses), np.asarray(wrong), window)
+            done = _success_step(np.asarray(losses), np.asarray(wrong), window, since=looked)
             bar.update(chunk * PAPER_BATCH)
             bar.set_postfix(mse=f"{np.mean(losses[-chunk:]):.4f}")
     seconds = time.perf_counter() - start

@@ -214,6 +214,11 @@ def test_success_rule_needs_a_clean_window_and_a_small_mean():
     big = small.copy()
     big[1:4] = 0.05  # clean but the mean error is not below 0.01
     assert lstm._success_step(big, wrong, 3) == 8
+    # Looking only past step counts already checked gives the same first success.
+    assert lstm._success_step(small, wrong, 4, since=6) == 9
+    assert lstm._success_step(small, wrong, 3, since=3) == 4
+    assert lstm._success_step(small, wrong, 3, since=4) == 8  # step 5 was wrong
+    assert lstm._success_step(small, wrong, 3, since=9) is None
 
 
 def test_paper_run_reports_its_numbers_beside_the_papers(tmp_path, capsys):

@@ -231,13 +231,24 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
     parser.add_argument("--variants", action="store_true", help="also time layer alternatives")
     parser.add_argument("--no-flax", action="store_true", help="skip the Flax NNX twin")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="PyTorch's intra-op threads (default: its own choice); on a loaded machine one "
+        "thread can beat a spinning team",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1 or any(b < 1 for b in args.batch_sizes):
         parser.error("--steps, --rounds and --batch-sizes must be positive")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        parser.error("--torch-threads must be positive")
 
     torch_and_step = None if args.no_torch else torch_step()
     if torch_and_step is not None:
         torch = torch_and_step[0]
+        if args.torch_threads is not None:
+            torch.set_num_threads(args.torch_threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "

@@ -17,6 +17,7 @@ copyright = "2026, the jaxdl developers"
 extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx-mathjax-offline",
@@ -42,6 +43,11 @@ bibtex_reference_style = "author_year"
 # Copy buttons copy the code only, never the prompts or the printed output.
 copybutton_exclude = ".linenos, .gp, .go"
 
+# One API page per module (docs/api/, generated at each build from
+# docs/_templates/autosummary/module.rst), with array types kept to their short names.
+autosummary_generate = True
+templates_path = ["_templates"]
+autodoc_type_aliases = {"ArrayLike": "jax.typing.ArrayLike", "Array": "jax.Array"}
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 napoleon_google_docstring = True

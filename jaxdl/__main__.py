@@ -4,4 +4,5 @@ import sys
 
 from jaxdl.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (the API docs do) must not run the CLI
+    sys.exit(main())

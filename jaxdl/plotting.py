@@ -10,10 +10,17 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+#: Width in inches of the docs' text column (752 px at matplotlib's 100 dpi, less a margin):
+#: figures drawn no wider are shown at their drawn size, so their text stays readable.
+COLUMN_WIDTH = 7.4
+
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, size: tuple[float, float] | None = None):
-    """A figure with a grid of axes: returns ``(figure, axes)`` (axes squeezed like pyplot)."""
-    size = size or (4.5 * ncols, 3.6 * nrows)
+    """A figure with a grid of axes: returns ``(figure, axes)`` (axes squeezed like pyplot).
+
+    The default size gives each panel 4.5 x 3.6 inches, narrowed to :data:`COLUMN_WIDTH`.
+    """
+    size = size or (min(4.5 * ncols, COLUMN_WIDTH), 3.6 * nrows)
     fig = Figure(figsize=size, layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=True)
     return fig, axes

@@ -112,6 +112,8 @@ def run(config: Config = Config()) -> Report:
 
 def plot(report: Report):
     """Learning curves: training and validation loss and accuracy per epoch."""
+    from matplotlib.ticker import MaxNLocator
+
     from jaxdl.plotting import new_figure
 
     history = report.result["epochs"]
@@ -125,5 +127,7 @@ def plot(report: Report):
     ax_acc.axhline(report.result["test_accuracy"], ls=":", color="k", label="test (best epoch)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_xlim(epochs[0] - 0.25, epochs[-1] + 0.25)
         ax.legend()
     return fig

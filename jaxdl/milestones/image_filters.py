@@ -269,13 +269,14 @@ def filter_grid(
     Returns:
       A :class:`matplotlib.figure.Figure`.
     """
-    from jaxdl.plotting import new_figure
+    from jaxdl.plotting import COLUMN_WIDTH, new_figure
 
     names = list(KERNELS) if names is None else list(names)
     if not images:
         raise ValueError("no images given; pass at least one")
     cols = 1 + len(names)
-    fig, axes = new_figure(cols, len(images), size=(1.6 * cols, 1.75 * len(images)))
+    panel = min(1.6, COLUMN_WIDTH / cols)  # inches per image, all in the docs' column
+    fig, axes = new_figure(cols, len(images), size=(panel * cols, (panel + 0.35) * len(images)))
     axes = np.asarray(axes).reshape(len(images), cols)
     for row, image in enumerate(images):
         filtered = filter_bank(image, names, padding=padding)
@@ -288,7 +289,7 @@ def filter_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(title, fontsize=8)
+                ax.set_title(title.replace("-", "\n"), fontsize=8)
         if row_labels is not None:
             axes[row, 0].set_ylabel(row_labels[row], fontsize=8)
     return fig

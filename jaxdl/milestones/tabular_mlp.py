@@ -17,9 +17,11 @@ A minimal Keras-style ``Sequential`` over pure functions (seed 001: build, compi
 
 Seed 001 trains a Keras MLP on the PIMA diabetes table in five lines::
 
-    model = Sequential([Dense(12, input_dim=8, activation="relu"), Dense(8, activation="relu"),
+    model = Sequential([Dense(12, input_dim=8, activation="relu"),
+                        Dense(8, activation="relu"),
                         Dense(1, activation="sigmoid")])
-    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
+    model.compile(loss="binary_crossentropy", optimizer="adam",
+                  metrics=["accuracy"])
     model.fit(X, Y, epochs=150, batch_size=10)
     scores = model.evaluate(X, Y)
 
@@ -524,6 +526,8 @@ def plot(report: Report):
     fig, (ax_loss, ax_acc) = new_figure(2)
     ax_loss.plot(epochs, h.loss, label="train (mini-batches)")
     ax_loss.plot(epochs, h.val_loss, label="held-out test")
+    best = int(np.argmin(h.val_loss)) + 1  # after it the held-out loss rises: overfitting
+    ax_loss.axvline(best, ls=":", color="0.4", label=f"held-out minimum (epoch {best})")
     ax_loss.set(xlabel="epoch", ylabel="binary cross-entropy", title="PIMA diabetes MLP")
     ax_acc.plot(epochs, h.accuracy, label="train (mini-batches)")
     ax_acc.plot(epochs, h.val_accuracy, label="held-out test")

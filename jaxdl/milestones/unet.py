@@ -379,9 +379,9 @@ def run(config: Config = Config()) -> Report:
 
 def plot(report: Report):
     """Input, target and both predictions for one test image."""
-    from jaxdl.plotting import new_figure
+    from jaxdl.plotting import COLUMN_WIDTH, new_figure
 
-    fig, axes = new_figure(ncols=4, size=(12, 3.4))
+    fig, axes = new_figure(ncols=4, size=(COLUMN_WIDTH, COLUMN_WIDTH / 4 + 0.4))
     panels = [
         ("noisy input", report.plot_data["image"]),
         ("symmetric target", report.plot_data["target"]),

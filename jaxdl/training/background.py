@@ -25,7 +25,7 @@ Example::
 
     with BackgroundWriter(maxsize=64) as writer:
         for epoch in range(epochs):
-            state, metrics = train_epoch(state, ...)        # jitted; stays on the device
+            state, metrics = train_epoch(state, ...)  # jitted; stays on the device
             writer.submit(metrics_file.write, to_host(metrics))
             writer.submit(save_plot, history, droppable=True)
 """

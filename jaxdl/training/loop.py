@@ -497,7 +497,12 @@ def _fed_chunks(fed_chunk, train, chunk_steps, steps, batch_sharding, state, tra
 def _run_epoch(
     epoch, state, train_chunk, train_key, order_args, steps, chunk_steps, recipe, progress
 ) -> tuple[TrainState, dict[str, Any]]:
-    from tqdm.auto import tqdm
+    # tqdm.auto picks the notebook bar inside Jupyter and warns (on stderr, with the install's
+    # path) when ipywidgets is missing; import it only when a bar was asked for.
+    if progress:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
 
     shuffle_key, dropout_key = epoch_keys(train_key, epoch)
     batch = recipe.batch_size

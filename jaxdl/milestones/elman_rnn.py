@@ -450,7 +450,10 @@ def reproduce_elman_1990(
       passes, bits, trials, learning_rate: the setting (defaults: the paper's, and our step).
       progress: show a tqdm bar on stderr (passes done).
     """
-    from tqdm.auto import tqdm
+    if progress:  # tqdm.auto warns on stderr in a notebook without ipywidgets
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
 
     for name, value in (("seeds", seeds), ("passes", passes), ("trials", trials)):
         require_positive_int(name, value)

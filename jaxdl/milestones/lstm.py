@@ -692,7 +692,10 @@ def reproduce_adding_1997(
         then ``None``).
       progress: show a tqdm bar on stderr (sequences, loss).
     """
-    from tqdm.auto import tqdm
+    if progress:  # tqdm.auto warns on stderr in a notebook without ipywidgets
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
 
     require_positive_int("max_sequences", max_sequences)
     if isinstance(length, bool) or not isinstance(length, int) or length < 20:

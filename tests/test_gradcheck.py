@@ -2,10 +2,8 @@ import json
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from jaxdl.gradcheck import check_gradient, numerical_gradient
 from tests.strategies import float_arrays
@@ -87,41 +85,3 @@ def test_the_issue_example_fails():
         jnp.array([0.0, 1.0]),
     )  # fmt: skip
     assert not check.passed and "non-finite" in check.problem
-
-
-# --- a perturbed hand gradient never passes, for every registered check ------------------------
-
-
-@pytest.fixture(scope="module")
-def registered_checks():
-    from jaxdl.milestones import all_gradient_checks
-
-    checks = all_gradient_checks(seed=0)
-    assert checks and all(c.passed for c in checks)
-    return checks
-
-
-@settings(max_examples=60)
-@given(data=st.data())
-def test_a_hand_gradient_perturbed_beyond_tolerance_never_passes(registered_checks, data):
-    check = data.draw(st.sampled_from(registered_checks), label="check")
-    hand = check.evidence.hand
-    # |delta| > rtol * scale + the current error, so |hand + delta - auto| > rtol * scale
-    bound = check.rtol * check.scale + check.autodiff_error
-    factor = data.draw(st.floats(1.01, 1e6), label="factor")
-    kind = data.draw(st.sampled_from(["one entry", "every entry", "nan", "inf"]), label="kind")
-    index = data.draw(st.integers(0, hand.size - 1), label="index")
-    sign = data.draw(st.sampled_from([-1.0, 1.0]), label="sign")
-    delta = np.zeros_like(hand)
-    if kind == "one entry":
-        delta[index] = sign * factor * bound
-    elif kind == "every entry":
-        rng = np.random.default_rng(index)
-        delta = rng.uniform(-1, 1, hand.shape)
-        delta[index] = sign
-        delta *= factor * bound
-    else:
-        delta[index] = np.nan if kind == "nan" else sign * np.inf
-    perturbed = check.with_hand(hand + delta)
-    assert not perturbed.passed, (check.name, kind, factor)
-    assert check.with_hand(hand).passed  # the same judge passes the unperturbed gradient

@@ -2,7 +2,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jaxdl import milestones
 from jaxdl.cli import main
@@ -22,7 +25,46 @@ def test_unknown_milestone_exits_2():
     assert info.value.code == 2
 
 
-def test_check_passes_and_reports_every_check(capsys):
+# --- a perturbed hand gradient never passes, for every registered check ------------------------
+
+
+@pytest.fixture(scope="module")
+def registered_checks():
+    """Every registered check, computed once for this module (the costliest step of the suite)."""
+    checks = milestones.all_gradient_checks(seed=0)
+    assert checks and all(c.passed for c in checks)
+    return checks
+
+
+@settings(max_examples=60)
+@given(data=st.data())
+def test_a_hand_gradient_perturbed_beyond_tolerance_never_passes(registered_checks, data):
+    check = data.draw(st.sampled_from(registered_checks), label="check")
+    hand = check.evidence.hand
+    # |delta| > rtol * scale + the current error, so |hand + delta - auto| > rtol * scale
+    bound = check.rtol * check.scale + check.autodiff_error
+    factor = data.draw(st.floats(1.01, 1e6), label="factor")
+    kind = data.draw(st.sampled_from(["one entry", "every entry", "nan", "inf"]), label="kind")
+    index = data.draw(st.integers(0, hand.size - 1), label="index")
+    sign = data.draw(st.sampled_from([-1.0, 1.0]), label="sign")
+    delta = np.zeros_like(hand)
+    if kind == "one entry":
+        delta[index] = sign * factor * bound
+    elif kind == "every entry":
+        rng = np.random.default_rng(index)
+        delta = rng.uniform(-1, 1, hand.shape)
+        delta[index] = sign
+        delta *= factor * bound
+    else:
+        delta[index] = np.nan if kind == "nan" else sign * np.inf
+    perturbed = check.with_hand(hand + delta)
+    assert not perturbed.passed, (check.name, kind, factor)
+    assert check.with_hand(hand).passed  # the same judge passes the unperturbed gradient
+
+
+def test_check_passes_and_reports_every_check(capsys, monkeypatch, registered_checks):
+    # The checks themselves are the fixture's (computed once); this is the command around them.
+    monkeypatch.setattr(milestones, "all_gradient_checks", lambda *, seed: registered_checks)
     assert main(["check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["passed"]

@@ -457,38 +457,30 @@ def l2_penalty_grad(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DE
 # once per trace.
 
 
-@jax.custom_vjp
-def _dense_hand(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
-    return dense(x, w, b)
+def _affine_rule(forward, forward_grad):
+    """``forward(x, w, b)`` as a custom_vjp whose backward is ``forward_grad(x, w, g)``.
+
+    Dense and convolution layers share this shape: the backward pass needs the input and the
+    weights, and returns the gradients of input, weights and bias.
+    """
+
+    @jax.custom_vjp
+    def rule(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+        return forward(x, w, b)
+
+    def rule_fwd(x, w, b):
+        return forward(x, w, b), (x, w)
+
+    def rule_bwd(saved, g):
+        x, w = saved
+        return forward_grad(x, w, g)
+
+    rule.defvjp(rule_fwd, rule_bwd)
+    return rule
 
 
-def _dense_fwd(x, w, b):
-    return dense(x, w, b), (x, w)
-
-
-def _dense_bwd(saved, g):
-    x, w = saved
-    return dense_grad(x, w, g)
-
-
-_dense_hand.defvjp(_dense_fwd, _dense_bwd)
-
-
-@jax.custom_vjp
-def _conv2d_hand(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
-    return conv2d(x, w, b)
-
-
-def _conv2d_fwd(x, w, b):
-    return conv2d(x, w, b), (x, w)
-
-
-def _conv2d_bwd(saved, g):
-    x, w = saved
-    return conv2d_grad(x, w, g)
-
-
-_conv2d_hand.defvjp(_conv2d_fwd, _conv2d_bwd)
+_dense_hand = _affine_rule(dense, dense_grad)
+_conv2d_hand = _affine_rule(conv2d, conv2d_grad)
 
 
 @jax.custom_vjp

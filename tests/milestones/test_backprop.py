@@ -14,11 +14,11 @@ from jaxdl.errors import DivergenceError
 from jaxdl.milestones import backprop as bp
 from tests.scripts import load_script
 from tests.strategies import float_arrays
+from tests.trees import assert_trees_match
 
 
 def _allclose_tree(a, b, rtol=1e-10, atol=1e-12):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+    assert_trees_match(a, b, rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------- seed reproduction

@@ -13,6 +13,7 @@ from jax.test_util import check_grads
 from jaxdl.cli import main
 from jaxdl.milestones import elman_rnn
 from tests.scripts import load_script
+from tests.trees import assert_trees_match
 
 # A few fixed (T, B, I, H, O) shapes: each compiles once, Hypothesis varies the values.
 SHAPES = [(1, 1, 1, 1, 1), (2, 3, 2, 4, 1), (7, 2, 3, 3, 2)]
@@ -42,8 +43,7 @@ def _draw(key, scale, shape):
 
 
 def _assert_close(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-13)
+    assert_trees_match(a, b, rtol=1e-10, atol=1e-13)
 
 
 @given(

@@ -11,6 +11,7 @@ from jax.test_util import check_grads
 from jaxdl.cli import main
 from jaxdl.milestones import lstm
 from tests.scripts import load_script
+from tests.trees import assert_trees_match
 
 # (T, B, I, H, O): each shape compiles once; Hypothesis varies values, scales and the
 # per-sequence lengths (padding) within it.
@@ -38,8 +39,7 @@ def _lstm_problem(shape, seed, scale, bias, lengths):
 
 
 def _assert_close(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(x, y, rtol=1e-10, atol=1e-13)
+    assert_trees_match(a, b, rtol=1e-10, atol=1e-13)
 
 
 @given(

@@ -17,6 +17,7 @@ from jaxdl.training import Recipe, fit
 from jaxdl.training import checkpoints as ckpt
 from jaxdl.training.checkpoints import KILL_HOOK, CheckpointError, load_best_params
 from tests.training import tiny_model
+from tests.trees import assert_trees_match
 
 TRAIN = Batch(*tiny_model.make_data(320))
 VALID = Batch(*tiny_model.make_data(96, seed=1))
@@ -34,11 +35,6 @@ from tests.training import tiny_model
 from jaxdl.training import fit
 fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=sys.argv[1])
 """
-
-
-def assert_trees_equal(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +73,8 @@ def test_a_run_killed_during_a_save_resumes_to_the_uninterrupted_parameters(
     # the half-written checkpoint is there, under its temporary name
     assert (root / f".partial-{epoch}").is_dir() and not (root / str(epoch)).exists()
     resumed = fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run, resume=True)
-    assert_trees_equal(resumed.params, uninterrupted.params)
-    assert_trees_equal(resumed.best_params, uninterrupted.best_params)
+    assert_trees_match(resumed.params, uninterrupted.params)
+    assert_trees_match(resumed.best_params, uninterrupted.best_params)
     assert [r["val_accuracy"] for r in resumed.history] == [
         r["val_accuracy"] for r in uninterrupted.history
     ]
@@ -113,8 +109,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_in_one_line(
     assert len(err) == 1 and "checkpoint of epoch 3 is damaged" in err[0], err
     assert err[0].endswith("resuming from epoch 2")
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
-    assert_trees_equal(resumed.params, uninterrupted.params)  # epoch 3 trained again
-    assert_trees_equal(load_best_params(run, resumed.params), uninterrupted.best_params)
+    assert_trees_match(resumed.params, uninterrupted.params)  # epoch 3 trained again
+    assert_trees_match(load_best_params(run, resumed.params), uninterrupted.best_params)
 
 
 @pytest.mark.parametrize(

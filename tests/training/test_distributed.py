@@ -24,6 +24,7 @@ from jaxdl.training.checkpoints import load_best_params
 from jaxdl.training.distributed import COORDINATOR_ENV, initialize, requested
 from jaxdl.training.metrics import read_metrics
 from tests.training import distributed_worker, tiny_model
+from tests.trees import assert_trees_match
 
 ROOT = Path(__file__).resolve().parents[2]
 DEADLINE_SECONDS = 420
@@ -75,8 +76,7 @@ def run_two_processes(out: Path) -> list[dict]:
 
 
 def assert_trees_close(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=0, atol=1e-6)
+    assert_trees_match(a, b, atol=1e-6)
 
 
 def test_two_processes_train_the_parameters_of_one(tmp_path, capsys):

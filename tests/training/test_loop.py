@@ -14,15 +14,11 @@ from jaxdl.training.loop import init_state, keys
 from jaxdl.training.metrics import read_metrics
 from jaxdl.training.step import cross_entropy, make_evaluate
 from tests.training import tiny_model
+from tests.trees import assert_trees_match
 
 TRAIN = Batch(*tiny_model.make_data(640))
 VALID = Batch(*tiny_model.make_data(160, seed=1))
 RECIPE = Recipe(epochs=3, batch_size=32, learning_rate=0.05, chunk_steps=6)
-
-
-def assert_trees_equal(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_uniform_logits_give_log_ten():
@@ -86,8 +82,8 @@ def test_resume_ends_with_the_parameters_of_an_uninterrupted_run(tmp_path):
         fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run, on_epoch_end=interrupt)
     assert [r["epoch"] for r in read_metrics(run)] == [1, 2]
     resumed = fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run, resume=True)
-    assert_trees_equal(resumed.params, uninterrupted.params)
-    assert_trees_equal(resumed.best_params, uninterrupted.best_params)
+    assert_trees_match(resumed.params, uninterrupted.params)
+    assert_trees_match(resumed.best_params, uninterrupted.best_params)
     assert resumed.best_epoch == uninterrupted.best_epoch
     assert [r["val_accuracy"] for r in resumed.history] == [r["val_accuracy"] for r in history]
 
@@ -95,7 +91,7 @@ def test_resume_ends_with_the_parameters_of_an_uninterrupted_run(tmp_path):
     assert read_metrics(run) == json.loads(json.dumps(resumed.history))
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["2", "3"]
-    assert_trees_equal(load_best_params(run, resumed.params), resumed.best_params)
+    assert_trees_match(load_best_params(run, resumed.params), resumed.best_params)
     # Not silently overwritten by a new run; not resumed with other settings.
     with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run)
@@ -169,7 +165,7 @@ def test_tflearn_preset_is_the_seed_recipe():
 
 def test_run_keys_are_independent_of_the_epoch_count():
     a, b = keys(0), keys(0)
-    assert_trees_equal(jax.random.key_data(a.train), jax.random.key_data(b.train))
+    assert_trees_match(jax.random.key_data(a.train), jax.random.key_data(b.train))
     assert not np.array_equal(jax.random.key_data(a.init), jax.random.key_data(a.train))
     # Another seed, other keys: the resume test's equality is not a constant.
     assert not np.array_equal(jax.random.key_data(keys(1).train), jax.random.key_data(a.train))

@@ -1,0 +1,206 @@
+"""One trainer for every chapter that trains with optax.
+
+A chapter brings three things and the trainer does the rest:
+
+- ``loss(params, batch) -> scalar`` (or ``(scalar, aux)`` with ``has_aux=True``): a pure
+  function; its hand gradients enter as ``custom_vjp`` rules, so ``jax.value_and_grad`` of it
+  runs the chapter's own backward.
+- an optax ``optimizer``;
+- a :class:`Feed`: where each step's batch comes from, *inside* the compiled loop (a fixed
+  batch, a fresh random batch per step, a shuffled pass over arrays, ...). The batch is any
+  pytree.
+
+The steps run in chunks: each chunk is one compiled :func:`jax.lax.scan` on the device, and
+between chunks the host checks the losses (a non-finite one stops the run with
+:class:`~jaxdl.errors.DivergenceError` naming its step), advances the progress bar, asks an
+optional stop rule, and calls the caller's hooks (checkpoints, metrics). Tiny models run many
+steps per chunk; a big network can run ``chunk_steps=1``, one dispatched step per call.
+
+Compiled programs are cached by the identity of ``loss``, ``optimizer`` and ``feed.next``: a
+chapter that defines them once at module level (or memoises its optimizer factory) compiles
+once per shape, however often it trains.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+
+from jaxdl.errors import DivergenceError, first_non_finite
+from jaxdl.optim import TrainState, apply_gradients, init_train_state
+
+PyTree = Any
+
+
+class Feed(NamedTuple):
+    """Where each step's batch comes from, inside the compiled loop.
+
+    ``next(state) -> (state, batch)`` must be a pure, jittable function; ``state`` (any
+    pytree of arrays: a PRNG key, a position, the data itself) is carried from step to step.
+    """
+
+    state: PyTree
+    next: Callable[[PyTree], tuple[PyTree, PyTree]]
+
+
+def _same_batch(batch: PyTree) -> tuple[PyTree, PyTree]:
+    return batch, batch
+
+
+def fixed(batch: PyTree) -> Feed:
+    """The same batch at every step (full-batch training)."""
+    return Feed(batch, _same_batch)
+
+
+@functools.cache
+def _fresh_next(make: Callable[[jax.Array], PyTree]) -> Callable:
+    def next_batch(key: jax.Array) -> tuple[jax.Array, PyTree]:
+        key, k_data = jax.random.split(key)
+        return key, make(k_data)
+
+    return next_batch
+
+
+def fresh(make: Callable[[jax.Array], PyTree], *, key: jax.Array) -> Feed:
+    """A new batch ``make(k)`` at every step, ``k`` split off the carried ``key`` each step.
+
+    ``make`` should be defined once (module level) so its compiled loop is reused.
+    """
+    return Feed(key, _fresh_next(make))
+
+
+class Progress(NamedTuple):
+    """A tqdm bar on stderr: its description, its unit and how many units one step is."""
+
+    desc: str
+    unit: str = "step"
+    per_step: int = 1
+
+
+class Trained(NamedTuple):
+    """What :func:`train` returns."""
+
+    state: TrainState  # parameters, optimizer state and the count of updates
+    feed_state: PyTree  # the feed's state after the last step (to continue the run)
+    losses: np.ndarray  # [steps run] the loss of every step
+    aux: PyTree  # every step's aux (``has_aux``), stacked on axis 0 as NumPy; else None
+    stopped_at: int | None  # the step the stop rule named, or None if it never did
+
+
+def _value_and_grad(loss: Callable, has_aux: bool) -> Callable:
+    return jax.value_and_grad(loss, has_aux=has_aux)
+
+
+@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "next_batch", "steps", "has_aux"))
+def _chunk(state, feed_state, *, loss, optimizer, next_batch, steps, has_aux):
+    value_and_grad = _value_and_grad(loss, has_aux)
+
+    def step(carry, _):
+        state, feed_state = carry
+        feed_state, batch = next_batch(feed_state)
+        value, grads = value_and_grad(state.params, batch)
+        return (apply_gradients(state, grads, optimizer), feed_state), value
+
+    (state, feed_state), values = jax.lax.scan(step, (state, feed_state), length=steps)
+    return state, feed_state, values
+
+
+def _bar(progress: Progress | None, steps: int):
+    if progress is None:
+        return None
+    from tqdm.auto import tqdm  # tqdm.auto: a widget in notebooks, text in a terminal
+
+    return tqdm(
+        total=steps * progress.per_step,
+        desc=progress.desc,
+        unit=progress.unit,
+        unit_scale=progress.per_step > 1,
+    )
+
+
+def train(
+    loss: Callable[[PyTree, PyTree], Any],
+    params: PyTree | TrainState,
+    optimizer: optax.GradientTransformation,
+    feed: Feed,
+    *,
+    steps: int,
+    has_aux: bool = False,
+    chunk_steps: int | None = None,
+    stop: Callable[[np.ndarray, PyTree, int], int | None] | None = None,
+    progress: Progress | None = None,
+    hooks: Sequence[Callable[[TrainState, PyTree, int], None]] = (),
+) -> Trained:
+    """Run ``steps`` optimizer steps of ``loss`` on batches from ``feed``.
+
+    Args:
+      loss: ``loss(params, batch)``, a scalar, or ``(scalar, aux)`` when ``has_aux``.
+      params: the initial parameters, or a :class:`~jaxdl.optim.TrainState` to continue from.
+      optimizer: the optax transformation.
+      feed: where batches come from (:func:`fixed`, :func:`fresh`, or any :class:`Feed`).
+      steps: how many steps to run (from here; a continued state keeps its step count).
+      has_aux: ``loss`` returns ``(value, aux)``; every step's aux comes back stacked.
+      chunk_steps: steps per compiled chunk (default: all of them in one chunk).
+      stop: ``stop(losses, aux, since) -> step or None``, asked after every chunk with all
+        losses and aux so far and the number of steps already looked at; a step it names ends
+        the run after that chunk.
+      progress: a :class:`Progress` bar, or ``None`` for none.
+      hooks: ``hook(state, feed_state, steps_done)`` after every chunk (checkpoints, logs).
+
+    Raises:
+      DivergenceError: a step's loss was not finite; names the 1-based step.
+      ValueError: ``steps`` or ``chunk_steps`` is not a positive integer.
+    """
+    for name, value in (("steps", steps), ("chunk_steps", chunk_steps or 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    state = params if isinstance(params, TrainState) else init_train_state(params, optimizer)
+    chunk_steps = min(chunk_steps or steps, steps)
+    feed_state = feed.state
+    losses: list[np.ndarray] = []
+    auxes: list[PyTree] = []
+    done, stopped_at = 0, None
+    bar = _bar(progress, steps)
+    try:
+        while done < steps and stopped_at is None:
+            n = min(chunk_steps, steps - done)
+            state, feed_state, values = _chunk(
+                state,
+                feed_state,
+                loss=loss,
+                optimizer=optimizer,
+                next_batch=feed.next,
+                steps=n,
+                has_aux=has_aux,
+            )
+            value, aux = values if has_aux else (values, None)
+            value = np.asarray(value)
+            bad = first_non_finite(value)
+            if bad is not None:
+                raise DivergenceError("loss", done + bad + 1)
+            losses.append(value)
+            if has_aux:
+                auxes.append(jax.tree.map(np.asarray, aux))
+            looked, done = done, done + n
+            if stop is not None:
+                stopped_at = stop(np.concatenate(losses), _stack(auxes), looked)
+            for hook in hooks:
+                hook(state, feed_state, done)
+            if bar is not None:
+                bar.update(n * progress.per_step)
+                bar.set_postfix(loss=f"{float(value.mean()):.4g}")
+    finally:
+        if bar is not None:
+            bar.close()
+    return Trained(state, feed_state, np.concatenate(losses), _stack(auxes), stopped_at)
+
+
+def _stack(auxes: list[PyTree]) -> PyTree:
+    if not auxes:
+        return None
+    return jax.tree.map(lambda *parts: np.concatenate(parts), *auxes)

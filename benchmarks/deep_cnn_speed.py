@@ -11,10 +11,10 @@ ratios (their range is printed too). Compilation is timed separately. The load a
 printed before and after.
 
 ``jaxdl`` is the model as shipped (the platform's default backward pass,
-:func:`jaxdl.layers.default_backward`); ``jaxdl hand`` and ``jaxdl autodiff`` force each
+:func:`jaxdl.nn.default_backward`); ``jaxdl hand`` and ``jaxdl autodiff`` force each
 backward pass. ``--variants`` adds the backward pass written out layer by layer
 (``deep_cnn.loss_and_grad``) and the layer alternatives in :data:`VARIANTS`, to re-make the
-implementation choices of :mod:`jaxdl.layers` on another machine.
+implementation choices of :mod:`jaxdl.nn` on another machine.
 
 Usage::
 
@@ -36,8 +36,9 @@ import numpy as np
 import optax
 from jax import lax
 
-from jaxdl import layers
+from jaxdl import losses, nn
 from jaxdl.models import deep_cnn, flax_cnn
+from jaxdl.nn import lrn as lrn_op
 
 LEARNING_RATE = 1e-3
 
@@ -90,7 +91,7 @@ def flax_step() -> tuple[Callable, Callable]:
     def loss_fn(state, x, y, key):
         logits = flax_cnn.apply(graphdef, state, x, key=key, train=True)
         kernels = [state[name]["kernel"].get_value() for name in deep_cnn.CONV_SHAPES]
-        return layers.softmax_cross_entropy(logits, y) + layers.l2_penalty(kernels)
+        return losses.softmax_cross_entropy(logits, y) + losses.l2_penalty(kernels)
 
     def step(train_state, x, y):
         state, opt_state, t = train_state
@@ -121,8 +122,8 @@ def torch_step():
 
         def forward(self, x):
             # PyTorch's LRN divides alpha by the window size: multiply by 11 to get TF's.
-            size = 2 * layers.LRN_DEPTH_RADIUS + 1
-            lrn = dict(size=size, alpha=layers.LRN_ALPHA * size, beta=layers.LRN_BETA, k=1.0)
+            size = 2 * lrn_op.LRN_DEPTH_RADIUS + 1
+            lrn = dict(size=size, alpha=lrn_op.LRN_ALPHA * size, beta=lrn_op.LRN_BETA, k=1.0)
             h = F.local_response_norm(F.max_pool2d(F.relu(self.conv1(x)), 2), **lrn)
             h = F.local_response_norm(F.max_pool2d(F.relu(self.conv2(h)), 2), **lrn)
             h = h.permute(0, 2, 3, 1).flatten(1)  # NHWC order, as in jaxdl
@@ -137,7 +138,7 @@ def torch_step():
     def step(x, y):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(x), y)
-        loss = loss + layers.L2_WEIGHT_DECAY * 0.5 * (
+        loss = loss + losses.L2_WEIGHT_DECAY * 0.5 * (
             net.conv1.weight.square().sum() + net.conv2.weight.square().sum()
         )
         loss.backward()
@@ -155,10 +156,10 @@ def pool_reduce_window(x):
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
 
 
-#: Alternatives to the hand-backward layers, as :class:`jaxdl.layers.Ops` (``--variants``).
+#: Alternatives to the hand-backward layers, as :class:`jaxdl.nn.Ops` (``--variants``).
 VARIANTS = {
-    "LRN reduce_window": layers.HAND._replace(lrn=flax_cnn.tf_lrn),
-    "pool reduce_window": layers.HAND._replace(max_pool=pool_reduce_window),
+    "LRN reduce_window": nn.HAND.replace(lrn=flax_cnn.tf_lrn),
+    "pool reduce_window": nn.HAND.replace(max_pool=pool_reduce_window),
 }
 
 
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
-        f"default backward {layers.default_backward()!r}; {args.rounds} rounds of "
+        f"default backward {nn.default_backward()!r}; {args.rounds} rounds of "
         f"{args.steps} steps per contender; load average {_load()}"
     )
     results: dict[int, dict[str, float]] = {}

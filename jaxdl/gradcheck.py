@@ -273,3 +273,39 @@ def check_gradient(
         directions=None if directions is None else np.asarray(directions),
     )
     return judge(name, evidence, rtol=rtol, fd_rtol=fd_rtol)
+
+
+def check_rule(
+    name: str, reference: Callable, formula: Callable, rule: Callable, at: PyTree
+) -> list[GradCheck]:
+    """An op's two checks: its ``*_grad`` formula, and ``jax.grad`` of its ``custom_vjp`` rule.
+
+    ``reference`` is the pure forward reduced to a scalar (``sum(op(...) * G)`` for a random
+    upstream gradient ``G``, whose gradient is exactly the op's vector-Jacobian product),
+    ``formula`` the hand gradient of that scalar, ``rule`` the same scalar built from the hand
+    rule; both are judged against ``jax.grad(reference)`` and finite differences.
+    """
+    return [
+        check_gradient(name, reference, formula, at),
+        check_gradient(f"{name} custom_vjp", reference, jax.grad(rule), at),
+    ]
+
+
+def normal_draws(key: jax.Array, dtype=None, *, pool: int = 1024) -> Callable[[tuple], jax.Array]:
+    """``normal(shape)``: standard-normal arrays carved from one draw of ``pool`` numbers.
+
+    One random-number program to compile for a whole module's checks, not one per shape.
+    """
+    dtype = dtype or jnp.result_type(float)
+    values = np.asarray(jax.random.normal(key, (pool,), dtype))
+    used = 0
+
+    def normal(shape: tuple[int, ...]) -> jax.Array:
+        nonlocal used
+        size = math.prod(shape)
+        if used + size > pool:
+            raise ValueError(f"normal_draws: {pool} numbers are not enough for {shape}")
+        used += size
+        return jnp.asarray(values[used - size : used].reshape(shape))
+
+    return normal

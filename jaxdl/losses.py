@@ -1,16 +1,26 @@
-"""Losses, each with its hand-derived gradient written beside it.
+"""Losses, each with its hand-derived gradient written beside it, one name each.
 
-Every loss takes ``(predictions, targets)`` of *equal* shape and returns a scalar. The
-``*_grad`` twin returns the gradient with respect to ``predictions``; the tests compare it
-with :func:`jax.grad` and with finite differences.
+The regression and binary losses take ``(predictions, targets)`` of *equal* shape and return a
+scalar; :func:`softmax_cross_entropy` takes logits and integer labels; :func:`l2_penalty` a list
+of weights. The ``*_grad`` twin returns the gradient with respect to the first argument; the
+tests compare it with :func:`jax.grad` and with finite differences. The two losses the networks
+train on also have a ``*_hand`` form (the hand gradient as a ``jax.custom_vjp`` rule),
+registered with the backward switch of :mod:`jaxdl.nn.backward`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
+
+from jaxdl.nn.backward import register
+
+#: TFLearn's ``regularizer="L2"`` weight decay on the conv kernels.
+L2_WEIGHT_DECAY = 0.001
 
 
 def check_same_shape(predictions: ArrayLike, targets: ArrayLike) -> None:
@@ -177,6 +187,108 @@ def binary_cross_entropy_with_logits_grad(logits: ArrayLike, targets: ArrayLike)
     return (jax.nn.sigmoid(z) - y) / z.size
 
 
+def _check_logits_labels(logits: ArrayLike, labels: ArrayLike) -> None:
+    if jnp.ndim(logits) != 2 or jnp.shape(labels) != jnp.shape(logits)[:1]:
+        raise ValueError(
+            f"logits must be [B, K] and labels [B], got logits {jnp.shape(logits)} and labels "
+            f"{jnp.shape(labels)}"
+        )
+    if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
+        raise ValueError(f"labels must be integer class indices, got {jnp.result_type(labels)}")
+    if not isinstance(labels, jax.core.Tracer) and jnp.size(labels):
+        k = jnp.shape(logits)[1]
+        values = np.asarray(labels)  # concrete: check on the host, no traced op
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= k:
+            raise ValueError(f"labels must lie in [0, {k}), got values from {low} to {high}")
+
+
+def softmax_cross_entropy(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+    """Mean softmax cross-entropy with integer labels (TFLearn's categorical cross-entropy).
+
+    ``L = (1/B) sum_n [logsumexp(z_n) - z_n[y_n]]``. Uniform logits over ``K`` classes give
+    exactly ``log K``.
+
+    Args:
+      logits: ``[B, K]`` unnormalised scores.
+      labels: ``[B]`` integer classes in ``[0, K)`` (checked when not traced).
+
+    Returns:
+      Scalar.
+    """
+    _check_logits_labels(logits, labels)
+    logits = jnp.asarray(logits)
+    picked = jnp.take_along_axis(logits, jnp.asarray(labels)[:, None], axis=1)[:, 0]
+    return jnp.mean(jax.nn.logsumexp(logits, axis=1) - picked)
+
+
+def softmax_cross_entropy_grad(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+    """Gradient of :func:`softmax_cross_entropy` w.r.t. the logits: ``(softmax(z) - onehot)/B``."""
+    _check_logits_labels(logits, labels)
+    logits = jnp.asarray(logits)
+    b, k = logits.shape
+    onehot = jax.nn.one_hot(labels, k, dtype=logits.dtype)
+    return (jax.nn.softmax(logits, axis=1) - onehot) / b
+
+
+def l2_penalty(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DECAY) -> jax.Array:
+    """TFLearn's L2 regulariser ``weight_decay * sum_w sum(w**2) / 2`` over ``weights``."""
+    return weight_decay * 0.5 * sum(jnp.sum(jnp.square(w)) for w in weights)
+
+
+def l2_penalty_grad(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DECAY) -> list:
+    """Gradient of :func:`l2_penalty`: ``weight_decay * w`` for each ``w``."""
+    return [weight_decay * jnp.asarray(w) for w in weights]
+
+
+@jax.custom_vjp
+def _softmax_cross_entropy_hand(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    return softmax_cross_entropy(logits, labels)
+
+
+def _softmax_cross_entropy_fwd(logits, labels):
+    return softmax_cross_entropy(logits, labels), (logits, labels)
+
+
+def _softmax_cross_entropy_bwd(saved, g):
+    logits, labels = saved
+    return g * softmax_cross_entropy_grad(logits, labels), None
+
+
+_softmax_cross_entropy_hand.defvjp(_softmax_cross_entropy_fwd, _softmax_cross_entropy_bwd)
+
+
+def softmax_cross_entropy_hand(logits: ArrayLike, labels: ArrayLike) -> jax.Array:
+    """:func:`softmax_cross_entropy` whose gradient is :func:`softmax_cross_entropy_grad`."""
+    _check_logits_labels(logits, labels)
+    return _softmax_cross_entropy_hand(jnp.asarray(logits), jnp.asarray(labels))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _l2_penalty_hand(weights: list, weight_decay: float) -> jax.Array:
+    return l2_penalty(weights, weight_decay)
+
+
+def _l2_penalty_fwd(weights, weight_decay):
+    return l2_penalty(weights, weight_decay), weights
+
+
+def _l2_penalty_bwd(weight_decay, weights, g):
+    return ([g * d for d in l2_penalty_grad(weights, weight_decay)],)
+
+
+_l2_penalty_hand.defvjp(_l2_penalty_fwd, _l2_penalty_bwd)
+
+
+def l2_penalty_hand(weights: list[ArrayLike], weight_decay: float = L2_WEIGHT_DECAY) -> jax.Array:
+    """:func:`l2_penalty` whose gradient is :func:`l2_penalty_grad`."""
+    return _l2_penalty_hand([jnp.asarray(w) for w in weights], weight_decay)
+
+
+register("softmax_cross_entropy", softmax_cross_entropy, softmax_cross_entropy_hand)
+register("l2_penalty", l2_penalty, l2_penalty_hand)
+
+
 def gradient_checks(*, key: jax.Array) -> list:
     """Hand vs ``jax.grad`` vs finite differences for every loss, at random points."""
     from jaxdl.gradcheck import check_gradient
@@ -185,25 +297,45 @@ def gradient_checks(*, key: jax.Array) -> list:
     predictions = jax.random.normal(k_pred, (7, 3))
     targets = jax.random.normal(k_target, (7, 3))
     labels = (targets > 0).astype(predictions.dtype)
-    return [
-        check_gradient(
-            f"losses.{loss.__name__}",
-            lambda p, loss=loss: loss(p, targets),
-            lambda p, grad=grad: grad(p, targets),
-            predictions,
-        )
-        for loss, grad in ((sse, sse_grad), (half_sse, half_sse_grad), (mse, mse_grad))
-    ] + [
-        check_gradient(
-            "losses.binary_cross_entropy",
-            lambda a: binary_cross_entropy(a, labels),
-            lambda a: binary_cross_entropy_grad(a, labels),
-            jax.nn.sigmoid(predictions),
-        ),
-        check_gradient(
-            "losses.binary_cross_entropy_with_logits",
-            lambda z: binary_cross_entropy_with_logits(z, labels),
-            lambda z: binary_cross_entropy_with_logits_grad(z, labels),
-            predictions,
-        ),
-    ]
+    return (
+        [
+            check_gradient(
+                f"losses.{loss.__name__}",
+                lambda p, loss=loss: loss(p, targets),
+                lambda p, grad=grad: grad(p, targets),
+                predictions,
+            )
+            for loss, grad in ((sse, sse_grad), (half_sse, half_sse_grad), (mse, mse_grad))
+        ]
+        + [
+            check_gradient(
+                "losses.binary_cross_entropy",
+                lambda a: binary_cross_entropy(a, labels),
+                lambda a: binary_cross_entropy_grad(a, labels),
+                jax.nn.sigmoid(predictions),
+            ),
+            check_gradient(
+                "losses.binary_cross_entropy_with_logits",
+                lambda z: binary_cross_entropy_with_logits(z, labels),
+                lambda z: binary_cross_entropy_with_logits_grad(z, labels),
+                predictions,
+            ),
+        ]
+        + _classification_checks(key)
+    )
+
+
+def _classification_checks(key: jax.Array) -> list:
+    from jaxdl.gradcheck import check_rule, normal_draws
+
+    normal = normal_draws(jax.random.fold_in(key, 2))
+    logits = 3.0 * normal((6, 10))
+    labels = jnp.asarray(np.floor(np.abs(np.asarray(normal((6,)))) * 1e4).astype(np.int32) % 10)
+    weights = [normal((3, 3, 1, 2)), normal((2, 2))]
+    return check_rule(
+        "losses.softmax_cross_entropy",
+        lambda z: softmax_cross_entropy(z, labels),
+        lambda z: softmax_cross_entropy_grad(z, labels),
+        lambda z: softmax_cross_entropy_hand(z, labels),
+        logits,
+    ) + check_rule("losses.l2_penalty", l2_penalty, l2_penalty_grad, l2_penalty_hand, weights)

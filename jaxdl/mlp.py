@@ -24,8 +24,8 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.activations import ACTIVATIONS, relu, relu_grad
-from jaxdl.layers import dense, dense_grad
 from jaxdl.losses import check_same_shape, mse, mse_grad
+from jaxdl.nn.affine import dense, dense_grad
 from jaxdl.validate import require_positive_int
 
 
@@ -41,7 +41,7 @@ MLP = tuple[Layer, ...]
 
 
 def linear(x: ArrayLike, layer: Layer) -> jax.Array:
-    """``x @ w + b``: ``[N, n_in] -> [N, n_out]`` (:func:`jaxdl.layers.dense` on a :class:`Layer`)."""
+    """``x @ w + b``: ``[N, n_in] -> [N, n_out]`` (:func:`jaxdl.nn.affine.dense` on a :class:`Layer`)."""
     return dense(x, layer.w, layer.b)
 
 
@@ -50,7 +50,7 @@ def linear_grad(x: ArrayLike, layer: Layer, grad_out: jax.Array) -> tuple[jax.Ar
 
     ``dL/dx = g wᵀ`` ``[N, n_in]``, ``dL/dw = xᵀ g`` ``[n_in, n_out]``, ``dL/db = sum_n g``
     ``[n_out]`` (the bias is added to every row, so its gradient sums over rows); computed by
-    :func:`jaxdl.layers.dense_grad`.
+    :func:`jaxdl.nn.affine.dense_grad`.
 
     Returns:
       ``(dL/dx, Layer(dL/dw, dL/db))``.

@@ -171,3 +171,11 @@ def require_finite(name: str, values) -> None:
             f"{name} hold NaN or infinite values ({int((~np.isfinite(array)).sum())} of "
             f"{array.size}, the first at index {tuple(map(int, first))})"
         )
+
+
+def require_rank(name: str, x, rank: int, layout: str) -> None:
+    """``ValueError`` unless ``x`` has ``rank`` axes (``layout`` names them, e.g. ``[B, H, W, C]``)."""
+    import jax.numpy as jnp
+
+    if jnp.ndim(x) != rank:
+        raise ValueError(f"{name} must have rank {rank} ({layout}), got shape {jnp.shape(x)}")

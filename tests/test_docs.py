@@ -53,7 +53,7 @@ EXPECTED_CHAPTERS = {
     "linear_regression": ("jaxdl.milestones.linear_regression",),
     "perceptron": ("jaxdl.milestones.perceptron",),
     "backprop": ("jaxdl.milestones.backprop", "jaxdl.mlp"),
-    "image_filters": ("jaxdl.milestones.image_filters", "jaxdl.layers"),
+    "image_filters": ("jaxdl.milestones.image_filters", "jaxdl.nn.affine"),
     "elman_rnn": ("jaxdl.milestones.elman_rnn",),
     "lstm": ("jaxdl.milestones.lstm",),
     "deep_cnn": ("jaxdl.models.deep_cnn", "jaxdl.milestones.deep_cnn", "jaxdl.training"),

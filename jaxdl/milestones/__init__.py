@@ -6,6 +6,11 @@ chapter of the story: its data, model, loss, hand gradients and training live th
 what a second chapter needs moves to a shared module of the package. Besides its model, loss and update functions, a milestone module exposes the same small
 interface, which the ``jaxdl`` command, the tour and the tests use:
 
+- ``MILESTONE``: the chapter's declaration, ``Milestone(name, year, people, summary)`` with
+  literal arguments (and ``month`` to order chapters of one year). The registry finds every
+  module of this package that declares one, reads the declarations without importing the
+  chapters (so ``jaxdl list`` stays instant), and orders them by date: a new chapter is its
+  module (plus its test, demo and docs page); no list here or in the docs changes.
 - ``Config``: a frozen dataclass of the run's settings (its fields become ``jaxdl run NAME``
   options; ``metadata={"help": ...}`` documents them); ``__post_init__`` rejects bad values with
   ``ValueError``.
@@ -18,92 +23,88 @@ interface, which the ``jaxdl`` command, the tour and the tests use:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import importlib
+from pathlib import Path
 from types import ModuleType
 
 
 @dataclasses.dataclass(frozen=True)
 class Milestone:
-    """One chapter of the history."""
+    """One chapter of the history, as its module declares it (``MILESTONE = Milestone(...)``)."""
 
-    name: str  # command-line name, e.g. "gradient-descent"
+    name: str  # command-line name, e.g. "gradient-descent"; the module is named like it
     year: int
     people: str
     summary: str
-    module: str  # the module that implements it
+    month: int = 0  # orders the chapters of one year (1-12; 0: unknown)
+
+    @property
+    def module(self) -> str:
+        """The module that implements it: ``jaxdl.milestones.<name with underscores>``."""
+        return f"{__name__}.{self.name.replace('-', '_')}"
 
     def load(self) -> ModuleType:
         """The chapter's module."""
         return importlib.import_module(self.module)
 
 
-def _m(name: str, year: int, people: str, summary: str, module: str) -> Milestone:
-    return Milestone(name, year, people, summary, f"jaxdl.milestones.{module}")
+def _declaration(path: Path) -> Milestone | None:
+    """The ``MILESTONE = Milestone(...)`` of the module at ``path``, read without importing it."""
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["MILESTONE"]
+            and isinstance(node.value, ast.Call)
+        ):
+            call = node.value
+            try:
+                args = [ast.literal_eval(a) for a in call.args]
+                kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            except ValueError as error:
+                raise ValueError(f"{path.name}: MILESTONE must use literal arguments") from error
+            milestone = Milestone(*args, **kwargs)
+            if milestone.name.replace("-", "_") != path.stem:
+                raise ValueError(f"{path.name} declares {milestone.name!r}: name it {path.stem}")
+            return milestone
+    return None
 
 
-#: Every milestone, oldest first.
-MILESTONES: tuple[Milestone, ...] = (
-    _m(
-        "least-squares", 1805, "Legendre", "fit a line by minimising squared error", "least_squares"
-    ),
-    _m("gradient-descent", 1909, "Debye", "walk downhill along the slope", "gradient_descent"),
-    _m("linear-regression", 1950, "(1950s)", "fit a line by gradient descent", "linear_regression"),
-    _m(
-        "perceptron",
-        1958,
-        "Rosenblatt; Minsky & Papert 1969",
-        "learn OR, fail on XOR",
-        "perceptron",
-    ),
-    _m(
-        "image-filters",
-        1968,
-        "Sobel & Feldman; seed 004",
-        "hand-picked convolution kernels filter images",
-        "image_filters",
-    ),
-    _m("backprop", 1986, "Rumelhart, Hinton & Williams", "a hidden layer solves XOR", "backprop"),
-    _m("elman-rnn", 1990, "Elman", "a recurrent net finds structure in time", "elman_rnn"),
-    _m("lstm", 1997, "Hochreiter & Schmidhuber", "LSTM remembers what the RNN forgets", "lstm"),
-    _m("deep-cnn", 2012, "Krizhevsky et al.; TFLearn", "convolutional net on MNIST", "deep_cnn"),
-    _m(
-        "tabular-mlp",
-        2015,
-        "Chollet (Keras); Smith et al. 1988 data",
-        "Keras-style MLP on the PIMA diabetes table",
-        "tabular_mlp",
-    ),
-    _m(
-        "unet",
-        2015,
-        "Ronneberger, Fischer & Brox",
-        "U-Net with masked BCE and a symmetry penalty",
-        "unet",
-    ),
-)
+@functools.cache
+def discover() -> tuple[Milestone, ...]:
+    """Every chapter module of this package that declares a ``MILESTONE``, oldest first."""
+    found = [_declaration(path) for path in sorted(Path(__file__).parent.glob("[!_]*.py"))]
+    return tuple(sorted((m for m in found if m), key=lambda m: (m.year, m.month)))
+
+
+def __getattr__(name: str):
+    if name == "MILESTONES":  # every milestone, oldest first (discovered on first use)
+        return discover()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get(name: str) -> Milestone:
     """The milestone called ``name``; ``ValueError`` listing the known names otherwise."""
-    for milestone in MILESTONES:
+    for milestone in discover():
         if milestone.name == name:
             return milestone
-    known = ", ".join(m.name for m in MILESTONES)
+    known = ", ".join(m.name for m in discover())
     raise ValueError(f"unknown milestone {name!r}; known milestones: {known}")
 
 
 def all_gradient_checks(*, seed: int) -> list:
     """Every hand-derived gradient of the package (``jaxdl check``), at random points.
 
-    The shared activations and losses first, then every chapter's ``gradient_checks`` in
-    historical order; ``seed`` makes the points reproducible.
+    The shared activations, losses and ops (:mod:`jaxdl.nn`) first, then every chapter's
+    ``gradient_checks`` in historical order; ``seed`` makes the points reproducible.
     """
     import jax
 
-    from jaxdl import activations, losses
+    from jaxdl import activations, losses, nn
 
-    providers = [activations, losses] + [m.load() for m in MILESTONES]
+    providers = [activations, losses, *nn.OP_MODULES] + [m.load() for m in discover()]
     key = jax.random.key(seed)
     checks = []
     for provider in providers:

@@ -39,6 +39,7 @@ from jaxdl.activations import sigmoid, sigmoid_slope
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_sse_grad, sse
+from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import (
     LIMITS,
@@ -47,6 +48,13 @@ from jaxdl.validate import (
     require_int,
     require_positive_float,
     require_positive_int,
+)
+
+MILESTONE = Milestone(
+    "backprop",
+    1986,
+    "Rumelhart, Hinton & Williams",
+    "a hidden layer solves XOR",
 )
 
 # The data. The third column is always 1: it plays the part of a bias input.

@@ -7,7 +7,7 @@ softmax, trained with Adam (learning rate 0.01) on categorical cross-entropy for
 Every piece descends from an earlier chapter: ReLU from the Heaviside step, cross-entropy from
 Legendre's squares, Adam from Debye's descent, dropout and L2 from Tikhonov's regularisation.
 
-The layers (with their hand-derived gradients) are :mod:`jaxdl.layers`, the network is
+The layers (with their hand-derived gradients) are :mod:`jaxdl.nn`, the network is
 :mod:`jaxdl.models.deep_cnn`, and the training loop is :mod:`jaxdl.training`. This chapter's
 ``run`` trains the network on the embedded sample of real MNIST digits (7200 for training, 800
 held out for validation, 2000 test digits) for two epochs, the tour's share of its budget, and
@@ -31,8 +31,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.gradcheck import GradCheck
+from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.training.recipe import Recipe
+
+MILESTONE = Milestone(
+    "deep-cnn",
+    2012,
+    "Krizhevsky et al.; TFLearn",
+    "convolutional net on MNIST",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +62,9 @@ class Config(Recipe):
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """Every layer of the network (its ``*_grad`` formula and its ``custom_vjp`` rule), and the
-    whole network: ``jax.grad`` of the loss built from the hand layers vs ``jax.grad`` of the
-    loss built from the pure forwards vs finite differences (float64, two images, dropout on)."""
-    from jaxdl import layers
+    """The whole network: ``jax.grad`` of the loss built from the hand rules vs ``jax.grad`` of
+    the loss built from the pure forwards vs finite differences (float64, two images, dropout
+    on). Each op's own checks are in its :mod:`jaxdl.nn` module."""
     from jaxdl.gradcheck import check_gradient
     from jaxdl.models import deep_cnn
 
@@ -79,7 +86,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
         jax.jit(jax.grad(loss("hand"))),
         params,
     )
-    return [*layers.gradient_checks(key=key), whole]
+    return [whole]
 
 
 def run(config: Config = Config()) -> Report:

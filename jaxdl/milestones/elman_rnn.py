@@ -59,9 +59,17 @@ from jaxdl.losses import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
+from jaxdl.milestones import Milestone
 from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "elman-rnn",
+    1990,
+    "Elman",
+    "a recurrent net finds structure in time",
+)
 
 F32 = jnp.float32
 

@@ -24,8 +24,16 @@ from jax.typing import ArrayLike
 
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "gradient-descent",
+    1909,
+    "Debye",
+    "walk downhill along the slope",
+)
 
 #: Where Debye's curve has its local minimum: the slope x**2 (5 x**2 - 6) is zero there.
 LOCAL_MINIMUM = math.sqrt(6 / 5)

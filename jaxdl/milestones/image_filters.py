@@ -3,7 +3,7 @@
 Seed 004 shows that a convolution with a hand-chosen kernel detects edges, sharpens or embosses
 an image, and that a CNN stacks such convolutions with kernels it learns. This chapter runs
 the named kernels below through the deep CNN's own
-:func:`jaxdl.layers.conv2d` on MNIST digits (the embedded real sample) or on any image file,
+:func:`jaxdl.nn.affine.conv2d` on MNIST digits (the embedded real sample) or on any image file,
 and checks the responses that theory predicts: zero edges on flat regions, an unchanged mean
 under a blur, a constant Sobel response on a ramp.
 
@@ -14,7 +14,7 @@ Before a CNN learns its kernels, image processing chose them by hand: an edge de
 sharpening mask, an emboss, box and Gaussian blurs, Sobel's gradient operators (1968). Each is
 a small ``[kh, kw]`` array of weights slid over the image, which is exactly what the CNN's
 first layer does with ``C_out`` learnt kernels. This chapter applies the named kernels with
-the *same* function the deep CNN uses, :func:`jaxdl.layers.conv2d` (NHWC images, HWIO
+the *same* function the deep CNN uses, :func:`jaxdl.nn.affine.conv2d` (NHWC images, HWIO
 kernels), stacking all of them as the output channels of one convolution: a filter bank is a
 convolution layer with fixed weights.
 
@@ -43,9 +43,17 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck
-from jaxdl.layers import conv2d
+from jaxdl.milestones import Milestone
+from jaxdl.nn.affine import conv2d
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_int
+
+MILESTONE = Milestone(
+    "image-filters",
+    1968,
+    "Sobel & Feldman; seed 004",
+    "hand-picked convolution kernels filter images",
+)
 
 Padding = Literal["reflect", "edge", "wrap", "zero"]
 PADDINGS: tuple[str, ...] = ("reflect", "edge", "wrap", "zero")
@@ -129,7 +137,7 @@ def _stack_kernels(kernels: Sequence[ArrayLike]) -> jax.Array:
 def apply_kernels(
     image: ArrayLike, kernels: Sequence[ArrayLike], *, padding: Padding = "reflect"
 ) -> jax.Array:
-    """Filter one grayscale image with several kernels in one :func:`jaxdl.layers.conv2d` call.
+    """Filter one grayscale image with several kernels in one :func:`jaxdl.nn.affine.conv2d` call.
 
     ``out[k, h, w] = sum_{i, j} padded[h + i, w + j] kernel_k[i, j]`` (cross-correlation).
 
@@ -342,7 +350,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     in the image, checked against ``jax.grad`` and finite differences.
     """
     from jaxdl.gradcheck import check_gradient
-    from jaxdl.layers import conv2d_grad
+    from jaxdl.nn.affine import conv2d_grad
 
     bank = _stack_kernels(list(KERNELS.values()))
     k_x, k_r = jax.random.split(key)

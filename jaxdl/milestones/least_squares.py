@@ -26,8 +26,16 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_int, require_positive_int
+
+MILESTONE = Milestone(
+    "least-squares",
+    1805,
+    "Legendre",
+    "fit a line by minimising squared error",
+)
 
 #: The seed's example for the error function: ``line_error(1, 2, SEED_EXAMPLE)`` is 22.0.
 SEED_EXAMPLE = ((3.0, 6.0), (6.0, 9.0), (12.0, 18.0))

@@ -36,10 +36,18 @@ from jax.typing import ArrayLike
 
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "linear-regression",
+    1950,
+    "(1950s)",
+    "fit a line by gradient descent",
+)
 
 # --- The seed's step, on the device ------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import binary_cross_entropy_with_logits
+from jaxdl.milestones import Milestone
 from jaxdl.milestones.elman_rnn import (
     _check_sequence,
     elman_last_step_mse,
@@ -63,6 +64,13 @@ from jaxdl.milestones.elman_rnn import (
 from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "lstm",
+    1997,
+    "Hochreiter & Schmidhuber",
+    "LSTM remembers what the RNN forgets",
+)
 
 F32 = jnp.float32
 

@@ -56,8 +56,16 @@ from jax.typing import ArrayLike
 
 from jaxdl.activations import heaviside
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "perceptron",
+    1958,
+    "Rosenblatt; Minsky & Papert 1969",
+    "learn OR, fail on XOR",
+)
 
 Gate = Literal["or", "and", "xor"]
 

@@ -27,7 +27,7 @@ Seed 001 trains a Keras MLP on the PIMA diabetes table in five lines::
 
 The same five lines work here (with an optax optimizer and an explicit key). Underneath, the
 model is the functional API of this package: a tuple of :class:`Dense` specs, a tuple of
-:class:`jaxdl.mlp.Layer`, :func:`forward` built from :func:`jaxdl.layers.dense` and the activations
+:class:`jaxdl.mlp.Layer`, :func:`forward` built from :func:`jaxdl.nn.affine.dense` and the activations
 of :mod:`jaxdl.activations`, and :func:`loss_and_grad`, which backpropagates **by hand** with
 ``dense_grad`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
 ``jaxdl check``). :meth:`Sequential.fit` runs every epoch and every mini-batch of the whole fit
@@ -64,6 +64,7 @@ from jaxdl.losses import (
     mse,
     mse_grad,
 )
+from jaxdl.milestones import Milestone
 from jaxdl.mlp import Layer
 from jaxdl.optim import TrainState, apply_gradients
 from jaxdl.report import Report
@@ -72,6 +73,14 @@ from jaxdl.validate import (
     require_finite,
     require_positive_float,
     require_positive_int,
+)
+
+MILESTONE = Milestone(
+    "tabular-mlp",
+    2015,
+    "Chollet (Keras); Smith et al. 1988 data",
+    "Keras-style MLP on the PIMA diabetes table",
+    month=3,
 )
 
 Loss = Literal["binary_crossentropy", "mse"]

@@ -57,9 +57,18 @@ from jax.typing import ArrayLike
 
 from jaxdl.gradcheck import GradCheck
 from jaxdl.losses import check_same_shape
+from jaxdl.milestones import Milestone
 from jaxdl.models import unet
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+
+MILESTONE = Milestone(
+    "unet",
+    2015,
+    "Ronneberger, Fischer & Brox",
+    "U-Net with masked BCE and a symmetry penalty",
+    month=5,
+)
 
 
 def _mask_and_guard(

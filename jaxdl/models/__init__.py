@@ -3,9 +3,10 @@
 What the trainer (:mod:`jaxdl.training`) needs of a model is the :class:`Model` protocol:
 ``init_params``, ``apply``, ``l2_penalty`` and ``summary``. The convnet and the MLP also offer
 ``layer_outputs(params, x) -> {name: activation}`` (every layer's output in inference mode, for
-seed 004's per-layer inspection), and a ``backward="hand" | "autodiff"`` keyword on ``apply`` and
-``l2_penalty``: the hand-derived ``custom_vjp`` layers of :mod:`jaxdl.layers` or the pure
-forwards under ``jax.grad`` (same values; ``None``, the default, picks per platform).
+seed 004's per-layer inspection). ``apply`` and ``l2_penalty`` take the one backward switch,
+``backward="auto" | "hand" | "autodiff"`` (:mod:`jaxdl.nn.backward`): the hand-derived
+``custom_vjp`` ops or the pure forwards under ``jax.grad`` (same values; ``"auto"``, the
+default, picks per platform). :func:`objective` is the training objective, written once.
 
 Models: :mod:`jaxdl.models.deep_cnn` (TFLearn's MNIST convnet), :mod:`jaxdl.models.mnist_mlp` (seed
 004's MNIST MLP) and :mod:`jaxdl.models.flax_cnn` (the Flax NNX twin of the convnet).
@@ -30,20 +31,43 @@ NUM_CLASSES = 10
 class Model(Protocol):
     """What :func:`jaxdl.training.fit` needs of a model (a module, or any object with these)."""
 
+    #: The ``backward`` values ``apply`` and ``l2_penalty`` accept (``("auto",)``: one pass).
+    BACKWARDS: tuple[str, ...]
+
     def init_params(self, key: jax.Array, *, dtype: Any = jnp.float32) -> Any:
         """Fresh parameters: a pytree, usually ``{layer: {"w": ..., "b": ...}}``."""
 
     def apply(
-        self, params: Any, x: jax.Array, *, key: jax.Array | None = None, train: bool = False
+        self,
+        params: Any,
+        x: jax.Array,
+        *,
+        key: jax.Array | None = None,
+        train: bool = False,
+        backward: str = "auto",
     ) -> jax.Array:
         """Logits ``[B, classes]`` for images ``[B, *image_shape]``; dropout only when
-        ``train=True``, which needs ``key``."""
+        ``train=True``, which needs ``key``; ``backward`` as in :func:`jaxdl.nn.ops`."""
 
-    def l2_penalty(self, params: Any) -> jax.Array:
+    def l2_penalty(self, params: Any, *, backward: str = "auto") -> jax.Array:
         """The regulariser added to the training objective (a scalar; 0 for none)."""
 
     def summary(self, params: Any) -> Summary:
         """Parameters per array and in total."""
+
+
+def objective(
+    logits: jax.Array, labels: jax.Array, penalty: jax.Array, *, backward: str = "auto"
+) -> jax.Array:
+    """The training objective: mean softmax cross-entropy of ``logits [B, C]`` against integer
+    ``labels [B]``, plus the model's ``penalty`` (cast to the loss's dtype).
+
+    ``backward`` picks the cross-entropy's gradient (:func:`jaxdl.nn.ops`).
+    """
+    from jaxdl import nn
+
+    loss = nn.ops(backward).softmax_cross_entropy(logits, labels)
+    return loss + jnp.asarray(penalty).astype(loss.dtype)
 
 
 def get(name: str) -> Model:

@@ -1,4 +1,4 @@
-"""TFLearn's MNIST convnet (seed 000's "deep" network), built from :mod:`jaxdl.layers`.
+"""TFLearn's MNIST convnet (seed 000's "deep" network), built from :mod:`jaxdl.nn`.
 
 ::
 
@@ -18,9 +18,9 @@
 truncated at two standard deviations, all biases zero.
 
 The backward pass is chosen with ``backward``: ``"hand"`` builds the network from the
-``custom_vjp`` layers of :mod:`jaxdl.layers` (``jax.grad`` then runs the hand-derived
+``custom_vjp`` layers of :mod:`jaxdl.nn` (``jax.grad`` then runs the hand-derived
 gradients), ``"autodiff"`` from the pure forwards (``jax.grad`` differentiates them itself).
-``None`` takes :func:`jaxdl.layers.default_backward` for the platform. Besides,
+``"auto"`` (the default) takes :func:`jaxdl.nn.default_backward` for the platform. Besides,
 :func:`loss_and_grad` writes the whole backward pass out by hand, layer by layer, from the
 ``*_grad`` functions; the tests prove all three equal.
 """
@@ -34,14 +34,20 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl import activations, layers
-from jaxdl.models import check_dropout_key, check_images, summarize
+from jaxdl import activations, losses, nn
+from jaxdl.models import check_dropout_key, check_images, objective, summarize
+from jaxdl.nn.affine import conv2d_grad, dense_grad
+from jaxdl.nn.dropout import dropout_grad
+from jaxdl.nn.lrn import lrn_grad
+from jaxdl.nn.pooling import max_pool_grad
 
 KEEP_PROB = 0.8
 #: (name, kernel shape) of the convolutions and (name, weight shape) of the dense layers.
 CONV_SHAPES = {"conv1": (3, 3, 1, 32), "conv2": (3, 3, 32, 64)}
 DENSE_SHAPES = {"fc1": (7 * 7 * 64, 128), "fc2": (128, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 455_946
+#: Every backward pass (:mod:`jaxdl.nn.backward`): hand rules, autodiff, the platform's pick.
+BACKWARDS = nn.BACKWARDS
 
 Params = dict[str, dict[str, jax.Array]]
 
@@ -79,7 +85,7 @@ def _draw_params(key: jax.Array, dtype) -> Params:
 
 
 def _forward(
-    params: Params, x: ArrayLike, keys: tuple | None, ops: layers.Ops = layers.AUTODIFF
+    params: Params, x: ArrayLike, keys: tuple | None, ops: nn.Ops = nn.AUTODIFF
 ) -> dict[str, jax.Array]:
     """Every layer's output, in order; ``keys`` (two dropout keys) or ``None`` for inference."""
     check_images(x)
@@ -113,7 +119,7 @@ def apply(
     *,
     key: jax.Array | None = None,
     train: bool = False,
-    backward: str | layers.Ops | None = None,
+    backward: nn.Backward | nn.Ops = "auto",
 ) -> jax.Array:
     """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``.
 
@@ -122,13 +128,13 @@ def apply(
       x: images, float, ``[B, 28, 28, 1]`` (cast to the parameters' dtype).
       key: PRNG key for dropout; required when ``train`` is true.
       train: apply dropout (keep 0.8) after fc1 and fc2.
-      backward: ``"hand"``, ``"autodiff"`` or ``None`` (the platform's default): which
+      backward: ``"hand"``, ``"autodiff"`` or ``"auto"`` (the platform's default): which
         gradient ``jax.grad`` of a function of the logits runs. The values are the same.
 
     Returns:
       Unnormalised class scores ``[B, 10]``.
     """
-    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    ops = nn.ops(backward)
     return _forward(params, x, _dropout_keys(key, train), ops)["fc3"]
 
 
@@ -142,9 +148,9 @@ def summary(params: Params):
     return summarize(params)
 
 
-def l2_penalty(params: Params, *, backward: str | layers.Ops | None = None) -> jax.Array:
+def l2_penalty(params: Params, *, backward: nn.Backward | nn.Ops = "auto") -> jax.Array:
     """TFLearn's ``0.001 * sum(w**2) / 2`` over the two conv kernels."""
-    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    ops = nn.ops(backward)
     return ops.l2_penalty([params[name]["w"] for name in CONV_SHAPES])
 
 
@@ -155,16 +161,14 @@ def loss(
     *,
     key: jax.Array | None = None,
     train: bool = False,
-    backward: str | layers.Ops | None = None,
+    backward: nn.Backward | nn.Ops = "auto",
 ) -> jax.Array:
     """Mean softmax cross-entropy of :func:`apply` plus :func:`l2_penalty`.
 
     ``backward`` as in :func:`apply`; ``jax.grad(loss)`` is the same gradient either way.
     """
-    backward = layers.default_backward() if backward is None else backward
     logits = apply(params, x, key=key, train=train, backward=backward)
-    penalty = l2_penalty(params, backward=backward)
-    return layers.ops(backward).softmax_cross_entropy(logits, labels) + penalty
+    return objective(logits, labels, l2_penalty(params, backward=backward), backward=backward)
 
 
 def loss_and_grad(
@@ -177,7 +181,7 @@ def loss_and_grad(
 ) -> tuple[jax.Array, Params]:
     """:func:`loss` and its gradient, by hand: the backward pass written out layer by layer.
 
-    Each step applies one layer's hand-derived vector-Jacobian product (:mod:`jaxdl.layers`),
+    Each step applies one layer's hand-derived vector-Jacobian product (:mod:`jaxdl.nn`),
     from the logits ``(softmax - onehot) / B`` back to the first kernel; the L2 term adds
     ``0.001 w`` to the conv kernels. Equal to ``jax.value_and_grad(loss)`` with either
     ``backward`` (tested); ``benchmarks/deep_cnn_speed.py --variants`` times the three.
@@ -199,40 +203,38 @@ def loss_logits_and_grad(
     keys = _dropout_keys(key, train)
     out = _forward(params, x, keys)
     x = jnp.asarray(x, params["conv1"]["w"].dtype)
-    value = layers.softmax_cross_entropy(out["fc3"], labels) + l2_penalty(
-        params, backward="autodiff"
-    )
+    value = objective(out["fc3"], labels, l2_penalty(params, backward="autodiff"))
     grads: Params = {}
 
     def dense_back(name: str, inputs: jax.Array, g: jax.Array) -> jax.Array:
-        dx, dw, db = layers.dense_grad(inputs, params[name]["w"], g)
+        dx, dw, db = dense_grad(inputs, params[name]["w"], g)
         grads[name] = {"w": dw, "b": db}
         return dx
 
-    g = layers.softmax_cross_entropy_grad(out["fc3"], labels)
+    g = losses.softmax_cross_entropy_grad(out["fc3"], labels)
     g = dense_back("fc3", out["dropout2"] if keys else out["fc2"], g)
     if keys:
-        g = layers.dropout_grad(g, KEEP_PROB, key=keys[1])
+        g = dropout_grad(g, KEEP_PROB, key=keys[1])
     g = g * (1.0 - out["fc2"] ** 2)  # tanh' written in terms of the output
     g = dense_back("fc2", out["dropout1"] if keys else out["fc1"], g)
     if keys:
-        g = layers.dropout_grad(g, KEEP_PROB, key=keys[0])
+        g = dropout_grad(g, KEEP_PROB, key=keys[0])
     g = g * (1.0 - out["fc1"] ** 2)
     flat = out["lrn2"].reshape(out["lrn2"].shape[0], -1)
     g = dense_back("fc1", flat, g).reshape(out["lrn2"].shape)
-    g = layers.lrn_grad(out["pool2"], g)
-    g = layers.max_pool_grad(out["conv2"], g)
+    g = lrn_grad(out["pool2"], g)
+    g = max_pool_grad(out["conv2"], g)
     g = g * activations.relu_grad(out["conv2"])  # relu' from the output: 1 where positive
-    dx, dw, db = layers.conv2d_grad(out["lrn1"], params["conv2"]["w"], g)
+    dx, dw, db = conv2d_grad(out["lrn1"], params["conv2"]["w"], g)
     grads["conv2"] = {"w": dw, "b": db}
-    g = layers.lrn_grad(out["pool1"], dx)
-    g = layers.max_pool_grad(out["conv1"], g)
+    g = lrn_grad(out["pool1"], dx)
+    g = max_pool_grad(out["conv1"], g)
     g = g * activations.relu_grad(out["conv1"])
-    _, dw, db = layers.conv2d_grad(x, params["conv1"]["w"], g)
+    _, dw, db = conv2d_grad(x, params["conv1"]["w"], g)
     grads["conv1"] = {"w": dw, "b": db}
     for name, w_grad in zip(
         CONV_SHAPES,
-        layers.l2_penalty_grad([params[name]["w"] for name in CONV_SHAPES]),
+        losses.l2_penalty_grad([params[name]["w"] for name in CONV_SHAPES]),
         strict=True,
     ):
         grads[name]["w"] = grads[name]["w"] + w_grad

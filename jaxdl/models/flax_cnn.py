@@ -2,8 +2,8 @@
 
 Everything Flax has is used as is (``nnx.Conv``, ``nnx.max_pool``, ``nnx.Linear``,
 ``nnx.Dropout``); Flax has no local response normalisation, so :func:`tf_lrn` writes
-TensorFlow's with ``lax.reduce_window`` (independently of :func:`jaxdl.layers.lrn`, which uses a
-banded matmul). ``nnx.Dropout`` draws the same mask as :func:`jaxdl.layers.dropout` for the same
+TensorFlow's with ``lax.reduce_window`` (independently of :func:`jaxdl.nn.lrn.lrn`, which uses a
+banded matmul). ``nnx.Dropout`` draws the same mask as :func:`jaxdl.nn.dropout.dropout` for the same
 key, so both models agree even in training mode.
 
 The model is kept pure with ``nnx.split`` / ``nnx.merge``: :func:`apply` takes the graph
@@ -19,19 +19,19 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import lax
 
-from jaxdl import layers
 from jaxdl.models import check_dropout_key, check_images, deep_cnn
+from jaxdl.nn import lrn
 
 _LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 
 
 def tf_lrn(x: jax.Array) -> jax.Array:
     """TensorFlow's LRN with TFLearn's defaults, summing squares with ``lax.reduce_window``."""
-    r = layers.LRN_DEPTH_RADIUS
+    r = lrn.LRN_DEPTH_RADIUS
     sq = lax.reduce_window(
         x * x, 0.0, lax.add, (1, 1, 1, 2 * r + 1), (1, 1, 1, 1), ((0, 0), (0, 0), (0, 0), (r, r))
     )
-    return x / (layers.LRN_BIAS + layers.LRN_ALPHA * sq) ** layers.LRN_BETA
+    return x / (lrn.LRN_BIAS + lrn.LRN_ALPHA * sq) ** lrn.LRN_BETA
 
 
 class DeepCNN(nnx.Module):

@@ -1,4 +1,4 @@
-"""Seed 004's MNIST multilayer perceptron, built from :mod:`jaxdl.layers`.
+"""Seed 004's MNIST multilayer perceptron, built from :mod:`jaxdl.nn`.
 
 The seed trains "an MLP" on MNIST without fixing its sizes; jaxdl uses the common Keras-style
 choice::
@@ -20,12 +20,14 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl import activations, layers
+from jaxdl import activations, nn
 from jaxdl.models import check_dropout_key, check_images, summarize
 
 KEEP_PROB = 0.8
 DENSE_SHAPES = {"fc1": (784, 512), "fc2": (512, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 535_818
+#: Every backward pass (:mod:`jaxdl.nn.backward`): hand rules, autodiff, the platform's pick.
+BACKWARDS = nn.BACKWARDS
 
 Params = dict[str, dict[str, jax.Array]]
 
@@ -41,7 +43,7 @@ def init_params(key: jax.Array, *, dtype=jnp.float32) -> Params:
 
 
 def _forward(
-    params: Params, x: ArrayLike, keys: tuple | None, ops: layers.Ops = layers.AUTODIFF
+    params: Params, x: ArrayLike, keys: tuple | None, ops: nn.Ops = nn.AUTODIFF
 ) -> dict[str, jax.Array]:
     check_images(x)
     x = jnp.asarray(x, params["fc1"]["w"].dtype)
@@ -63,16 +65,16 @@ def apply(
     *,
     key: jax.Array | None = None,
     train: bool = False,
-    backward: str | layers.Ops | None = None,
+    backward: nn.Backward | nn.Ops = "auto",
 ) -> jax.Array:
     """Logits ``[B, 10]`` for images ``x [B, 28, 28, 1]``; dropout only when ``train`` (needs key).
 
     ``backward``: ``"hand"`` (the dense and dropout layers' ``custom_vjp`` rules), ``"autodiff"``,
-    or ``None`` for the platform's default (:func:`jaxdl.layers.default_backward`).
+    or ``"auto"`` for the platform's default (:func:`jaxdl.nn.default_backward`).
     """
     check_dropout_key(train, key)
     keys = tuple(jax.random.split(key)) if train else None
-    ops = layers.ops(layers.default_backward() if backward is None else backward)
+    ops = nn.ops(backward)
     return _forward(params, x, keys, ops)["fc3"]
 
 
@@ -86,7 +88,7 @@ def summary(params: Params):
     return summarize(params)
 
 
-def l2_penalty(params: Params, *, backward: str | layers.Ops | None = None) -> jax.Array:
+def l2_penalty(params: Params, *, backward: nn.Backward | nn.Ops = "auto") -> jax.Array:
     """No weight penalty for the MLP: a zero of the parameters' dtype (``backward`` is unused)."""
     del backward
     return jnp.zeros((), params["fc1"]["w"].dtype)

@@ -15,7 +15,6 @@
 from jaxdl.training.loop import FitResult, fit
 from jaxdl.training.recipe import PRESETS, Recipe, preset
 from jaxdl.training.step import (
-    cross_entropy,
     make_evaluate,
     make_optimizer,
     make_train_step,
@@ -25,7 +24,6 @@ __all__ = [
     "PRESETS",
     "FitResult",
     "Recipe",
-    "cross_entropy",
     "fit",
     "make_evaluate",
     "make_optimizer",

@@ -211,7 +211,8 @@ def fit(
     train = _check_data("training", train)
     validation = _check_data("validation", validation)
     n_train = train.images.shape[0]
-    backward = check_backward(model, recipe.backward)
+    backward = recipe.backward
+    check_backward(model, backward)
     if n_train < recipe.batch_size:
         raise ValueError(
             f"the training set has {n_train} examples, fewer than one batch of "

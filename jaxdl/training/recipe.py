@@ -12,14 +12,13 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Literal
 
+from jaxdl.nn.backward import BACKWARDS, Backward
 from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
 
 Optimizer = Literal["adam", "sgd"]
 Schedule = Literal["constant", "cosine"]
-Backward = Literal["auto", "hand", "autodiff"]
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
-BACKWARDS: tuple[str, ...] = ("auto", "hand", "autodiff")
 
 
 def require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
@@ -74,7 +73,7 @@ class Recipe:
         metadata={
             "help": "gradients by the hand-derived custom_vjp rules (hand) or by jax.grad of the "
             "pure forward (autodiff); auto: the faster on this platform "
-            "(jaxdl.layers.BACKWARD_BY_PLATFORM)"
+            "(jaxdl.nn.BACKWARD_BY_PLATFORM)"
         },
     )
 

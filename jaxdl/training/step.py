@@ -24,7 +24,9 @@ import optax
 from jax.sharding import NamedSharding
 
 from jaxdl.data.batches import Batch, shuffled_batch_indices
+from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Model
+from jaxdl.models import objective as models_objective
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
 
 PyTree = Any
@@ -35,17 +37,6 @@ class StepMetrics(NamedTuple):
 
     loss: jax.Array  # [] float32, the objective: mean cross-entropy + penalty
     correct: jax.Array  # [] int32, right predictions in the batch (training mode)
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy of ``logits [B, C]`` against integer ``labels [B]``.
-
-    The hand-derived :func:`jaxdl.layers.softmax_cross_entropy` (its gradient
-    ``(softmax - onehot) / B`` is proven in the layer tests), so training uses the same code.
-    """
-    from jaxdl.layers import softmax_cross_entropy
-
-    return softmax_cross_entropy(logits, labels)
 
 
 def make_optimizer(
@@ -89,38 +80,25 @@ def objective(
     batch: Batch,
     key: jax.Array | None,
     train: bool,
-    backward: str | None = None,
+    backward: str = "auto",
 ):
-    """``(cross-entropy + l2_penalty, logits)`` for one batch.
+    """``(cross-entropy + l2_penalty, logits)`` for one batch (:func:`jaxdl.models.objective`).
 
-    ``backward`` (``"hand"`` or ``"autodiff"``) is handed to the model's ``apply`` and
-    ``l2_penalty`` and picks the cross-entropy's gradient; ``None`` leaves the model's default
-    and takes the platform's (:func:`jaxdl.layers.default_backward`) for the cross-entropy.
+    ``backward`` (``"auto"``, ``"hand"`` or ``"autodiff"``) goes to the model and the loss.
     """
-    from jaxdl import layers
-
-    chosen = {} if backward is None else {"backward": backward}
-    logits = model.apply(params, batch.images, key=key, train=train, **chosen)
-    ops = layers.ops(layers.default_backward() if backward is None else backward)
-    loss = ops.softmax_cross_entropy(logits, batch.labels)
-    loss = loss + jnp.asarray(model.l2_penalty(params, **chosen)).astype(loss.dtype)
-    return loss, logits
+    logits = model.apply(params, batch.images, key=key, train=train, backward=backward)
+    penalty = model.l2_penalty(params, backward=backward)
+    return models_objective(logits, batch.labels, penalty, backward=backward), logits
 
 
-def check_backward(model: Model, backward: str) -> str | None:
-    """``backward`` as :func:`objective` takes it (``"auto"`` -> ``None``); ``ValueError`` when a
-    model without a ``backward`` switch is asked for one."""
-    import inspect
-
-    if backward == "auto":
-        return None
-    if "backward" not in inspect.signature(model.apply).parameters:
+def check_backward(model: Model, backward: str) -> None:
+    """``ValueError`` unless ``model`` offers ``backward`` (its ``BACKWARDS``)."""
+    if backward not in model.BACKWARDS:
         name = getattr(model, "__name__", type(model).__name__)
         raise ValueError(
-            f"model {name} has one backward pass: --backward {backward} needs a model with a "
-            "backward switch (deep-cnn, mlp); use --backward auto"
+            f"model {name} has one backward pass: backward={backward!r} needs a model with a "
+            "backward switch (deep-cnn, mlp); use backward='auto'"
         )
-    return backward
 
 
 def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -128,7 +106,7 @@ def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 def make_train_step(
-    model: Model, optimizer: optax.GradientTransformation, *, backward: str | None = None
+    model: Model, optimizer: optax.GradientTransformation, *, backward: str = "auto"
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, StepMetrics]]:
     """One optimizer update: ``(state, batch, key) -> (new_state, metrics)``.
 
@@ -281,7 +259,7 @@ def make_evaluate(
         if batch_sharding is not None:
             x, y, mask = jax.lax.with_sharding_constraint((x, y, mask), batch_sharding)
         logits = model.apply(params, x, train=False)
-        per_example = jax.vmap(lambda z, label: cross_entropy(z[None], label[None]))
+        per_example = jax.vmap(lambda z, label: softmax_cross_entropy(z[None], label[None]))
         losses = per_example(logits, y)
         right = (jnp.argmax(logits, axis=-1) == y) & mask
         return EvalTotals(

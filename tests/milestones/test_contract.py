@@ -48,3 +48,60 @@ def test_no_stray_chapter_files():
     assert modules == registered
     assert {p.stem for p in (ROOT / "demos").glob("*.py")} == registered
     assert {p.stem for p in (ROOT / "docs" / "chapters").glob("*.md")} == registered
+
+
+def _readme_rows() -> list[tuple[str, str]]:
+    """``(command, year)`` of every row of the README's milestone table, in order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## The milestones", 1)[1].split("\n\n", 2)[1]
+    rows = []
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split(" | ")]
+        rows.append((cells[2].strip("`").split()[0], cells[1]))
+    return rows
+
+
+def test_readme_table_lists_every_milestone_in_order():
+    rows = _readme_rows()
+    assert [name for name, _ in rows] == [m.name for m in milestones.MILESTONES]
+    for (_, year), m in zip(rows, milestones.MILESTONES, strict=True):
+        assert year.startswith(str(m.year)[:3]), (m.name, year)  # "1950s" for the 1950s
+
+
+def test_a_copied_chapter_is_picked_up_by_list_check_and_the_docs(tmp_path):
+    """A new chapter is its module, test, demo and docs page: nothing else changes."""
+    import functools
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "jaxdl", tree / "jaxdl", ignore=shutil.ignore_patterns("__pycache__"))
+    source = (ROOT / "jaxdl" / "milestones" / "gradient_descent.py").read_text(encoding="utf-8")
+    copy = source.replace('"gradient-descent",\n    1909,', '"gradient-ascent",\n    1910,')
+    assert copy != source
+    (tree / "jaxdl" / "milestones" / "gradient_ascent.py").write_text(copy, encoding="utf-8")
+    for folder, name in (("tests/milestones", "test_{}.py"), ("demos", "{}.py")):
+        (tree / folder).mkdir(parents=True)
+        shutil.copy(ROOT / folder / name.format("gradient_descent"),
+                    tree / folder / name.format("gradient_ascent"))  # fmt: skip
+
+    code = (
+        "import json, jax, sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
+        "import jaxdl_site\n"
+        "from jaxdl import milestones\n"
+        "chapter = milestones.get('gradient-ascent').load()\n"
+        "checks = [c.name for c in chapter.gradient_checks(key=jax.random.key(0))]\n"
+        "print(json.dumps([jaxdl_site.chapter_docnames(), checks]))\n"
+    )
+    env = {"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"}
+    run = functools.partial(subprocess.run, cwd=tree, env=env, capture_output=True, text=True)
+    out = run([sys.executable, "-c", code], check=True).stdout
+    toctree, checks = json.loads(out)
+    at = toctree.index("chapters/gradient_descent")
+    assert toctree[at + 1] == "chapters/gradient_ascent"  # the docs' toctree, in date order
+    assert checks  # its gradient checks (jaxdl check runs every chapter's)
+    listed = run([sys.executable, "-m", "jaxdl", "list"], check=True).stdout
+    assert "gradient-ascent    1910" in listed

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jaxdl.cli import main
-from jaxdl.layers import conv2d
 from jaxdl.milestones import image_filters as filters
+from jaxdl.nn.affine import conv2d
 from tests.scripts import load_script
 from tests.strategies import float_arrays
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxdl import layers
+from jaxdl import losses, nn
 from jaxdl.models import deep_cnn
 
 KEY = jax.random.key(0)
@@ -85,7 +85,7 @@ def test_l2_penalty_is_on_the_conv_kernels_only(params):
 
 
 def test_untrained_loss_is_near_log_10(params, images):
-    loss = layers.softmax_cross_entropy(deep_cnn.apply(params, images), jnp.arange(3))
+    loss = losses.softmax_cross_entropy(deep_cnn.apply(params, images), jnp.arange(3))
     assert float(loss) == pytest.approx(np.log(10), abs=0.1)
 
 
@@ -117,8 +117,8 @@ def test_hand_backward_passes_equal_jax_grad_of_the_pure_forward(seed, train):
 
 
 def test_backward_switch_defaults_per_platform():
-    assert layers.default_backward("cpu") == "hand"
-    assert layers.default_backward("no-such-platform") == "autodiff"
+    assert nn.default_backward("cpu") == "hand"
+    assert nn.default_backward("no-such-platform") == "autodiff"
     with pytest.raises(ValueError, match="backward must be one of"):
         deep_cnn.loss(
             deep_cnn.init_params(KEY), jnp.zeros((1, 28, 28, 1)), jnp.zeros(1, int), backward="x"

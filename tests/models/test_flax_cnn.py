@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxdl import layers
+from jaxdl import losses
 from jaxdl.models import deep_cnn, flax_cnn
 
 
@@ -19,11 +19,11 @@ def test_twin_gives_equal_logits_and_gradients(train):
     key = jax.random.key(2)
 
     def ours(params):
-        return layers.softmax_cross_entropy(deep_cnn.apply(params, x, key=key, train=train), labels)
+        return losses.softmax_cross_entropy(deep_cnn.apply(params, x, key=key, train=train), labels)
 
     def theirs(state):
         logits = flax_cnn.apply(graphdef, state, x, key=key, train=train)
-        return layers.softmax_cross_entropy(logits, labels)
+        return losses.softmax_cross_entropy(logits, labels)
 
     np.testing.assert_allclose(
         deep_cnn.apply(params, x, key=key, train=train),

@@ -13,6 +13,7 @@ import numpy as np
 from jaxdl.models import summarize
 
 IMAGE_SHAPE = (4, 4, 1)
+BACKWARDS = ("auto",)  # one backward pass: autodiff
 CLASSES = 3
 
 
@@ -25,7 +26,7 @@ def init_params(key, *, dtype=jnp.float32):
     }
 
 
-def apply(params, x, *, key=None, train=False):
+def apply(params, x, *, key=None, train=False, backward="auto"):
     logits = x.reshape(x.shape[0], -1) @ params["w"] + params["b"][None, :]
     if train and key is not None:
         keep = jax.random.bernoulli(key, 0.8, logits.shape)
@@ -33,7 +34,7 @@ def apply(params, x, *, key=None, train=False):
     return logits
 
 
-def l2_penalty(params):
+def l2_penalty(params, *, backward="auto"):
     return 1e-3 * jnp.sum(params["w"] ** 2) / 2
 
 
@@ -53,17 +54,19 @@ def make_data(n, *, seed=0):
 class LinearMnist:
     """Softmax regression on 28x28 images with the model interface: fast stand-in for the CLI."""
 
+    BACKWARDS = ("auto",)
+
     @staticmethod
     def init_params(key, *, dtype=jnp.float32):
         return {"w": jnp.zeros((784, 10), dtype), "b": jnp.zeros((10,), dtype)}
 
     @staticmethod
-    def apply(params, x, *, key=None, train=False):
+    def apply(params, x, *, key=None, train=False, backward="auto"):
         del key, train
         return x.reshape(x.shape[0], -1) @ params["w"] + params["b"][None, :]
 
     @staticmethod
-    def l2_penalty(params):
+    def l2_penalty(params, *, backward="auto"):
         return jnp.zeros([])
 
     @staticmethod

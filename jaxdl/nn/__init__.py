@@ -1,0 +1,34 @@
+"""The ops networks are built from, one home each, every one with its hand-derived gradient.
+
+Each module is one op or a small family: the pure forward, the hand backward beside it (the
+formula in its docstring, as llm.c pairs ``layernorm_forward`` with ``layernorm_backward``), the
+``jax.custom_vjp`` rule built from the two (``*_hand``), and ``gradient_checks`` for
+``jaxdl check``. :mod:`~jaxdl.nn.backward` is the one switch between the hand rules and autodiff
+that every network takes.
+
+- :mod:`~jaxdl.nn.affine`: dense and 2-D convolution layers.
+- :mod:`~jaxdl.nn.pooling`: 2x2 max-pooling.
+- :mod:`~jaxdl.nn.lrn`: local response normalisation.
+- :mod:`~jaxdl.nn.dropout`: inverted dropout.
+
+The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
+with the same switch.
+"""
+
+from jaxdl import losses  # noqa: F401  (registers the losses with the switch)
+from jaxdl.nn import affine, dropout, lrn, pooling
+from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
+
+#: Every op module, for ``jaxdl check`` (each has ``gradient_checks``).
+OP_MODULES = (affine, pooling, lrn, dropout)
+
+__all__ = [
+    "AUTODIFF",
+    "BACKWARDS",
+    "HAND",
+    "OP_MODULES",
+    "Backward",
+    "Ops",
+    "default_backward",
+    "ops",
+]

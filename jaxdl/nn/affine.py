@@ -1,0 +1,226 @@
+"""Affine layers: dense ``x w + b`` and 2-D convolution, each with its hand gradient.
+
+Layouts are TensorFlow's (which TFLearn used): images ``NHWC`` (``[B, H, W, C]``), kernels
+``HWIO`` (``[kh, kw, C_in, C_out]``), dense weights ``[features_in, features_out]``. Every
+``*_grad`` takes the forward inputs and the upstream gradient ``g`` and returns the gradients of
+input, weights and bias (the vector-Jacobian product); ``*_hand`` is the same forward with that
+formula as its ``jax.custom_vjp`` rule. The two share one rule builder, :func:`affine_rule`:
+their backward passes need the same saved values (input and weights).
+
+The first layer's kernel gradient is one matrix product (timed against the convolution form by
+``benchmarks/deep_cnn_speed.py --variants``, which keeps the alternatives).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.typing import ArrayLike
+
+from jaxdl.nn.backward import register
+from jaxdl.validate import require_rank
+
+_CONV_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+
+
+def dense(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """Fully connected layer ``y = x w + b``.
+
+    Args:
+      x: inputs ``[B, F_in]``.
+      w: weights ``[F_in, F_out]``.
+      b: bias ``[F_out]``.
+
+    Returns:
+      ``[B, F_out]``.
+    """
+    require_rank("dense input", x, 2, "[B, F_in]")
+    require_rank("dense weights", w, 2, "[F_in, F_out]")
+    if jnp.shape(x)[1] != jnp.shape(w)[0] or jnp.shape(b) != (jnp.shape(w)[1],):
+        raise ValueError(
+            f"dense: input {jnp.shape(x)}, weights {jnp.shape(w)} and bias {jnp.shape(b)} "
+            "do not fit ([B, F_in] @ [F_in, F_out] + [F_out])"
+        )
+    return jnp.asarray(x) @ jnp.asarray(w) + jnp.asarray(b)[None, :]
+
+
+def dense_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Gradient of :func:`dense`: ``dx = g wᵀ``, ``dw = xᵀ g``, ``db = sum_B g``.
+
+    Args:
+      x: the forward input ``[B, F_in]``.
+      w: the weights ``[F_in, F_out]``.
+      g: upstream gradient ``[B, F_out]``.
+
+    Returns:
+      ``(dx [B, F_in], dw [F_in, F_out], db [F_out])``.
+    """
+    x, w, g = jnp.asarray(x), jnp.asarray(w), jnp.asarray(g)
+    return g @ w.T, x.T @ g, jnp.sum(g, axis=0)
+
+
+def _same_padding(size: int) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding ``(low, high)`` for a stride-1 kernel of ``size``."""
+    total = size - 1
+    return total // 2, total - total // 2
+
+
+def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """2-D convolution (cross-correlation, as in every framework), stride 1, 'same' padding.
+
+    ``y[n, h, v, o] = b[o] + sum_{i, j, c} xpad[n, h + i, v + j, c] w[i, j, c, o]``
+
+    Args:
+      x: images ``[B, H, W, C_in]`` (NHWC).
+      w: kernel ``[kh, kw, C_in, C_out]`` (HWIO).
+      b: bias ``[C_out]``.
+
+    Returns:
+      ``[B, H, W, C_out]``.
+    """
+    require_rank("conv2d input", x, 4, "[B, H, W, C]")
+    require_rank("conv2d kernel", w, 4, "[kh, kw, C_in, C_out]")
+    if jnp.shape(x)[3] != jnp.shape(w)[2] or jnp.shape(b) != (jnp.shape(w)[3],):
+        raise ValueError(
+            f"conv2d: input {jnp.shape(x)}, kernel {jnp.shape(w)} and bias {jnp.shape(b)} "
+            "do not fit ([B, H, W, C_in], [kh, kw, C_in, C_out], [C_out])"
+        )
+    kh, kw = jnp.shape(w)[:2]
+    y = lax.conv_general_dilated(
+        jnp.asarray(x),
+        jnp.asarray(w),
+        window_strides=(1, 1),
+        padding=(_same_padding(kh), _same_padding(kw)),
+        dimension_numbers=_CONV_DIMENSIONS,
+    )
+    return y + jnp.asarray(b)[None, None, None, :]
+
+
+def conv2d_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Gradient of :func:`conv2d` with respect to input, kernel and bias.
+
+    - ``dx``: the upstream gradient convolved with the kernel flipped in space and with its
+      in/out channels swapped (a "transposed convolution"):
+      ``dx[n, h, v, c] = sum_{i, j, o} gpad[n, h + i, v + j, o] w[kh-1-i, kw-1-j, c, o]``,
+      where ``gpad`` pads by ``kh - 1 - low`` before and ``kh - 1 - high`` after.
+    - ``dw``: the correlation of the padded input with the upstream gradient, summed over the
+      batch: ``dw[i, j, c, o] = sum_{n, h, v} xpad[n, h + i, v + j, c] g[n, h, v, o]``; computed
+      as a convolution in which the batch axis plays the role of the channels.
+    - ``db``: ``sum_{n, h, v} g[n, h, v, o]``.
+
+    Args:
+      x: forward input ``[B, H, W, C_in]``.
+      w: kernel ``[kh, kw, C_in, C_out]``.
+      g: upstream gradient ``[B, H, W, C_out]``.
+
+    Returns:
+      ``(dx [B, H, W, C_in], dw [kh, kw, C_in, C_out], db [C_out])``.
+    """
+    x, w, g = jnp.asarray(x), jnp.asarray(w), jnp.asarray(g)
+    kh, kw = w.shape[:2]
+    pad_h, pad_w = _same_padding(kh), _same_padding(kw)
+    flipped = jnp.swapaxes(w[::-1, ::-1], 2, 3)  # [kh, kw, C_out, C_in]
+    dx = lax.conv_general_dilated(
+        g,
+        flipped,
+        window_strides=(1, 1),
+        padding=((kh - 1 - pad_h[0], kh - 1 - pad_h[1]), (kw - 1 - pad_w[0], kw - 1 - pad_w[1])),
+        dimension_numbers=_CONV_DIMENSIONS,
+    )
+    return dx, _conv2d_kernel_grad(x, g, kh, kw), jnp.sum(g, axis=(0, 1, 2))
+
+
+def _conv2d_kernel_grad(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Array:
+    """``dw [kh, kw, C_in, C_out]`` of :func:`conv2d_grad`, in the form XLA:CPU runs faster.
+
+    With one input channel (the first layer), as one matrix product of the ``kh kw`` shifted
+    copies of the image with ``g``; otherwise as a convolution in which the batch axis of ``x``
+    plays the input features and its channels the batch (the result's spatial extent is
+    ``H + low + high - H + 1 = kh``). ``benchmarks/deep_cnn_speed.py`` times the train step.
+    """
+    pad_h, pad_w = _same_padding(kh), _same_padding(kw)
+    b, h, w, c = x.shape
+    if c == 1:
+        xp = jnp.pad(x[..., 0], ((0, 0), pad_h, pad_w))
+        shifted = jnp.stack(
+            [xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)], axis=-1
+        )  # [B, H, W, kh kw]
+        dw = lax.dot_general(shifted, g, (((0, 1, 2), (0, 1, 2)), ((), ())))
+        return dw.reshape(kh, kw, 1, g.shape[-1])
+    return lax.conv_general_dilated(
+        x,
+        g,
+        window_strides=(1, 1),
+        padding=(pad_h, pad_w),
+        dimension_numbers=("CHWN", "IHWO", "HWNC"),
+    )
+
+
+def affine_rule(forward, forward_grad):
+    """``forward(x, w, b)`` as a custom_vjp whose backward is ``forward_grad(x, w, g)``.
+
+    Any layer of this shape (the backward needs the input and the weights, and returns the
+    gradients of input, weights and bias) can reuse it.
+    """
+
+    @jax.custom_vjp
+    def rule(x: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
+        return forward(x, w, b)
+
+    def rule_fwd(x, w, b):
+        return forward(x, w, b), (x, w)
+
+    def rule_bwd(saved, g):
+        x, w = saved
+        return forward_grad(x, w, g)
+
+    rule.defvjp(rule_fwd, rule_bwd)
+    return rule
+
+
+_dense_hand = affine_rule(dense, dense_grad)
+_conv2d_hand = affine_rule(conv2d, conv2d_grad)
+
+
+def dense_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """:func:`dense` whose gradient is :func:`dense_grad` (a ``jax.custom_vjp`` rule)."""
+    return _dense_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+
+
+def conv2d_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
+    """:func:`conv2d` whose gradient is :func:`conv2d_grad` (a ``jax.custom_vjp`` rule)."""
+    return _conv2d_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
+
+
+def gradient_checks(*, key: jax.Array) -> list:
+    """Dense and conv2d: the ``*_grad`` formulas and the custom_vjp rules vs ``jax.grad``."""
+    from jaxdl.gradcheck import check_rule, normal_draws
+
+    normal = normal_draws(key)
+    x, w, b, g = normal((3, 5)), normal((5, 4)), normal((4,)), normal((3, 4))
+    checks = check_rule(
+        "nn.dense",
+        lambda p: jnp.sum(dense(*p) * g),
+        lambda p: dense_grad(p[0], p[1], g),
+        lambda p: jnp.sum(dense_hand(*p) * g),
+        (x, w, b),
+    )
+    for name, x_shape, w_shape in (
+        ("nn.conv2d", (2, 5, 4, 2), (3, 3, 2, 3)),
+        ("nn.conv2d, one input channel", (2, 5, 4, 1), (3, 3, 1, 3)),
+    ):
+        x, w, b = normal(x_shape), normal(w_shape), normal(w_shape[-1:])
+        g = normal(x_shape[:3] + w_shape[-1:])
+        checks += check_rule(
+            name,
+            lambda p, g=g: jnp.sum(conv2d(*p) * g),
+            lambda p, g=g: conv2d_grad(p[0], p[1], g),
+            lambda p, g=g: jnp.sum(conv2d_hand(*p) * g),
+            (x, w, b),
+        )
+    return checks
+
+
+register("dense", dense, dense_hand)
+register("conv2d", conv2d, conv2d_hand)

@@ -11,6 +11,7 @@ loop of the package runs (inside a ``lax.scan`` or one jitted call at a time).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -98,8 +99,12 @@ def apply_gradients(
     return TrainState(optax.apply_updates(state.params, updates), opt_state, state.step + 1)
 
 
+@functools.cache
 def clipped_adam(learning_rate: float, clip: float) -> optax.GradientTransformation:
     """Adam after ``optax.clip_by_global_norm(clip)``: the recurrent chapters' optimizer.
+
+    The same settings give the same transformation object, so the trainer's compiled loop for
+    it is reused (:mod:`jaxdl.training.trainer` caches by identity).
 
     Clipping the global gradient norm (Pascanu, Mikolov & Bengio 2013) is the standard guard
     against the exploding gradients of backpropagation through time.

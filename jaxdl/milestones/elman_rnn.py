@@ -54,14 +54,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
 from jaxdl.milestones import Milestone
-from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
+from jaxdl.nn.backward import with_gradient
+from jaxdl.optim import clipped_adam
 from jaxdl.report import Report
+from jaxdl.training import trainer
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
@@ -237,20 +240,18 @@ def predictable_mask(length: int) -> np.ndarray:
     return (np.arange(length) % 3) == 1
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "batch", "triplets", "lr", "clip"))
-def _train_temporal_xor(params, key, *, steps, batch, triplets, lr, clip):
-    opt = clipped_adam(lr, clip)
+#: :func:`elman_sequence_loss` whose gradient is the hand BPTT :func:`elman_sequence_loss_grad`.
+elman_sequence_loss_hand = with_gradient(elman_sequence_loss, elman_sequence_loss_grad)
 
-    def step(carry: tuple[TrainState, jax.Array], _):
-        state, key = carry
-        key, k_data = jax.random.split(key)
-        xs, ys = temporal_xor(key=k_data, batch=batch, triplets=triplets)
-        loss = elman_sequence_loss(state.params, xs, ys)
-        grads = elman_sequence_loss_grad(state.params, xs, ys)
-        return (apply_gradients(state, grads, opt), key), loss
 
-    (state, _), losses = jax.lax.scan(step, (init_train_state(params, opt), key), length=steps)
-    return state.params, losses
+def _temporal_xor_loss(params: ElmanParams, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    return elman_sequence_loss_hand(params, *batch)
+
+
+@functools.cache
+def _temporal_xor_streams(batch: int, triplets: int):
+    """``key -> (xs, ys)``, one function per shape so the trainer's compiled loop is reused."""
+    return functools.partial(temporal_xor, batch=batch, triplets=triplets)
 
 
 @jax.jit
@@ -281,15 +282,14 @@ def train_temporal_xor(
     require_positive_float("clip", clip)
     k_init, k_data = jax.random.split(key)
     params = init_elman(key=k_init, inputs=1, hidden=hidden, outputs=1)
-    return _train_temporal_xor(
+    run = trainer.train(
+        _temporal_xor_loss,
         params,
-        k_data,
+        clipped_adam(float(learning_rate), float(clip)),
+        trainer.fresh(_temporal_xor_streams(batch, triplets), key=k_data),
         steps=steps,
-        batch=batch,
-        triplets=triplets,
-        lr=float(learning_rate),
-        clip=float(clip),
     )
+    return run.state.params, run.losses
 
 
 # --------------------------------------------------------------------------------------------
@@ -458,11 +458,6 @@ def reproduce_elman_1990(
       passes, bits, trials, learning_rate: the setting (defaults: the paper's, and our step).
       progress: show a tqdm bar on stderr (passes done).
     """
-    if progress:  # tqdm.auto warns on stderr in a notebook without ipywidgets
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-
     for name, value in (("seeds", seeds), ("passes", passes), ("trials", trials)):
         require_positive_int(name, value)
     require_positive_int("bits", bits)
@@ -475,14 +470,19 @@ def reproduce_elman_1990(
     chunk = max(1, min(passes, 25))
     errors, done = [], 0
     start = time.perf_counter()
-    with tqdm(total=passes, unit="pass", desc="Elman 1990", disable=not progress) as bar:
+    bar = trainer.ProgressBar(
+        trainer.Progress("Elman 1990", unit="pass") if progress else None, passes
+    )
+    with bar:
         while done < passes:
             n = min(chunk, passes - done)
             params, pass_errors = _srn_passes(params, streams, jnp.float32(learning_rate), passes=n)
             errors.append(np.asarray(pass_errors))
+            bad = first_non_finite(errors[-1].T)
+            if bad is not None:
+                raise DivergenceError("the error of a pass", done + bad + 1)
             done += n
-            bar.update(n)
-            bar.set_postfix(half_sq_error=f"{float(errors[-1][:, -1].mean()):.4f}")
+            bar.advance(n, half_sq_error=float(errors[-1][:, -1].mean()))
     seconds = time.perf_counter() - start
     signed = jax.vmap(lambda p, k: _figure3_errors(p, k, trials=trials))(
         params, jax.random.split(k_test, seeds)

@@ -40,6 +40,7 @@ from jaxdl.milestones import Milestone
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
+from jaxdl.training import trainer
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
@@ -166,20 +167,17 @@ def fit_with_optimizer(
     """
     require_positive_int("steps", steps)
     points = _finite_points(points)
-    grad = jax.grad(lambda line: ls._line_error(line.b, line.m, points))
+    start = _start_line(start)
+    run = trainer.train(_line_error_and_line, start, optimizer, trainer.fixed(points), steps=steps,
+                        has_aux=True)  # fmt: skip
+    lines = jax.tree.map(lambda before, last: jnp.concatenate([before[1:], last[None]]),
+                         Line(*map(jnp.asarray, run.aux)), run.state.params)  # fmt: skip
+    return _check_diverged(_with_start(points, start, lines))
 
-    @jax.jit
-    def run(start: Line) -> FitPath:
-        def step(carry, _):
-            line, state = carry
-            updates, state = optimizer.update(grad(line), state, line)
-            line = optax.apply_updates(line, updates)
-            return (line, state), line
 
-        _, lines = jax.lax.scan(step, (start, optimizer.init(start)), length=steps)
-        return _with_start(points, start, lines)
-
-    return _check_diverged(run(_start_line(start)))
+def _line_error_and_line(line: Line, points: jax.Array) -> tuple[jax.Array, Line]:
+    """The seed's error of ``line``, and the line itself (so the trainer returns the path)."""
+    return ls._line_error(line.b, line.m, points), line
 
 
 # --- Seed 001: several features, one sample at a time, until the cost settles -----------------

@@ -61,8 +61,10 @@ from jaxdl.milestones.elman_rnn import (
     elman_last_step_mse_grad,
     init_elman,
 )
-from jaxdl.optim import TrainState, apply_gradients, clipped_adam, init_train_state
+from jaxdl.nn.backward import with_gradient
+from jaxdl.optim import clipped_adam
 from jaxdl.report import Report
+from jaxdl.training import trainer
 from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
@@ -364,25 +366,20 @@ _lstm_mse_jit = jax.jit(lstm_mse)
 _elman_last_step_mse_jit = jax.jit(elman_last_step_mse)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "steps", "batch", "length", "lr", "clip"))
-def _train_adding(params, key, *, model, steps, batch, length, lr, clip):
-    opt = clipped_adam(lr, clip)
-    if model == "lstm":
-        loss_and_grad = jax.value_and_grad(lstm_mse)
-    else:
+#: :func:`elman_last_step_mse` whose gradient is the hand BPTT :func:`elman_last_step_mse_grad`.
+elman_last_step_mse_hand = with_gradient(elman_last_step_mse, elman_last_step_mse_grad)
 
-        def loss_and_grad(p, xs, ys):
-            return elman_last_step_mse(p, xs, ys), elman_last_step_mse_grad(p, xs, ys)
+#: The adding problem's loss per model, ``loss(params, (xs, ys))``, each with its hand gradient.
+_ADDING_LOSSES = {
+    "lstm": lambda params, batch: lstm_mse(params, *batch),
+    "elman": lambda params, batch: elman_last_step_mse_hand(params, *batch),
+}
 
-    def step(carry: tuple[TrainState, jax.Array], _):
-        state, key = carry
-        key, k_data = jax.random.split(key)
-        xs, ys = adding_problem(key=k_data, batch=batch, length=length)
-        loss, grads = loss_and_grad(state.params, xs, ys)
-        return (apply_gradients(state, grads, opt), key), loss
 
-    (state, _), losses = jax.lax.scan(step, (init_train_state(params, opt), key), length=steps)
-    return state.params, losses
+@functools.cache
+def _adding_batches(batch: int, length: int):
+    """``key -> (xs, ys)``, one function per shape so the trainer's compiled loop is reused."""
+    return functools.partial(adding_problem, batch=batch, length=length)
 
 
 def train_adding(
@@ -410,16 +407,14 @@ def train_adding(
     k_init, k_data = jax.random.split(key)
     init = init_lstm if model == "lstm" else init_elman
     params = init(key=k_init, inputs=2, hidden=hidden, outputs=1)
-    return _train_adding(
+    run = trainer.train(
+        _ADDING_LOSSES[model],
         params,
-        k_data,
-        model=model,
+        clipped_adam(float(learning_rate), float(clip)),
+        trainer.fresh(_adding_batches(batch, length), key=k_data),
         steps=steps,
-        batch=batch,
-        length=length,
-        lr=float(learning_rate),
-        clip=float(clip),
     )
+    return run.state.params, run.losses
 
 
 def adding_test_mse(model: str, params, *, key: jax.Array, batch: int = 512, length: int = 30):
@@ -459,19 +454,9 @@ def sentiment_logits(params: SentimentParams, ids: ArrayLike, lengths: ArrayLike
     return (h @ params.lstm.w_y + params.lstm.b_y[None, :])[:, 0]
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "lr", "clip"))
-def _train_sentiment(params, ids, lengths, labels, *, steps, lr, clip):
-    opt = clipped_adam(lr, clip)
-
-    def loss_fn(p):
-        return binary_cross_entropy_with_logits(sentiment_logits(p, ids, lengths), labels)
-
-    def step(state: TrainState, _):
-        loss, grads = jax.value_and_grad(loss_fn)(state.params)
-        return apply_gradients(state, grads, opt), loss
-
-    state, losses = jax.lax.scan(step, init_train_state(params, opt), length=steps)
-    return state.params, losses
+def _sentiment_loss(params: SentimentParams, batch: tuple) -> jax.Array:
+    ids, lengths, labels = batch
+    return binary_cross_entropy_with_logits(sentiment_logits(params, ids, lengths), labels)
 
 
 def train_sentiment(
@@ -532,15 +517,14 @@ def train_sentiment(
         embedding=0.1 * jax.random.normal(k_emb, (len(vocab), embedding), F32),
         lstm=init_lstm(key=k_lstm, inputs=embedding, hidden=hidden, outputs=1),
     )
-    params, losses = _train_sentiment(
+    run = trainer.train(
+        _sentiment_loss,
         params,
-        ids[train_idx],
-        lengths[train_idx],
-        y[train_idx],
+        clipped_adam(float(learning_rate), float(clip)),
+        trainer.fixed((ids[train_idx], lengths[train_idx], y[train_idx])),
         steps=steps,
-        lr=float(learning_rate),
-        clip=float(clip),
     )
+    params, losses = run.state.params, run.losses
 
     def accuracy(idx) -> float:
         if len(idx) == 0:
@@ -630,21 +614,16 @@ def _final_errors(params: LSTMParams, xs, lengths, targets) -> tuple[jax.Array, 
 _PAPER_OPTIMIZER = clipped_adam(PAPER_LEARNING_RATE, 1.0)
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "batch", "length"))
-def _adding_1997_chunk(state: TrainState, key: jax.Array, *, steps: int, batch: int, length: int):
-    """``steps`` Adam steps on fresh batches; per step the batch's MSE and wrong answers."""
+def _paper_loss(params: LSTMParams, batch: tuple) -> tuple[jax.Array, jax.Array]:
+    """The batch's MSE, and (aux) how many of its answers miss by the paper's tolerance or more."""
+    mse, errors = _final_errors(params, *batch)
+    return mse, jnp.sum(errors >= PAPER_TOLERANCE)
 
-    def step(carry: tuple[TrainState, jax.Array], _):
-        state, key = carry
-        key, k_data = jax.random.split(key)
-        xs, lengths, targets = adding_problem_1997(key=k_data, batch=batch, length=length)
-        (mse, errors), grads = jax.value_and_grad(_final_errors, has_aux=True)(
-            state.params, xs, lengths, targets
-        )
-        state = apply_gradients(state, grads, _PAPER_OPTIMIZER)
-        return (state, key), (mse, jnp.sum(errors >= PAPER_TOLERANCE))
 
-    return jax.lax.scan(step, (state, key), length=steps)
+@functools.cache
+def _paper_batches(length: int):
+    """``key -> (xs, lengths, targets)``: one function per length (its compiled loop is reused)."""
+    return functools.partial(adding_problem_1997, batch=PAPER_BATCH, length=length)
 
 
 @functools.partial(jax.jit, static_argnames=("length",))
@@ -700,47 +679,35 @@ def reproduce_adding_1997(
         then ``None``).
       progress: show a tqdm bar on stderr (sequences, loss).
     """
-    if progress:  # tqdm.auto warns on stderr in a notebook without ipywidgets
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-
     require_positive_int("max_sequences", max_sequences)
     if isinstance(length, bool) or not isinstance(length, int) or length < 20:
         raise ValueError(f"length must be an integer >= 20, got {length!r}")
     k_init, k_train, k_test = jax.random.split(key, 3)
-    params = init_lstm_1997(key=k_init)
-    state, key = init_train_state(params, _PAPER_OPTIMIZER), k_train
     window = -(-PAPER_RECENT // PAPER_BATCH)
     chunk = 50
-    losses, wrong, done = [], [], None
+    steps = -(-max_sequences // (chunk * PAPER_BATCH)) * chunk  # whole chunks, as many as needed
+    progress_bar = trainer.Progress("LSTM 1997, adding", unit="seq", per_step=PAPER_BATCH)
     start = time.perf_counter()
-    bar = tqdm(
-        total=max_sequences,
-        unit="seq",
-        unit_scale=True,
-        desc="LSTM 1997, adding",
-        disable=not progress,
+    run = trainer.train(
+        _paper_loss,
+        init_lstm_1997(key=k_init),
+        _PAPER_OPTIMIZER,
+        trainer.fresh(_paper_batches(length), key=k_train),
+        steps=steps,
+        has_aux=True,
+        chunk_steps=chunk,
+        stop=lambda losses, wrong, since: _success_step(losses, wrong, window, since=since),
+        progress=progress_bar if progress else None,
     )
-    with bar:
-        while done is None and len(losses) * PAPER_BATCH < max_sequences:
-            (state, key), (mse, bad) = _adding_1997_chunk(
-                state, key, steps=chunk, batch=PAPER_BATCH, length=length
-            )
-            looked = len(losses)
-            losses.extend(np.asarray(mse).tolist())
-            wrong.extend(np.asarray(bad).tolist())
-            done = _success_step(np.asarray(losses), np.asarray(wrong), window, since=looked)
-            bar.update(chunk * PAPER_BATCH)
-            bar.set_postfix(mse=f"{np.mean(losses[-chunk:]):.4f}")
     seconds = time.perf_counter() - start
+    state, losses, done = run.state, run.losses, run.stopped_at
     test = np.asarray(_adding_1997_test(state.params, k_test, length=length))
     return AddingPaperResult(
         sequences_to_success=None if done is None else done * PAPER_BATCH,
         sequences_seen=len(losses) * PAPER_BATCH,
         test_errors=int(np.sum(test >= PAPER_TOLERANCE)),
         max_test_error=float(test.max()),
-        losses=np.asarray(losses),
+        losses=losses,
         seconds=seconds,
     )
 

@@ -56,7 +56,6 @@ from jax.typing import ArrayLike
 from jaxdl import mlp
 from jaxdl.activations import ACTIVATIONS
 from jaxdl.data import tables
-from jaxdl.data.batches import epoch_arrays
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import (
     binary_cross_entropy_with_logits,
@@ -66,8 +65,10 @@ from jaxdl.losses import (
 )
 from jaxdl.milestones import Milestone
 from jaxdl.mlp import Layer
-from jaxdl.optim import TrainState, apply_gradients
+from jaxdl.nn.backward import with_gradient
+from jaxdl.optim import TrainState
 from jaxdl.report import Report
+from jaxdl.training import trainer
 from jaxdl.validate import (
     check_limits,
     require_finite,
@@ -232,43 +233,36 @@ def _accuracy(layers: Sequence[Dense], logits: jax.Array, y: jax.Array) -> jax.A
     return jnp.mean((jnp.argmax(logits, -1) == jnp.argmax(y, -1)).astype(jnp.float32))
 
 
-@functools.partial(
-    jax.jit, static_argnames=("layers", "loss", "optimizer", "epochs", "batch_size", "validate")
-)
-def _fit(
-    state: TrainState,
-    x: jax.Array,
-    y: jax.Array,
-    x_val: jax.Array,
-    y_val: jax.Array,
-    key: jax.Array,
-    *,
-    layers: tuple[Dense, ...],
-    loss: str,
-    optimizer: optax.GradientTransformation,
-    epochs: int,
-    batch_size: int,
-    validate: bool,
-):
-    def step(state: TrainState, batch):
-        xb, yb = batch
-        value, grads = loss_and_grad(layers, state.params, xb, yb, loss=loss)
-        logits, _, _ = forward(layers, state.params, xb)
-        return apply_gradients(state, grads, optimizer), (value, _accuracy(layers, logits, yb))
+@functools.cache
+def _objective(layers: tuple[Dense, ...], loss: str):
+    """``objective(params, (x, y)) -> (loss, accuracy)``, its gradient the hand backpropagation
+    of :func:`loss_and_grad` (a ``custom_vjp`` rule), for the shared trainer."""
 
-    def epoch(state: TrainState, epoch_key):
-        xs, ys = epoch_arrays(x, y, batch_size=batch_size, key=epoch_key)
-        state, (losses, accuracies) = jax.lax.scan(step, state, (xs, ys))
-        metrics = [jnp.mean(losses), jnp.mean(accuracies)]
-        if validate:
-            logits, _, _ = forward(layers, state.params, x_val)
-            metrics += [
-                _loss_head(layers, loss, logits, y_val)[0],
-                _accuracy(layers, logits, y_val),
-            ]
-        return state, tuple(metrics)
+    def value(params, x, y):
+        return loss_value(layers, params, x, y, loss=loss)
 
-    return jax.lax.scan(epoch, state, jax.random.split(key, epochs))
+    def gradient(params, x, y):
+        return loss_and_grad(layers, params, x, y, loss=loss)[1]
+
+    hand = with_gradient(value, gradient)
+
+    def objective(params, batch):
+        x, y = batch
+        logits, _, _ = forward(layers, params, x)
+        return hand(params, x, y), _accuracy(layers, logits, y)
+
+    return objective
+
+
+@functools.partial(jax.jit, static_argnames=("layers", "loss"))
+def _evaluate(params, x, y, *, layers, loss):
+    logits, _, _ = forward(layers, params, x)
+    return _loss_head(layers, loss, logits, y)[0], _accuracy(layers, logits, y)
+
+
+@functools.partial(jax.jit, static_argnames=("epochs",))
+def _epoch_means(values: jax.Array, *, epochs: int) -> jax.Array:
+    return jnp.mean(values.reshape(epochs, -1), axis=1)
 
 
 def _as_xy(x: ArrayLike, y: ArrayLike, input_dim: int, output_dim: int, dtype, what: str):
@@ -384,25 +378,30 @@ class Sequential:
         validate = validation_data is not None
         if validate:
             x_val, y_val = _as_xy(*validation_data, self.input_dim, out, self.dtype, "validation")
-        else:
-            x_val, y_val = x[:1], y[:1]
-        state, metrics = _fit(
-            TrainState(self.params, self.opt_state, jnp.zeros([], jnp.int32)),
-            x,
-            y,
-            x_val,
-            y_val,
-            key,
-            layers=self.layers,
-            loss=self.loss,
-            optimizer=self.optimizer,
-            epochs=epochs,
-            batch_size=batch_size,
-            validate=validate,
+        feed, steps = trainer.shuffled_epochs(
+            (x, y), batch_size=batch_size, keys=jax.random.split(key, epochs)
         )
-        self.params, self.opt_state = state.params, state.opt_state
-        metrics = [np.asarray(m) for m in metrics]
-        return History(*metrics[:2], *(metrics[2:] if validate else (None, None)))
+        validation = []
+
+        def validate_epoch(state: TrainState, feed_state, done: int) -> None:
+            validation.append(
+                _evaluate(state.params, x_val, y_val, layers=self.layers, loss=self.loss)
+            )
+
+        run = trainer.train(
+            _objective(self.layers, self.loss),
+            TrainState(self.params, self.opt_state, jnp.zeros([], jnp.int32)),
+            self.optimizer,
+            feed,
+            steps=epochs * steps,
+            has_aux=True,
+            chunk_steps=steps,
+            hooks=[validate_epoch] if validate else [],
+        )
+        self.params, self.opt_state = run.state.params, run.state.opt_state
+        train = [np.asarray(_epoch_means(v, epochs=epochs)) for v in (run.losses, run.aux)]
+        val = [np.asarray(v) for v in zip(*validation, strict=True)] if validate else [None] * 2
+        return History(*train, *val)
 
     def evaluate(self, x: ArrayLike, y: ArrayLike) -> dict[str, float]:
         """``{"loss", "accuracy"}`` on ``(x, y)`` with the current parameters."""

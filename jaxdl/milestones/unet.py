@@ -59,7 +59,9 @@ from jaxdl.gradcheck import GradCheck
 from jaxdl.losses import check_same_shape
 from jaxdl.milestones import Milestone
 from jaxdl.models import unet
+from jaxdl.nn.backward import with_gradient
 from jaxdl.report import Report
+from jaxdl.training import trainer
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
@@ -295,44 +297,55 @@ class Config:
             raise ValueError(f"missing must be in [0, 1), got {self.missing!r}")
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "batch", "size"))
-def _train(graphdef, state, key, alpha, lr, noise, missing, *, steps, batch, size):
-    opt = optax.adam(lr)
+#: The two loss terms with their hand gradients as ``custom_vjp`` rules (``jax.grad`` of the
+#: objective pulls them back through the network).
+masked_bce_with_logits_hand = with_gradient(masked_bce_with_logits, masked_bce_with_logits_grad)
+symmetry_mse_hand = with_gradient(symmetry_mse, symmetry_mse_grad)
 
-    def step(carry, _):
-        state, opt_state, key = carry
+
+@functools.cache
+def _objective(graphdef):
+    """``loss(state, (x, y, alpha))`` for the network ``graphdef``: masked BCE + alpha S(F)."""
+
+    def loss(state, batch):
+        x, y, alpha = batch
+        logits, features = unet.apply(graphdef, state, x)
+        return masked_bce_with_logits_hand(logits, y) + alpha * symmetry_mse_hand(features)
+
+    return loss
+
+
+@functools.cache
+def _task_batches(batch: int, size: int):
+    """Feed ``(key, noise, missing, alpha) -> (same, (x, y, alpha))``: a fresh task per step."""
+
+    def next_batch(state):
+        key, noise, missing, alpha = state
         key, k_data = jax.random.split(key)
         x, y, _ = symmetric_task(key=k_data, batch=batch, size=size, noise=noise, missing=missing)
-        (logits, features), pullback = jax.vjp(lambda s: unet.apply(graphdef, s, x), state)
-        loss = masked_bce_with_logits(logits, y) + alpha * symmetry_mse(features)
-        # The hand gradient of the loss, pulled back through the network.
-        d_logits = masked_bce_with_logits_grad(logits, y)
-        d_features = alpha * symmetry_mse_grad(features)
-        (grads,) = pullback((d_logits, d_features))
-        updates, opt_state = opt.update(grads, opt_state, state)
-        return (optax.apply_updates(state, updates), opt_state, key), loss
+        return (key, noise, missing, alpha), (x, y, alpha)
 
-    (state, _, _), losses = jax.lax.scan(step, (state, opt.init(state), key), length=steps)
-    return state, losses
+    return next_batch
+
+
+@functools.cache
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    return optax.adam(learning_rate)
 
 
 def train(config: Config, *, alpha: float, key: jax.Array) -> tuple[object, object, jax.Array]:
     """Train a fresh U-Net with penalty weight ``alpha``; returns ``(graphdef, state, losses)``."""
     k_init, k_data = jax.random.split(key)
     graphdef, state = unet.init(k_init, base=config.base)
-    state, losses = _train(
-        graphdef,
+    hyper = tuple(jnp.asarray(v, F32) for v in (config.noise, config.missing, alpha))
+    run = trainer.train(
+        _objective(graphdef),
         state,
-        k_data,
-        jnp.asarray(alpha, F32),
-        jnp.asarray(config.learning_rate, F32),
-        jnp.asarray(config.noise, F32),
-        jnp.asarray(config.missing, F32),
+        _adam(float(config.learning_rate)),
+        trainer.Feed((k_data, *hyper), _task_batches(config.batch, config.size)),
         steps=config.steps,
-        batch=config.batch,
-        size=config.size,
     )
-    return graphdef, state, losses
+    return graphdef, run.state.params, run.losses
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef",))

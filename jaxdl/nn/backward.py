@@ -10,10 +10,12 @@ one :func:`register` call in its module; no table here changes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Literal
 
 import jax
+import jax.numpy as jnp
 
 #: How a network's gradient is computed: the hand rules, autodiff of the pure forwards, or the
 #: platform's default.
@@ -95,3 +97,29 @@ def ops(backward: Backward | Ops = "auto") -> Ops:
     if backward == "autodiff":
         return AUTODIFF
     raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
+
+
+def with_gradient(loss: Callable, loss_grad: Callable) -> Callable:
+    """``loss(params, *data)`` as a ``jax.custom_vjp`` whose gradient is ``loss_grad``.
+
+    For a chapter's scalar loss whose hand gradient with respect to ``params`` is written out
+    whole (backpropagation through time, say) rather than op by op: ``jax.value_and_grad`` of
+    the result, and so the shared trainer, runs ``loss_grad``. ``data`` are constants (their
+    cotangents are zero).
+    """
+
+    @jax.custom_vjp
+    def rule(params, *data):
+        return loss(params, *data)
+
+    def rule_fwd(params, *data):
+        return loss(params, *data), (params, data)
+
+    def rule_bwd(saved, g):
+        params, data = saved
+        grads = jax.tree.map(lambda d: g * d, loss_grad(params, *data))
+        return (grads, *(jax.tree.map(jnp.zeros_like, d) for d in data))
+
+    rule.defvjp(rule_fwd, rule_bwd)
+    functools.update_wrapper(rule, loss)
+    return rule

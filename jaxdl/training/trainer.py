@@ -28,9 +28,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl.data.batches import shuffled_batch_indices
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
 
@@ -61,17 +63,45 @@ def fixed(batch: PyTree) -> Feed:
 def _fresh_next(make: Callable[[jax.Array], PyTree]) -> Callable:
     def next_batch(key: jax.Array) -> tuple[jax.Array, PyTree]:
         key, k_data = jax.random.split(key)
-        return key, make(k_data)
+        return key, make(key=k_data)
 
     return next_batch
 
 
-def fresh(make: Callable[[jax.Array], PyTree], *, key: jax.Array) -> Feed:
-    """A new batch ``make(k)`` at every step, ``k`` split off the carried ``key`` each step.
+def fresh(make: Callable[..., PyTree], *, key: jax.Array) -> Feed:
+    """A new batch ``make(key=k)`` at every step, ``k`` split off the carried ``key`` each step.
 
     ``make`` should be defined once (module level) so its compiled loop is reused.
     """
     return Feed(key, _fresh_next(make))
+
+
+@functools.cache
+def _epoch_next(batch_size: int, steps_per_epoch: int) -> Callable:
+    def next_batch(state):
+        data, keys, step = state
+        n = jax.tree.leaves(data)[0].shape[0]
+        order = shuffled_batch_indices(keys[step // steps_per_epoch], n, batch_size)
+        index = order[step % steps_per_epoch]
+        batch = jax.tree.map(lambda a: jnp.take(a, index, axis=0), data)
+        return (data, keys, step + 1), batch
+
+    return next_batch
+
+
+def shuffled_epochs(data: PyTree, *, batch_size: int, keys: jax.Array) -> tuple[Feed, int]:
+    """Mini-batches of ``data`` (arrays with one leading length ``N``), reshuffled every epoch.
+
+    Epoch ``e`` visits :func:`~jaxdl.data.batches.shuffled_batch_indices` of ``keys[e]``: full
+    batches in a fresh order, the last partial batch left out. Returns the feed and the number
+    of steps per epoch (``N // batch_size``); train ``len(keys) * steps`` steps in all.
+    """
+    n = jax.tree.leaves(data)[0].shape[0]
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be between 1 and the {n} examples, got {batch_size}")
+    steps = n // batch_size
+    state = (data, keys, jnp.zeros([], jnp.int32))
+    return Feed(state, _epoch_next(batch_size, steps)), steps
 
 
 class Progress(NamedTuple):
@@ -110,17 +140,37 @@ def _chunk(state, feed_state, *, loss, optimizer, next_batch, steps, has_aux):
     return state, feed_state, values
 
 
-def _bar(progress: Progress | None, steps: int):
-    if progress is None:
-        return None
-    from tqdm.auto import tqdm  # tqdm.auto: a widget in notebooks, text in a terminal
+class ProgressBar:
+    """A tqdm bar on stderr, or nothing when ``progress`` is ``None``; :meth:`advance` by steps.
 
-    return tqdm(
-        total=steps * progress.per_step,
-        desc=progress.desc,
-        unit=progress.unit,
-        unit_scale=progress.per_step > 1,
-    )
+    Loops that are not optax training (a chapter's own update rule) share it with :func:`train`.
+    """
+
+    def __init__(self, progress: Progress | None, steps: int):
+        self.progress = progress
+        self._bar = None
+        if progress is not None:
+            from tqdm.auto import tqdm  # a widget in notebooks, text in a terminal
+
+            self._bar = tqdm(
+                total=steps * progress.per_step,
+                desc=progress.desc,
+                unit=progress.unit,
+                unit_scale=progress.per_step > 1,
+            )
+
+    def advance(self, steps: int, **postfix: float) -> None:
+        """``steps`` more steps done; ``postfix`` values shown beside the bar (4 digits)."""
+        if self._bar is not None:
+            self._bar.update(steps * self.progress.per_step)
+            self._bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()})
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def train(
@@ -165,8 +215,7 @@ def train(
     losses: list[np.ndarray] = []
     auxes: list[PyTree] = []
     done, stopped_at = 0, None
-    bar = _bar(progress, steps)
-    try:
+    with ProgressBar(progress, steps) as bar:
         while done < steps and stopped_at is None:
             n = min(chunk_steps, steps - done)
             state, feed_state, values = _chunk(
@@ -191,12 +240,7 @@ def train(
                 stopped_at = stop(np.concatenate(losses), _stack(auxes), looked)
             for hook in hooks:
                 hook(state, feed_state, done)
-            if bar is not None:
-                bar.update(n * progress.per_step)
-                bar.set_postfix(loss=f"{float(value.mean()):.4g}")
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.advance(n, loss=float(value.mean()))
     return Trained(state, feed_state, np.concatenate(losses), _stack(auxes), stopped_at)
 
 

@@ -16,7 +16,7 @@ def quadratic(params, batch):
     return jnp.sum((params - batch) ** 2)
 
 
-def noisy_target(key):
+def noisy_target(*, key):
     return jax.random.normal(key, (3,))
 
 

@@ -102,52 +102,33 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     return target
 
 
-#: ``(smallest, largest)`` value of each integer run setting, by field name, shared by every
-#: chapter's ``Config`` and the training ``Recipe``. Beyond the largest, a run would exhaust
-#: memory long after starting (a trace kept per step, weights growing with the square of a
-#: width, a million networks trained at once) or overflow (a seed wider than 32 bits); it is
-#: refused in one line before anything is allocated.
-LIMITS: dict[str, tuple[int, int]] = {
-    "steps": (1, 10_000_000),
-    "sentiment_steps": (1, 10_000_000),
-    "epochs": (1, 100_000),
-    "max_epochs": (1, 100_000),
-    "patience": (0, 100_000),
-    "hidden": (1, 4096),
-    "base": (1, 1024),
-    "size": (2, 1024),
-    "length": (2, 100_000),
-    "triplets": (1, 100_000),
-    "batch": (1, 65_536),
-    "batch_size": (1, 65_536),
-    "eval_batch_size": (1, 65_536),
-    "chunk_steps": (1, 100_000),
-    "log_every": (1, 10_000_000),
-    "devices": (1, 4096),
-    "seeds": (0, 10_000),
-    "paper_seeds": (1, 10_000),
-    "paper_passes": (1, 100_000),
-    "paper_max_sequences": (1, 100_000_000),
-    "paper_length": (20, 10_000),  # the 1997 paper went to T = 1000
-    "nearby": (1, 100_000),
-    "digits": (1, 10_000),
-    "seed": (0, 2**32 - 1),
-    "key": (0, 2**32 - 1),
-}
+# ``(smallest, largest)`` of the integer run settings several configs share. A config field
+# declares its bounds beside it, ``field(default=..., metadata={"bounds": STEPS})`` (or its own
+# tuple), and :func:`check_limits` enforces them. Beyond the largest, a run would exhaust memory
+# long after starting (a trace kept per step, weights growing with the square of a width, a
+# million networks trained at once) or overflow (a seed wider than 32 bits); it is refused in
+# one line before anything is allocated.
+STEPS = (1, 10_000_000)  # optimizer steps of one run
+EPOCHS = (1, 100_000)  # passes over a data set
+WIDTH = (1, 4096)  # units of a hidden layer
+BATCH = (1, 65_536)  # examples per step
+SEED = (0, 2**32 - 1)  # a PRNG seed: 32 bits
+NETWORKS = (1, 10_000)  # networks trained side by side
 
 
 def check_limits(config) -> None:
-    """``ValueError`` for the first integer field of dataclass ``config`` outside :data:`LIMITS`.
+    """``ValueError`` for the first integer field of dataclass ``config`` outside its bounds.
 
-    One message states the bound: ``steps must be an integer between 1 and 10000000, got ...``.
-    Fields not named in :data:`LIMITS` are left to the config's own checks.
+    A field's bounds are ``metadata["bounds"] = (smallest, largest)``; one message states them:
+    ``steps must be an integer between 1 and 10000000, got ...``. Fields without bounds are
+    left to the config's own checks.
     """
     import dataclasses
 
     for field in dataclasses.fields(config):
-        if field.name not in LIMITS:
+        if "bounds" not in field.metadata:
             continue
-        low, high = LIMITS[field.name]
+        low, high = field.metadata["bounds"]
         value = getattr(config, field.name)
         if not _is_int(value) or not low <= value <= high:
             name = field.name.replace("_", " ")

@@ -7,17 +7,27 @@ import pytest
 
 from jaxdl import milestones
 from jaxdl.training.recipe import Recipe
-from jaxdl.validate import LIMITS, require_writable_file
+from jaxdl.validate import require_writable_file
 
 CONFIGS = [pytest.param(m.load().Config, id=m.name) for m in milestones.MILESTONES]
 CONFIGS.append(pytest.param(Recipe, id="recipe"))
 
 
+BOUNDED_BY_NAME = {"steps", "epochs", "hidden", "batch", "batch_size", "seed", "seeds"}
+
+
+@pytest.mark.parametrize("config_cls", CONFIGS)
+def test_the_usual_integer_settings_declare_their_bounds(config_cls):
+    for field in dataclasses.fields(config_cls):
+        if field.name in BOUNDED_BY_NAME:
+            assert "bounds" in field.metadata, f"{config_cls.__qualname__}.{field.name}"
+
+
 @pytest.mark.parametrize("config_cls", CONFIGS)
 def test_every_bounded_setting_is_refused_one_past_its_bounds(config_cls):
-    bounded = [f.name for f in dataclasses.fields(config_cls) if f.name in LIMITS]
-    for name in bounded:
-        low, high = LIMITS[name]
+    bounded = [f for f in dataclasses.fields(config_cls) if "bounds" in f.metadata]
+    for field in bounded:
+        name, (low, high) = field.name, field.metadata["bounds"]
         for bad in (high + 1, low - 1, 10**20):
             with pytest.raises(ValueError) as info:
                 config_cls(**{name: bad})

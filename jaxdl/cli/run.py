@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from jaxdl import milestones
 from jaxdl.cli.options import add_config_arguments, config_from_args
-from jaxdl.validate import LIMITS, require_int, require_writable_file
+from jaxdl.validate import SEED, require_int, require_writable_file
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -96,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    low, high = LIMITS["seed"]
+    low, high = SEED
     require_int("--seed", args.seed, minimum=low, maximum=high)
     checks = milestones.all_gradient_checks(seed=args.seed)
     passed = all(c.passed for c in checks)

@@ -42,7 +42,10 @@ from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import (
-    LIMITS,
+    NETWORKS,
+    SEED,
+    STEPS,
+    WIDTH,
     check_limits,
     require_finite,
     require_int,
@@ -108,7 +111,7 @@ def dataset(name: Literal["xor", "litter"] = "xor", dtype=None) -> Batch:
 
 
 def _require_hidden(hidden: int) -> None:
-    require_int("hidden width", hidden, minimum=1, maximum=LIMITS["hidden"][1])
+    require_int("hidden width", hidden, minimum=1, maximum=WIDTH[1])
 
 
 def init_params(*, key: jax.Array, n_in: int = 3, hidden: int = 4, dtype=None) -> Params:
@@ -369,8 +372,8 @@ def train_many(
     Returns:
       Their outputs on ``batch.x``: ``[count, N, 1]``.
     """
-    require_int("number of networks", count, minimum=1, maximum=LIMITS["seeds"][1])
-    require_int("steps", steps, minimum=1, maximum=LIMITS["steps"][1])
+    require_int("number of networks", count, minimum=1, maximum=NETWORKS[1])
+    require_int("steps", steps, minimum=1, maximum=STEPS[1])
     require_positive_float("learning rate", learning_rate)
     _require_hidden(hidden)
     n_in = jnp.shape(batch.x)[-1]
@@ -539,16 +542,22 @@ class Config:
     data: Literal["xor", "litter"] = dataclasses.field(
         default="xor", metadata={"help": "XOR (Trask's net) or seed 003's Litter Rip! survey"}
     )
-    steps: int = dataclasses.field(default=60000, metadata={"help": "full-batch updates"})
-    hidden: int = dataclasses.field(default=4, metadata={"help": "hidden units"})
+    steps: int = dataclasses.field(
+        default=60000, metadata={"bounds": STEPS, "help": "full-batch updates"}
+    )
+    hidden: int = dataclasses.field(default=4, metadata={"bounds": WIDTH, "help": "hidden units"})
     seeds: int = dataclasses.field(
-        default=0, metadata={"help": "also train this many networks from random keys (vmap)"}
+        default=0,
+        metadata={
+            "bounds": (0, 10_000),
+            "help": "also train this many networks from random keys (vmap)",
+        },
     )
     init: Literal["seed", "key"] = dataclasses.field(
         default="seed",
         metadata={"help": "weights as the seed draws them (NumPy seed 1) or from --key"},
     )
-    key: int = dataclasses.field(default=0, metadata={"help": "jax.random seed"})
+    key: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "jax.random seed"})
     learning_rate: float = dataclasses.field(
         default=1.0, metadata={"help": "step size", "flag": "--lr"}
     )

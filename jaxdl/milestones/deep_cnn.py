@@ -34,6 +34,7 @@ from jaxdl.gradcheck import GradCheck
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.training.recipe import Recipe
+from jaxdl.validate import EPOCHS
 
 MILESTONE = Milestone(
     "deep-cnn",
@@ -48,7 +49,9 @@ class Config(Recipe):
     """A short run on the embedded MNIST sample: the training :class:`Recipe` with the tour's
     defaults (2 epochs, constant learning rate) and a data source."""
 
-    epochs: int = dataclasses.field(default=2, metadata={"help": "passes over the training set"})
+    epochs: int = dataclasses.field(
+        default=2, metadata={"bounds": EPOCHS, "help": "passes over the training set"}
+    )
     schedule: Literal["constant", "cosine"] = dataclasses.field(
         default="constant",
         metadata={

@@ -65,7 +65,15 @@ from jaxdl.nn.backward import with_gradient
 from jaxdl.optim import clipped_adam
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    BATCH,
+    SEED,
+    STEPS,
+    WIDTH,
+    check_limits,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "elman-rnn",
@@ -535,17 +543,25 @@ def paper_summary(result: ElmanPaperResult) -> dict:
 class Config:
     """Elman's temporal-XOR experiment."""
 
-    hidden: int = dataclasses.field(default=8, metadata={"help": "hidden (context) units"})
-    steps: int = dataclasses.field(default=300, metadata={"help": "training steps"})
-    batch: int = dataclasses.field(default=32, metadata={"help": "streams per step"})
-    triplets: int = dataclasses.field(default=8, metadata={"help": "bit triplets per stream"})
+    hidden: int = dataclasses.field(
+        default=8, metadata={"bounds": WIDTH, "help": "hidden (context) units"}
+    )
+    steps: int = dataclasses.field(
+        default=300, metadata={"bounds": STEPS, "help": "training steps"}
+    )
+    batch: int = dataclasses.field(
+        default=32, metadata={"bounds": BATCH, "help": "streams per step"}
+    )
+    triplets: int = dataclasses.field(
+        default=8, metadata={"bounds": (1, 100_000), "help": "bit triplets per stream"}
+    )
     learning_rate: float = dataclasses.field(
         default=0.03, metadata={"help": "Adam step size", "flag": "--lr"}
     )
     clip: float = dataclasses.field(
         default=1.0, metadata={"help": "optax.clip_by_global_norm threshold"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
     paper: bool = dataclasses.field(
         default=False,
         metadata={
@@ -554,10 +570,15 @@ class Config:
         },
     )
     paper_passes: int = dataclasses.field(
-        default=PAPER_PASSES, metadata={"help": "with --paper: passes through the stream"}
+        default=PAPER_PASSES,
+        metadata={"bounds": (1, 100_000), "help": "with --paper: passes through the stream"},
     )
     paper_seeds: int = dataclasses.field(
-        default=32, metadata={"help": "with --paper: networks trained side by side (vmap)"}
+        default=32,
+        metadata={
+            "bounds": (1, 10_000),
+            "help": "with --paper: networks trained side by side (vmap)",
+        },
     )
 
     def __post_init__(self):

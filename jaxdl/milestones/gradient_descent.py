@@ -26,7 +26,7 @@ from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
-from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import STEPS, check_limits, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
     "gradient-descent",
@@ -118,7 +118,9 @@ class Config:
     learning_rate: float = dataclasses.field(
         default=0.01, metadata={"help": "step size", "flag": "--lr"}
     )
-    steps: int = dataclasses.field(default=60, metadata={"help": "number of descent steps"})
+    steps: int = dataclasses.field(
+        default=60, metadata={"bounds": STEPS, "help": "number of descent steps"}
+    )
 
     def __post_init__(self):
         check_limits(self)

@@ -312,7 +312,11 @@ class Config:
         metadata={"help": "an image file (PNG, or JPEG via Pillow); default: MNIST digits"},
     )
     digits: int = dataclasses.field(
-        default=3, metadata={"help": "how many MNIST test digits to filter (without --image)"}
+        default=3,
+        metadata={
+            "bounds": (1, 10_000),
+            "help": "how many MNIST test digits to filter (without --image)",
+        },
     )
     padding: Literal["reflect", "edge", "wrap", "zero"] = dataclasses.field(
         default="reflect", metadata={"help": "how the border is extended ('zero' as in the CNN)"}

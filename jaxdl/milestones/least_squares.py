@@ -28,7 +28,7 @@ from jax.typing import ArrayLike
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
-from jaxdl.validate import check_limits, require_int, require_positive_int
+from jaxdl.validate import SEED, check_limits, require_int, require_positive_int
 
 MILESTONE = Milestone(
     "least-squares",
@@ -251,9 +251,15 @@ class Config:
     """Legendre's fit of the wheat/bread data, checked against random nearby lines."""
 
     nearby: int = dataclasses.field(
-        default=1000, metadata={"help": "random nearby lines checked to have higher error"}
+        default=1000,
+        metadata={
+            "bounds": (1, 100_000),
+            "help": "random nearby lines checked to have higher error",
+        },
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed for the nearby lines"})
+    seed: int = dataclasses.field(
+        default=0, metadata={"bounds": SEED, "help": "seed for the nearby lines"}
+    )
 
     def __post_init__(self):
         check_limits(self)

@@ -41,7 +41,7 @@ from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import STEPS, check_limits, require_positive_float, require_positive_int
 
 MILESTONE = Milestone(
     "linear-regression",
@@ -292,7 +292,9 @@ def sgd_until_converged(
 class Config:
     """The seed's wheat/bread regression by gradient descent."""
 
-    steps: int = dataclasses.field(default=100, metadata={"help": "number of descent steps"})
+    steps: int = dataclasses.field(
+        default=100, metadata={"bounds": STEPS, "help": "number of descent steps"}
+    )
     learning_rate: float = dataclasses.field(
         default=0.01, metadata={"help": "step size", "flag": "--lr"}
     )

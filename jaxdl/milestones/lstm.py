@@ -65,7 +65,16 @@ from jaxdl.nn.backward import with_gradient
 from jaxdl.optim import clipped_adam
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    BATCH,
+    SEED,
+    STEPS,
+    WIDTH,
+    check_limits,
+    require_int,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "lstm",
@@ -748,17 +757,25 @@ def paper_summary(result: AddingPaperResult, *, length: int) -> dict:
 class Config:
     """The adding problem for an LSTM and an Elman network; optional sentiment CSV."""
 
-    hidden: int = dataclasses.field(default=16, metadata={"help": "hidden units of both nets"})
-    steps: int = dataclasses.field(default=400, metadata={"help": "training steps"})
-    batch: int = dataclasses.field(default=32, metadata={"help": "sequences per step"})
-    length: int = dataclasses.field(default=30, metadata={"help": "sequence length"})
+    hidden: int = dataclasses.field(
+        default=16, metadata={"bounds": WIDTH, "help": "hidden units of both nets"}
+    )
+    steps: int = dataclasses.field(
+        default=400, metadata={"bounds": STEPS, "help": "training steps"}
+    )
+    batch: int = dataclasses.field(
+        default=32, metadata={"bounds": BATCH, "help": "sequences per step"}
+    )
+    length: int = dataclasses.field(
+        default=30, metadata={"bounds": (2, 100_000), "help": "sequence length"}
+    )
     learning_rate: float = dataclasses.field(
         default=0.01, metadata={"help": "Adam step size", "flag": "--lr"}
     )
     clip: float = dataclasses.field(
         default=1.0, metadata={"help": "optax.clip_by_global_norm threshold"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
     csv: str | None = dataclasses.field(
         default=None,
         metadata={
@@ -768,7 +785,8 @@ class Config:
         },
     )
     sentiment_steps: int = dataclasses.field(
-        default=200, metadata={"help": "training steps for the sentiment classifier"}
+        default=200,
+        metadata={"bounds": STEPS, "help": "training steps for the sentiment classifier"},
     )
     paper: bool = dataclasses.field(
         default=False,
@@ -779,10 +797,18 @@ class Config:
         },
     )
     paper_length: int = dataclasses.field(
-        default=PAPER_LENGTH, metadata={"help": "with --paper: minimal sequence length T (>= 20)"}
+        default=PAPER_LENGTH,
+        metadata={
+            "bounds": (20, 10_000),
+            "help": "with --paper: minimal sequence length T (>= 20)",
+        },
     )
     paper_max_sequences: int = dataclasses.field(
-        default=400_000, metadata={"help": "with --paper: give up after this many sequences"}
+        default=400_000,
+        metadata={
+            "bounds": (1, 100_000_000),
+            "help": "with --paper: give up after this many sequences",
+        },
     )
 
     def __post_init__(self):

@@ -58,7 +58,15 @@ from jaxdl.activations import heaviside
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
-from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    EPOCHS,
+    SEED,
+    STEPS,
+    check_limits,
+    require_int,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "perceptron",
@@ -404,13 +412,18 @@ class Config:
     """Seed 000's perceptron: random start in [0, 1), lr 0.2, 100 random picks."""
 
     gate: Gate = dataclasses.field(default="or", metadata={"help": "logic gate to learn"})
-    steps: int = dataclasses.field(default=100, metadata={"help": "number of random picks"})
+    steps: int = dataclasses.field(
+        default=100, metadata={"bounds": STEPS, "help": "number of random picks"}
+    )
     learning_rate: float = dataclasses.field(
         default=0.2, metadata={"help": "step size", "flag": "--lr"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed (start and picks)"})
+    seed: int = dataclasses.field(
+        default=0, metadata={"bounds": SEED, "help": "PRNG seed (start and picks)"}
+    )
     max_epochs: int = dataclasses.field(
-        default=100, metadata={"help": "cap on passes for the train-until-converged run"}
+        default=100,
+        metadata={"bounds": EPOCHS, "help": "cap on passes for the train-until-converged run"},
     )
 
     def __post_init__(self):

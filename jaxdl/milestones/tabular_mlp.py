@@ -70,6 +70,9 @@ from jaxdl.optim import TrainState
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
+    BATCH,
+    EPOCHS,
+    SEED,
     check_limits,
     require_finite,
     require_positive_float,
@@ -433,15 +436,21 @@ SEED_LAYERS = (Dense(12, "relu"), Dense(8, "relu"), Dense(1, "sigmoid"))
 class Config:
     """Seed 001's Keras run: 150 epochs, batches of 10, Adam at Keras' default rate."""
 
-    epochs: int = dataclasses.field(default=150, metadata={"help": "passes over the training set"})
-    batch_size: int = dataclasses.field(default=10, metadata={"help": "examples per step"})
+    epochs: int = dataclasses.field(
+        default=150, metadata={"bounds": EPOCHS, "help": "passes over the training set"}
+    )
+    batch_size: int = dataclasses.field(
+        default=10, metadata={"bounds": BATCH, "help": "examples per step"}
+    )
     learning_rate: float = dataclasses.field(
         default=0.001, metadata={"help": "Adam step size", "flag": "--lr"}
     )
     standardize: bool = dataclasses.field(
         default=True, metadata={"help": "scale features by the training mean and std"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "initialisation and shuffling"})
+    seed: int = dataclasses.field(
+        default=0, metadata={"bounds": SEED, "help": "initialisation and shuffling"}
+    )
 
     def __post_init__(self):
         check_limits(self)

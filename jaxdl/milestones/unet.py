@@ -62,7 +62,14 @@ from jaxdl.models import unet
 from jaxdl.nn.backward import with_gradient
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    BATCH,
+    SEED,
+    STEPS,
+    check_limits,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "unet",
@@ -270,10 +277,16 @@ class Config:
     """U-Net on the synthetic symmetric-target task, with and without the symmetry penalty."""
 
     alpha: float = dataclasses.field(default=10.0, metadata={"help": "weight of the penalty"})
-    steps: int = dataclasses.field(default=150, metadata={"help": "training steps"})
-    batch: int = dataclasses.field(default=8, metadata={"help": "images per step"})
-    size: int = dataclasses.field(default=16, metadata={"help": "image side (even)"})
-    base: int = dataclasses.field(default=8, metadata={"help": "U-Net channels at full size"})
+    steps: int = dataclasses.field(
+        default=150, metadata={"bounds": STEPS, "help": "training steps"}
+    )
+    batch: int = dataclasses.field(default=8, metadata={"bounds": BATCH, "help": "images per step"})
+    size: int = dataclasses.field(
+        default=16, metadata={"bounds": (2, 1_024), "help": "image side (even)"}
+    )
+    base: int = dataclasses.field(
+        default=8, metadata={"bounds": (1, 1_024), "help": "U-Net channels at full size"}
+    )
     noise: float = dataclasses.field(default=0.6, metadata={"help": "input noise std"})
     missing: float = dataclasses.field(
         default=0.3, metadata={"help": "fraction of labels set to NaN"}
@@ -281,7 +294,7 @@ class Config:
     learning_rate: float = dataclasses.field(
         default=0.01, metadata={"help": "Adam step size", "flag": "--lr"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
     def __post_init__(self):
         check_limits(self)

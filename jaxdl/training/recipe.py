@@ -13,7 +13,15 @@ from dataclasses import field
 from typing import Any, Literal
 
 from jaxdl.nn.backward import BACKWARDS, Backward
-from jaxdl.validate import check_limits, require_int, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    BATCH,
+    EPOCHS,
+    SEED,
+    check_limits,
+    require_int,
+    require_positive_float,
+    require_positive_int,
+)
 
 Optimizer = Literal["adam", "sgd"]
 Schedule = Literal["constant", "cosine"]
@@ -37,8 +45,10 @@ class Recipe:
     ``"tflearn"`` keeps it).
     """
 
-    epochs: int = field(default=15, metadata={"help": "passes over the training set"})
-    batch_size: int = field(default=64, metadata={"help": "examples per step"})
+    epochs: int = field(
+        default=15, metadata={"bounds": EPOCHS, "help": "passes over the training set"}
+    )
+    batch_size: int = field(default=64, metadata={"bounds": BATCH, "help": "examples per step"})
     learning_rate: float = field(
         default=1e-3, metadata={"help": "step size (the peak of the schedule)", "flag": "--lr"}
     )
@@ -51,23 +61,35 @@ class Recipe:
     patience: int = field(
         default=0,
         metadata={
-            "help": "stop after this many epochs without a better validation accuracy; 0: never"
+            "bounds": (0, 100_000),
+            "help": "stop after this many epochs without a better validation accuracy; 0: never",
         },
     )
     seed: int = field(
-        default=0, metadata={"help": "seed of the initialisation, split and shuffles"}
+        default=0,
+        metadata={"bounds": SEED, "help": "seed of the initialisation, split and shuffles"},
     )
     devices: int = field(
-        default=1, metadata={"help": "data-parallel devices the batch is split across"}
+        default=1,
+        metadata={"bounds": (1, 4_096), "help": "data-parallel devices the batch is split across"},
     )
     chunk_steps: int = field(
         default=1,
-        metadata={"help": "steps per jitted call (a lax.scan when > 1; see make_train_chunk)"},
+        metadata={
+            "bounds": (1, 100_000),
+            "help": "steps per jitted call (a lax.scan when > 1; see make_train_chunk)",
+        },
     )
     log_every: int = field(
-        default=50, metadata={"help": "steps between host reads of the losses (NaN check, bar)"}
+        default=50,
+        metadata={
+            "bounds": (1, 10_000_000),
+            "help": "steps between host reads of the losses (NaN check, bar)",
+        },
     )
-    eval_batch_size: int = field(default=1000, metadata={"help": "examples per evaluation call"})
+    eval_batch_size: int = field(
+        default=1000, metadata={"bounds": BATCH, "help": "examples per evaluation call"}
+    )
     backward: Backward = field(
         default="auto",
         metadata={

@@ -210,7 +210,7 @@ def test_mnist_digits_by_default(tmp_path, capsys):
     low, high = report.result["response_range"]["box-blur"]
     assert 0.0 <= low and high <= 1.0 + 1e-12
     with pytest.raises(ValueError, match="digits must be at most"):
-        chapter.run(chapter.Config(digits=5000))  # within LIMITS, beyond the sample
+        chapter.run(chapter.Config(digits=5000))  # within its bounds, beyond the sample
 
 
 def test_demo(tmp_path, capsys):

@@ -174,6 +174,7 @@ def _train(args, recipe, run_dir, progress, report_epoch):
         resume=args.resume,
         progress=progress,
         on_epoch_end=report_epoch,
+        notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr, flush=True),
     )
 
 

@@ -82,7 +82,7 @@ class Params(NamedTuple):
     syn1: jax.Array  # [hidden, 1]  hidden -> output
 
 
-class Batch(NamedTuple):
+class TrainingSet(NamedTuple):
     """The whole training set, used as one batch every step."""
 
     x: jax.Array  # [N, n_in]  (last column 1: the bias input)
@@ -97,14 +97,14 @@ class TrainResult(NamedTuple):
     loss: jax.Array  # [steps + 1]  half SSE after 0, 1, ..., steps updates
 
 
-def dataset(name: Literal["xor", "litter"] = "xor", dtype=None) -> Batch:
-    """Trask's XOR data or seed 003's "Litter Rip!" survey, as a :class:`Batch`."""
+def dataset(name: Literal["xor", "litter"] = "xor", dtype=None) -> TrainingSet:
+    """Trask's XOR data or seed 003's "Litter Rip!" survey, as a :class:`TrainingSet`."""
     data = {"xor": (XOR_INPUTS, XOR_TARGETS), "litter": (LITTER_INPUTS, LITTER_TARGETS)}
     if name not in data:
         raise ValueError(f"unknown data set {name!r}; choose 'xor' or 'litter'")
     dtype = dtype or jnp.result_type(float)
     x, y = data[name]
-    return Batch(x=jnp.asarray(x, dtype), y=jnp.asarray(y, dtype))
+    return TrainingSet(x=jnp.asarray(x, dtype), y=jnp.asarray(y, dtype))
 
 
 # ------------------------------------------------------------------------- initialisation
@@ -179,7 +179,7 @@ def predict(params: Params, x: ArrayLike) -> jax.Array:
     return forward(params, x)[1]
 
 
-def loss(params: Params, batch: Batch) -> jax.Array:
+def loss(params: Params, batch: TrainingSet) -> jax.Array:
     """Half the sum of squared errors over the batch: ``sum((l2 - y)**2) / 2``."""
     return half_sse(predict(params, batch.x), batch.y)
 
@@ -191,7 +191,7 @@ def _backward(params: Params, x, l1, l2, error, product=dot) -> Params:
     return Params(syn0=product(x.T, l1_delta), syn1=product(l1.T, l2_delta))
 
 
-def loss_grad(params: Params, batch: Batch) -> Params:
+def loss_grad(params: Params, batch: TrainingSet) -> Params:
     """Gradient of :func:`loss` by Trask's deltas.
 
     ``error = l2 - y`` (the gradient of half SSE at ``l2``), ``l2_delta = error * l2 (1 - l2)``,
@@ -202,7 +202,7 @@ def loss_grad(params: Params, batch: Batch) -> Params:
     return _backward(params, batch.x, l1, l2, half_sse_grad(l2, batch.y))
 
 
-def check_inputs(params: Params, batch: Batch) -> None:
+def check_inputs(params: Params, batch: TrainingSet) -> None:
     """``ValueError`` naming the problem unless ``params`` and ``batch`` fit together.
 
     Checks: ``x`` is ``[N, n_in]`` with ``n_in`` matching ``syn0``'s rows; ``syn1`` is
@@ -243,7 +243,7 @@ def check_inputs(params: Params, batch: Batch) -> None:
 # ------------------------------------------------------------------------------ training
 
 
-def _step(params: Params, batch: Batch, learning_rate, error: ErrorConvention, product=dot):
+def _step(params: Params, batch: TrainingSet, learning_rate, error: ErrorConvention, product=dot):
     l1, l2 = forward(params, batch.x, product=product)
     if error == "l2 - y":  # Trask's code as written: error = l2 - y; syn -= ...
         g = _backward(params, batch.x, l1, l2, l2 - batch.y, product)
@@ -256,7 +256,7 @@ def _step(params: Params, batch: Batch, learning_rate, error: ErrorConvention, p
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "error"))
-def _train(params: Params, batch: Batch, learning_rate, steps: int, error: ErrorConvention):
+def _train(params: Params, batch: TrainingSet, learning_rate, steps: int, error: ErrorConvention):
     final, (mean_abs, losses) = jax.lax.scan(
         lambda p, _: _step(p, batch, learning_rate, error), params, length=steps, unroll=8
     )
@@ -264,7 +264,7 @@ def _train(params: Params, batch: Batch, learning_rate, steps: int, error: Error
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))
-def update(params: Params, batch: Batch, learning_rate: float = 1.0, steps: int = 1) -> Params:
+def update(params: Params, batch: TrainingSet, learning_rate: float = 1.0, steps: int = 1) -> Params:
     """``steps`` gradient-descent steps ``params - learning_rate * loss_grad`` (no trace kept)."""
     return jax.lax.fori_loop(
         0, steps, lambda _, p: _step(p, batch, learning_rate, "l2 - y")[0], params, unroll=8
@@ -273,7 +273,7 @@ def update(params: Params, batch: Batch, learning_rate: float = 1.0, steps: int 
 
 def train(
     params: Params,
-    batch: Batch,
+    batch: TrainingSet,
     *,
     steps: int = 60000,
     learning_rate: float = 1.0,
@@ -343,7 +343,7 @@ def seed_numpy_loop(x, y, syn0, syn1, *, steps: int = 60000, print_every: int | 
 
 
 @functools.partial(jax.jit, static_argnames=("hidden", "steps"))
-def _train_many(keys: jax.Array, batch: Batch, learning_rate, hidden: int, steps: int):
+def _train_many(keys: jax.Array, batch: TrainingSet, learning_rate, hidden: int, steps: int):
     def one(key):
         params = init_params(key=key, n_in=batch.x.shape[1], hidden=hidden, dtype=batch.x.dtype)
         params = jax.lax.fori_loop(  # matmul, not dot: it batches well under vmap (see dot)
@@ -359,7 +359,7 @@ def _train_many(keys: jax.Array, batch: Batch, learning_rate, hidden: int, steps
 
 
 def train_many(
-    batch: Batch,
+    batch: TrainingSet,
     *,
     key: jax.Array,
     count: int = 1000,
@@ -512,18 +512,18 @@ def scratch_init_params(*, key: jax.Array, n_in: int = 3, hidden: int = 4, dtype
     )
 
 
-def scratch_loss(params: Params, batch: Batch) -> jax.Array:
+def scratch_loss(params: Params, batch: TrainingSet) -> jax.Array:
     """Seed 001's cost: the sum of squared errors ``sum((y_hat - y)**2)``."""
     return sse(predict(params, batch.x), batch.y)
 
 
-def scratch_loss_grad(params: Params, batch: Batch) -> Params:
+def scratch_loss_grad(params: Params, batch: TrainingSet) -> Params:
     """Its gradient: ``2 (y_hat - y)`` starts the chain, so it is twice :func:`loss_grad`."""
     return jax.tree.map(lambda g: 2 * g, loss_grad(params, batch))
 
 
 def train_from_scratch(
-    *, key: jax.Array, steps: int = 1500, batch: Batch | None = None
+    *, key: jax.Array, steps: int = 1500, batch: TrainingSet | None = None
 ) -> tuple[Params, jax.Array]:
     """Seed 001's run: 1500 iterations on XOR; returns the weights and the SSE ``[steps + 1]``."""
     batch = dataset("xor") if batch is None else batch

@@ -214,3 +214,36 @@ def check_same_everywhere(what: str, value: int) -> None:
             f"the {what} of process(es) {differing} differs from process 0's; start every "
             "process with the same command and data (only --process-id differs)"
         )
+
+
+def fed_chunks(fed_chunk, train, plan, state, batch_sharding):
+    """``for_epoch(order) -> call(state, first, dropout_key)`` for a fed train chunk
+    (:func:`jaxdl.training.step.make_fed_train_chunk`): this process's part of every batch.
+
+    ``train`` is this process's host copy of the training set; each call gathers the rows of
+    the chunk's batches that this process's devices hold. Compiles before returning.
+    """
+    from jaxdl.data.batches import Batch
+    from jaxdl.training.loop import epoch_keys
+    from jaxdl.training.step import epoch_order
+
+    chunk_steps, steps = plan.chunk_steps, np.int32(plan.steps)
+
+    def batches(order: np.ndarray, first: int) -> Batch:
+        rows = order[first] if chunk_steps == 1 else order[first : first + chunk_steps]
+        return Batch(*global_batch(*train, rows, batch_sharding))
+
+    shuffle_key, dropout_key = epoch_keys(plan.train_key, 1)
+    example_order = np.asarray(epoch_order(shuffle_key, **plan.order_args))
+    example = (steps, np.int32(0), dropout_key)
+    compiled = fed_chunk.lower(state, batches(example_order, 0), *example).compile()
+
+    def for_epoch(order):
+        order = np.asarray(order)  # the epoch's table, read to the host once
+
+        def call(state, first, dropout_key):
+            return compiled(state, batches(order, first), steps, np.int32(first), dropout_key)
+
+        return call
+
+    return for_epoch

@@ -155,6 +155,186 @@ def _snapshot(tree: PyTree) -> PyTree:
     return jax.tree.map(jnp.copy, tree)
 
 
+@dataclasses.dataclass
+class _Plan:
+    """What a run is, worked out before anything is compiled or restored."""
+
+    model: Model
+    recipe: Recipe
+    train: Batch
+    validation: Batch
+    optimizer: Any
+    layout: Any  # sharding.DataParallel or None
+    steps: int  # per epoch
+    chunk_steps: int
+    train_key: jax.Array
+    init_key: jax.Array
+
+    @property
+    def order_args(self) -> dict[str, int]:
+        padded = -(-self.steps // self.chunk_steps) * self.chunk_steps
+        return dict(
+            num_examples=self.train.images.shape[0],
+            batch_size=self.recipe.batch_size,
+            padded_steps=padded,
+        )
+
+
+def _plan(model: Model, train: Batch, validation: Batch, recipe: Recipe) -> _Plan:
+    """Check the data and the recipe against each other and the devices; nothing runs yet."""
+    train = _check_data("training", train)
+    validation = _check_data("validation", validation)
+    check_backward(model, recipe.backward)
+    n_train = train.images.shape[0]
+    if n_train < recipe.batch_size:
+        raise ValueError(
+            f"the training set has {n_train} examples, fewer than one batch: "
+            f"batch_size={recipe.batch_size}"
+        )
+    layout = sharding.data_parallel(recipe.devices, batch_size=recipe.batch_size)
+    steps = n_train // recipe.batch_size
+    optimizer = make_optimizer(
+        recipe.optimizer,
+        recipe.learning_rate,
+        momentum=recipe.momentum,
+        schedule=recipe.schedule,
+        total_steps=recipe.epochs * steps,
+    )
+    init_key, train_key, _ = keys(recipe.seed)
+    plan = _Plan(model, recipe, train, validation, optimizer, layout, steps,
+                 min(recipe.chunk_steps, steps), train_key, init_key)  # fmt: skip
+    classes = jax.eval_shape(model.apply, _init_params(plan), train.images[:1]).shape[-1]
+    _check_labels("training", train.labels, classes)
+    _check_labels("validation", validation.labels, classes)
+    if distributed.is_multiprocess():
+        distributed.check_same_everywhere("recipe", distributed.fingerprint(recipe.__dict__))
+        distributed.check_same_everywhere(
+            "training and validation data",
+            distributed.fingerprint(_fingerprint(train), _fingerprint(validation)),
+        )
+    return plan
+
+
+def _init_params(plan: _Plan) -> PyTree:
+    return jax.eval_shape(lambda: plan.model.init_params(plan.init_key, dtype=jnp.float32))
+
+
+@dataclasses.dataclass
+class _Progress:
+    """Where a run stands: the epochs done, the best so far, and what to write after each."""
+
+    state: TrainState
+    best_params: PyTree
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    best_epoch: int = 0
+    best_accuracy: float = -math.inf
+    epochs_since_best: int = 0
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    def record(self, record: dict[str, Any], state: TrainState) -> None:
+        """Add the epoch's record; keep the parameters when validation accuracy improved."""
+        self.state = state
+        self.history.append(record)
+        if record["val_accuracy"] > self.best_accuracy:
+            self.best_epoch, self.best_accuracy = record["epoch"], record["val_accuracy"]
+            self.best_params, self.epochs_since_best = _snapshot(state.params), 0
+        else:
+            self.epochs_since_best += 1
+
+    def meta(self, recipe: Recipe, defining: dict[str, Any]) -> dict[str, Any]:
+        """What a checkpoint stores beside the arrays (and a resumed run reads back)."""
+        return {
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_epoch": self.best_epoch,
+            "best_val_accuracy": self.best_accuracy,
+            "recipe": dataclasses.asdict(recipe),
+            "settings": defining,
+        }
+
+
+class _RunDirectory:
+    """The run directory of process 0: its checkpoints and metrics (``None``: write nothing)."""
+
+    def __init__(self, plan: _Plan, path: Path, defining: dict[str, Any]):
+        from jaxdl.training.checkpoints import Checkpoints
+
+        self.plan, self.path, self.defining = plan, path, defining
+        self.checkpoints = Checkpoints(path)
+        self.writer = None
+
+    def restore(self, progress: _Progress) -> list[str]:
+        """Continue ``progress`` from the newest checkpoint that verifies; notes to show."""
+        restored, notes = _restore(self.checkpoints, self.path, self.defining, progress.state)
+        meta = restored.meta
+        progress.state, progress.best_params = restored.state, restored.best_params
+        progress.history = meta["history"]
+        progress.best_epoch, progress.best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
+        progress.epochs_since_best = (
+            meta["epoch"] - progress.best_epoch if progress.best_epoch else 0
+        )
+        return notes
+
+    def open_metrics(self, history: list[dict[str, Any]]) -> None:
+        from jaxdl.training.metrics import MetricsWriter
+
+        self.writer = MetricsWriter(self.path, history)
+
+    def save(self, progress: _Progress) -> None:
+        self.writer.write(dict(progress.history[-1]))
+        meta = progress.meta(self.plan.recipe, self.defining)
+        self.checkpoints.save(progress.epoch, progress.state, progress.best_params, meta)
+
+    def close(self) -> None:
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        finally:
+            self.checkpoints.close()
+
+
+def _warn(note: str) -> None:
+    import warnings
+
+    warnings.warn(note, stacklevel=3)
+
+
+def _open_run(plan, run_dir, resume, settings, state) -> tuple[_Progress, _RunDirectory | None]:
+    """The run's starting point: fresh, or restored from ``run_dir`` (on process 0, then sent to
+    every process); and the run directory process 0 writes."""
+    progress = _Progress(state, _snapshot(state.params))
+    if run_dir is None:
+        if resume:
+            raise ValueError("resume=True needs a run directory (run_dir) to resume from")
+        return progress, None
+    primary, directory, error, notes = distributed.is_primary(), None, None, []
+    if primary:
+        try:
+            path = prepare_run_dir(run_dir, resume=resume)
+            defining = _defining_settings(plan, state.params, settings)
+            directory = _RunDirectory(plan, path, defining)
+            if resume and directory.checkpoints.latest_epoch() is not None:
+                notes = directory.restore(progress)
+        except ValueError as refused:
+            error = refused
+    distributed.raise_everywhere(error)
+    if distributed.is_multiprocess():  # process 0 read the checkpoint; the others take its values
+        restored = distributed.broadcast_json(progress.meta(plan.recipe, {}) if primary else None)
+        progress.state, progress.best_params = distributed.broadcast(
+            _host((progress.state, progress.best_params))
+        )
+        progress.history = restored["history"]
+        progress.best_epoch = restored["best_epoch"]
+        progress.best_accuracy = restored["best_val_accuracy"]
+    if directory is not None:
+        directory.notes = notes
+        directory.open_metrics(progress.history)
+    return progress, directory
+
+
 def fit(
     model: Model,
     train: Batch,
@@ -166,197 +346,59 @@ def fit(
     progress: bool = False,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     settings: dict[str, Any] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``, evaluating on ``validation`` after every epoch.
 
-    Each epoch shuffles the training set, drops the last partial batch, and runs its steps in
-    jitted calls of ``recipe.chunk_steps`` steps, dispatched asynchronously; the host reads the
-    per-step losses every ``recipe.log_every`` steps (never waiting on the step just
-    dispatched), updates the progress bar, and stops at the first non-finite loss.
-
-    In a run of several processes (after :func:`jaxdl.training.distributed.initialize`) every
-    process calls ``fit`` with the same arguments: each feeds its rows of every batch to a mesh
-    over all processes' devices, process 0 alone writes ``run_dir`` and shows progress, and
-    each process returns host-local copies of the same parameters.
+    Each epoch runs in jitted chunks of ``recipe.chunk_steps`` steps, dispatched ahead; the host
+    reads the losses every ``recipe.log_every`` steps and stops at a non-finite one. In a run of
+    several processes (:func:`jaxdl.training.distributed.initialize`) every process calls
+    ``fit`` alike; process 0 alone writes ``run_dir`` and shows progress.
 
     Args:
-      model: a model module (``init_params``, ``apply``, optional ``l2_penalty``).
-      train: training ``Batch(images [N, ...], labels [N])``; images become float32.
-      validation: the held-out ``Batch`` scored after each epoch.
+      model: a :class:`~jaxdl.models.Model`.
+      train, validation: ``Batch(images [N, ...], labels [N])``; images become float32.
       recipe: the :class:`~jaxdl.training.recipe.Recipe` (its defaults when ``None``).
-      run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``;
-        ``None`` writes nothing.
-      resume: continue from ``run_dir``'s latest checkpoint (a fresh start when it has none).
-      progress: show a tqdm progress bar (images, images/s, loss, accuracy) on stderr.
-      on_epoch_end: called with each epoch's record after it is logged and checkpointed.
-      settings: what else defines the run, by name (``{"model": "deep-cnn", "data": "sample",
-        "validation_fraction": 0.1}``): saved with each checkpoint and, like the recipe's
-        defining fields and fingerprints of the data and of the parameter shapes, required to
-        match on resume.
+      run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``.
+      resume: continue from ``run_dir``'s newest checkpoint that verifies.
+      progress: show a progress bar on stderr.
+      on_epoch_end: called with each epoch's record once it is saved.
+      settings: what else defines the run (``{"model": "mlp"}``), checked on resume.
+      notify: told each note worth telling (a damaged checkpoint skipped); else a warning.
 
     Returns:
-      A :class:`FitResult`. Each history record has ``epoch``, ``loss`` and ``accuracy``
-      (training, mean over the epoch's steps, dropout on), ``val_loss``, ``val_accuracy``,
-      ``seconds`` (training time of the epoch) and ``images_per_second``.
+      A :class:`FitResult`; history records have ``epoch``, ``loss``, ``accuracy``,
+      ``val_loss``, ``val_accuracy``, ``seconds`` and ``images_per_second``.
 
     Raises:
-      ValueError: bad data, an unusable device count or batch size, an unwritable run
-        directory, or a resumed run whose defining settings differ (checked before anything
-        is restored), or no checkpoint that verifies. All before the first step.
-      DivergenceError: the loss became non-finite (names the 1-based global step).
-      TrainingInterrupted: a ``KeyboardInterrupt`` (Ctrl-C) during training, with the epoch it
-        stopped in and the last epoch saved.
+      ValueError: bad data or settings, or a run directory that cannot be used or resumed.
+      DivergenceError: a non-finite loss (names the 1-based global step).
+      TrainingInterrupted: Ctrl-C, with the epoch and the last epoch saved.
     """
     recipe = recipe or Recipe()
-    train = _check_data("training", train)
-    validation = _check_data("validation", validation)
-    n_train = train.images.shape[0]
-    backward = recipe.backward
-    check_backward(model, backward)
-    if n_train < recipe.batch_size:
-        raise ValueError(
-            f"the training set has {n_train} examples, fewer than one batch of "
-            f"{recipe.batch_size}; use a smaller --batch-size"
-        )
-    layout = sharding.data_parallel(recipe.devices, batch_size=recipe.batch_size)
-    batch_sharding = None if layout is None else layout.batch
-    multiprocess = distributed.is_multiprocess()
-    primary = distributed.is_primary()  # writes metrics and checkpoints
-    if multiprocess:
-        distributed.check_same_everywhere("recipe", distributed.fingerprint(recipe.__dict__))
-        distributed.check_same_everywhere(
-            "training and validation data",
-            distributed.fingerprint(_fingerprint(train), _fingerprint(validation)),
-        )
-    if resume and run_dir is None:
-        raise ValueError("resume needs a run directory (--out) to resume from")
-    if run_dir is not None:
-        error = None
-        if primary:
-            try:
-                run_dir = prepare_run_dir(run_dir, resume=resume)
-            except ValueError as refused:
-                error = refused
-        distributed.raise_everywhere(error)
-        run_dir = Path(run_dir)
-
-    optimizer = make_optimizer(
-        recipe.optimizer,
-        recipe.learning_rate,
-        momentum=recipe.momentum,
-        schedule=recipe.schedule,
-        total_steps=recipe.epochs * (n_train // recipe.batch_size),
-    )
-    init_key, train_key, _ = keys(recipe.seed)
-    state = init_state(model, optimizer, key=init_key)
-    classes = jax.eval_shape(model.apply, state.params, train.images[:1]).shape[-1]
-    _check_labels("training", train.labels, classes)
-    _check_labels("validation", validation.labels, classes)
-    best_params = _snapshot(state.params)
-    history: list[dict[str, Any]] = []
-    best_epoch, best_accuracy, start_epoch = 0, -math.inf, 0
-
-    checkpoints = writer = background = None
-    if run_dir is not None:
-        from jaxdl.training.checkpoints import Checkpoints
-
-        defining = _defining_settings(model, train, validation, recipe, state.params, settings)
-        meta, error = None, None
-        if primary:  # the only process that reads or writes the run directory
-            checkpoints = Checkpoints(run_dir)
-            if resume and checkpoints.latest_epoch() is not None:
-                try:
-                    restored = _restore(checkpoints, run_dir, defining, state)
-                    state, best_params, meta = restored.state, restored.best_params, restored.meta
-                except ValueError as refused:
-                    error = refused
-        distributed.raise_everywhere(error)
-        if multiprocess:  # process 0 read the checkpoint; the others take its values
-            meta = distributed.broadcast_json(meta)
-            if meta is not None:
-                state, best_params = distributed.broadcast(_host((state, best_params)))
-        if meta is not None:
-            history, start_epoch = meta["history"], meta["epoch"]
-            best_epoch, best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
-    if run_dir is not None and primary:
-        from jaxdl.training.background import BackgroundWriter
-        from jaxdl.training.metrics import MetricsWriter
-
-        writer = MetricsWriter(run_dir, history)
-        # metrics.jsonl and the event files are written off the training thread; never dropped.
-        background = BackgroundWriter()
-
-    steps = n_train // recipe.batch_size
-    chunk_steps = min(recipe.chunk_steps, steps)
-    n_chunks = -(-steps // chunk_steps)
-    eval_batch = min(recipe.eval_batch_size, validation.images.shape[0])
-    devices = 1 if layout is None else layout.mesh.size  # of every process
-    eval_batch = -(-eval_batch // devices) * devices
-
-    state = sharding.replicate(state, layout)
-    validation = sharding.replicate(validation, layout)
-    evaluate = make_evaluate(model, batch_size=eval_batch, batch_sharding=batch_sharding)
-    train_step = make_train_step(model, optimizer, backward=backward)
-    order_args = dict(
-        num_examples=n_train, batch_size=recipe.batch_size, padded_steps=n_chunks * chunk_steps
-    )
-    compile_start = time.perf_counter()
-    if multiprocess:
-        # No device holds the training set: each process feeds its rows of every batch.
-        train_chunk = _fed_chunks(
-            make_fed_train_chunk(train_step, chunk_steps=chunk_steps),
-            _host(train), chunk_steps, steps, batch_sharding, state, train_key, order_args,
-        )  # fmt: skip
-    else:
-        train = sharding.replicate(train, layout)
-        train_chunk = _device_chunks(
-            make_train_chunk(train_step, chunk_steps=chunk_steps, batch_sharding=batch_sharding),
-            train, steps, state, train_key, order_args,
-        )  # fmt: skip
-    jax.block_until_ready(evaluate(state.params, *validation))  # compiles the evaluation
-    compile_seconds = time.perf_counter() - compile_start
-
-    epochs_since_best = start_epoch - best_epoch if best_epoch else 0
-    stopped_early = False
-    trained_images, trained_seconds = 0, 0.0
-    epoch, saved_epoch = start_epoch, start_epoch
+    plan = _plan(model, train, validation, recipe)
+    state = init_state(model, plan.optimizer, key=plan.init_key)
+    run, directory = _open_run(plan, run_dir, resume, settings, state)
+    for note in directory.notes if directory is not None else ():
+        (notify or _warn)(note)
+    start_epoch = epoch = saved_epoch = run.epoch
+    engine = _Engine(plan, run.state)
+    run.state = engine.state
+    images, seconds, stopped_early = 0, 0.0, False
     try:
         for epoch in range(start_epoch + 1, recipe.epochs + 1):
-            if recipe.patience and epochs_since_best >= recipe.patience:
+            if recipe.patience and run.epochs_since_best >= recipe.patience:
                 stopped_early = True
                 break
-            state, record = _run_epoch(
-                epoch, state, train_chunk, train_key, order_args, steps, chunk_steps, recipe,
-                progress and primary,
-            )  # fmt: skip
-            totals = evaluate(state.params, *validation)
-            count = int(totals.count)
-            record["val_loss"] = float(totals.loss_sum) / count
-            record["val_accuracy"] = int(totals.correct) / count
-            trained_images += steps * recipe.batch_size
-            trained_seconds += record["seconds"]
-            history.append(record)
-
-            improved = record["val_accuracy"] > best_accuracy
-            if improved:
-                best_epoch, best_accuracy, epochs_since_best = epoch, record["val_accuracy"], 0
-                best_params = _snapshot(state.params)
-            else:
-                epochs_since_best += 1
-            if writer is not None:
-                background.submit(writer.write, dict(record))
-            if checkpoints is not None:
-                meta = {
-                    "epoch": epoch,
-                    "history": history,
-                    "best_epoch": best_epoch,
-                    "best_val_accuracy": best_accuracy,
-                    "recipe": dataclasses.asdict(recipe),
-                    "settings": defining,
-                }
-                checkpoints.save(epoch, state, best_params, meta)
-            if run_dir is not None:
-                saved_epoch = epoch  # by process 0, in a run of several
+            state, record = engine.run_epoch(
+                epoch, run.state, progress and distributed.is_primary()
+            )
+            record |= engine.evaluate(state)
+            run.record(record, state)
+            images, seconds = images + plan.steps * recipe.batch_size, seconds + record["seconds"]
+            if directory is not None:
+                directory.save(run)
+            saved_epoch = epoch if run_dir is not None else 0  # by process 0, in a run of several
             if on_epoch_end is not None:
                 on_epoch_end(record)
     except KeyboardInterrupt as interrupt:
@@ -365,31 +407,17 @@ def fit(
         raise TrainingInterrupted(  # after the save of ``epoch``, the next one was running
             epoch=max(epoch, start_epoch + 1, saved_epoch + 1),
             saved_epoch=saved_epoch if run_dir is not None else 0,
-            run_dir=None if run_dir is None else str(run_dir),
+            run_dir=None if run_dir is None else str(Path(run_dir)),
         ) from None
     finally:
-        try:
-            if background is not None:
-                background.close()  # runs every queued write, then re-raises a writer error
-        finally:
-            if writer is not None:
-                writer.close()
-            if checkpoints is not None:
-                checkpoints.close()
-
-    if recipe.patience and not stopped_early and len(history) < recipe.epochs:
-        stopped_early = True  # resumed a run whose patience had already run out
-    if multiprocess:  # this process's own copies, usable without the other processes
-        state, best_params = jax.tree.map(jnp.asarray, _host((state, best_params)))
-    return FitResult(
-        params=state.params,
-        best_params=best_params,
-        best_epoch=best_epoch,
-        history=history,
-        stopped_early=stopped_early,
-        compile_seconds=compile_seconds,
-        images_per_second=trained_images / trained_seconds if trained_seconds else 0.0,
-    )
+        if directory is not None:
+            directory.close()
+    stopped_early |= bool(recipe.patience) and len(run.history) < recipe.epochs
+    state, best = run.state, run.best_params
+    if distributed.is_multiprocess():  # this process's own copies, usable without the others
+        state, best = jax.tree.map(jnp.asarray, _host((state, best)))
+    return FitResult(state.params, best, run.best_epoch, run.history, stopped_early,
+                     engine.compile_seconds, images / seconds if seconds else 0.0)  # fmt: skip
 
 
 def _fingerprint(data: Batch) -> str:
@@ -402,10 +430,9 @@ def _fingerprint(data: Batch) -> str:
     return f"{data.labels.shape[0]} examples, sha256 {digest.hexdigest()[:16]}"
 
 
-def _defining_settings(
-    model, train: Batch, validation: Batch, recipe: Recipe, params: PyTree, settings
-) -> dict[str, Any]:
+def _defining_settings(plan: _Plan, params: PyTree, settings) -> dict[str, Any]:
     """The settings a resumed run must share with the run it continues, JSON-ready, in order."""
+    model, recipe, train, validation = plan.model, plan.recipe, plan.train, plan.validation
     shapes = [
         f"{jax.tree_util.keystr(path)}:{leaf.dtype}{list(leaf.shape)}"
         for path, leaf in jax.tree_util.tree_leaves_with_path(params)
@@ -424,9 +451,8 @@ def _defining_settings(
 
 
 def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainState):
-    """The newest checkpoint that verifies, once its defining settings are known to match."""
-    import sys
-
+    """``(restored, notes)``: the newest checkpoint that verifies, once its defining settings
+    are known to match, and one line per newer, damaged checkpoint it skipped."""
     from jaxdl.training.checkpoints import decode
 
     epoch, files, notes = checkpoints.newest_good()
@@ -438,11 +464,10 @@ def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainS
             + ", ".join(f"{key}={saved.get(key)!r}" for key in changed)
             + "; you asked for "
             + ", ".join(f"{key}={defining[key]!r}" for key in changed)
-            + "; resume with the same settings, or choose another --out"
+            + "; resume with the same settings, or choose another run directory"
         )
-    for note in notes:
-        print(f"jaxdl: {note}", file=sys.stderr, flush=True)
-    return decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
+    restored = decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
+    return restored, list(notes)
 
 
 def _host(tree: PyTree) -> PyTree:
@@ -450,119 +475,128 @@ def _host(tree: PyTree) -> PyTree:
     return jax.tree.map(np.asarray, tree)
 
 
-def _device_chunks(train_chunk, train: Batch, steps, state, train_key, order_args):
+class _Engine:
+    """The compiled epoch: the train chunk (the data on the device, or fed by the host in a
+    run of several processes) and the evaluation, laid out over the plan's devices."""
+
+    def __init__(self, plan: _Plan, state: TrainState):
+        self.plan = plan
+        layout, recipe = plan.layout, plan.recipe
+        batch_sharding = None if layout is None else layout.batch
+        devices = 1 if layout is None else layout.mesh.size  # of every process
+        eval_batch = min(recipe.eval_batch_size, plan.validation.images.shape[0])
+        eval_batch = -(-eval_batch // devices) * devices
+        self.state = sharding.replicate(state, layout)
+        self.validation = sharding.replicate(plan.validation, layout)
+        self._evaluate = make_evaluate(
+            plan.model, batch_size=eval_batch, batch_sharding=batch_sharding
+        )
+        train_step = make_train_step(plan.model, plan.optimizer, backward=recipe.backward)
+        start = time.perf_counter()
+        if distributed.is_multiprocess():  # no device holds the training set
+            chunk = make_fed_train_chunk(train_step, chunk_steps=plan.chunk_steps)
+            self._for_epoch = distributed.fed_chunks(chunk, _host(plan.train), plan, self.state,
+                                                     batch_sharding)  # fmt: skip
+        else:
+            chunk = make_train_chunk(
+                train_step, chunk_steps=plan.chunk_steps, batch_sharding=batch_sharding
+            )
+            self._for_epoch = _device_chunks(chunk, sharding.replicate(plan.train, layout), plan,
+                                             self.state)  # fmt: skip
+        jax.block_until_ready(self._evaluate(self.state.params, *self.validation))
+        self.compile_seconds = time.perf_counter() - start
+
+    def evaluate(self, state: TrainState) -> dict[str, float]:
+        totals = self._evaluate(state.params, *self.validation)
+        count = int(totals.count)
+        return {
+            "val_loss": float(totals.loss_sum) / count,
+            "val_accuracy": int(totals.correct) / count,
+        }
+
+    def run_epoch(self, epoch: int, state: TrainState, progress: bool):
+        """Train one epoch: ``(state, record)``, reading the losses every ``log_every`` steps
+        (never waiting on the chunk just dispatched)."""
+        plan, recipe = self.plan, self.plan.recipe
+        shuffle_key, dropout_key = epoch_keys(plan.train_key, epoch)
+        run_chunk = self._for_epoch(epoch_order(shuffle_key, **plan.order_args))
+        bar = _EpochBar(epoch, plan, progress)
+        start, pending, unread = time.perf_counter(), [], 0
+        for first in range(0, plan.steps, plan.chunk_steps):
+            state, metrics = run_chunk(state, first, dropout_key)
+            if unread >= recipe.log_every:  # read all but the call just dispatched
+                bar.read_all(pending)
+                pending, unread = [], 0
+            pending.append((first, metrics))
+            unread += plan.chunk_steps
+        bar.read_all(pending)
+        jax.block_until_ready(state)
+        seconds = time.perf_counter() - start
+        bar.close()
+        images = plan.steps * recipe.batch_size
+        return state, {
+            "epoch": epoch,
+            "loss": float(np.mean(bar.losses)),
+            "accuracy": bar.correct / images,
+            "seconds": seconds,
+            "images_per_second": images / seconds,
+        }
+
+
+class _EpochBar:
+    """The epoch's losses and right answers as the host reads them, and its progress bar."""
+
+    def __init__(self, epoch: int, plan: _Plan, progress: bool):
+        from jaxdl.training.trainer import Progress, ProgressBar
+
+        self.epoch, self.plan, self.losses, self.correct = epoch, plan, [], 0
+        desc = f"epoch {epoch}/{plan.recipe.epochs}"
+        per_step = plan.recipe.batch_size
+        shown = Progress(desc, unit="img", per_step=per_step) if progress else None
+        self._bar = ProgressBar(shown, plan.steps)
+
+    def read_all(self, pending) -> None:
+        for first, metrics in pending:
+            self.read(first, metrics)
+
+    def read(self, first: int, metrics) -> None:
+        plan = self.plan
+        n = min(plan.chunk_steps, plan.steps - first)
+        losses = np.asarray(metrics.loss)[:n]
+        correct = int(np.asarray(metrics.correct)[:n].sum())
+        bad = first_non_finite(losses)
+        if bad is not None:
+            self.close()
+            raise DivergenceError(
+                "loss",
+                (self.epoch - 1) * plan.steps + first + bad + 1,
+                f"learning_rate={plan.recipe.learning_rate} may be too large; to find the "
+                "operation that made it, set jax.config.update('jax_debug_nans', True)",
+            )
+        self.losses.extend(losses.tolist())
+        self.correct += correct
+        self._bar.advance(
+            n, loss=float(np.mean(losses)), acc=correct / (n * plan.recipe.batch_size)
+        )
+
+    def close(self) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+def _device_chunks(train_chunk, train: Batch, plan: _Plan, state: TrainState):
     """``for_epoch(order) -> call(state, first, dropout_key)`` for :func:`make_train_chunk`.
 
     The whole training set sits on the device; compiles for ``state`` before returning.
     """
-    example_order = epoch_order(epoch_keys(train_key, 1)[0], **order_args)
-    example = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
+    example_order = epoch_order(epoch_keys(plan.train_key, 1)[0], **plan.order_args)
+    example = (np.int32(plan.steps), np.int32(0), epoch_keys(plan.train_key, 1)[1])
     compiled = train_chunk.lower(state, *train, example_order, *example).compile()
+    steps = np.int32(plan.steps)
 
     def for_epoch(order):
         def call(state, first, dropout_key):
-            return compiled(state, *train, order, np.int32(steps), np.int32(first), dropout_key)
+            return compiled(state, *train, order, steps, np.int32(first), dropout_key)
 
         return call
 
     return for_epoch
-
-
-def _fed_chunks(fed_chunk, train, chunk_steps, steps, batch_sharding, state, train_key, order_args):
-    """``for_epoch(order) -> call(state, first, dropout_key)`` for :func:`make_fed_train_chunk`.
-
-    ``train`` is this process's host copy of the training set; each call gathers the rows of
-    the chunk's batches that this process's devices hold. Compiles before returning.
-    """
-
-    def batches(order: np.ndarray, first: int) -> Batch:
-        rows = order[first] if chunk_steps == 1 else order[first : first + chunk_steps]
-        return Batch(*distributed.global_batch(*train, rows, batch_sharding))
-
-    example_order = np.asarray(epoch_order(epoch_keys(train_key, 1)[0], **order_args))
-    example = (np.int32(steps), np.int32(0), epoch_keys(train_key, 1)[1])
-    compiled = fed_chunk.lower(state, batches(example_order, 0), *example).compile()
-
-    def for_epoch(order):
-        order = np.asarray(order)  # the epoch's table, read to the host once
-
-        def call(state, first, dropout_key):
-            batch = batches(order, first)
-            return compiled(state, batch, np.int32(steps), np.int32(first), dropout_key)
-
-        return call
-
-    return for_epoch
-
-
-def _run_epoch(
-    epoch, state, train_chunk, train_key, order_args, steps, chunk_steps, recipe, progress
-) -> tuple[TrainState, dict[str, Any]]:
-    # tqdm.auto picks the notebook bar inside Jupyter and warns (on stderr, with the install's
-    # path) when ipywidgets is missing; import it only when a bar was asked for.
-    if progress:
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-
-    shuffle_key, dropout_key = epoch_keys(train_key, epoch)
-    batch = recipe.batch_size
-    bar = tqdm(
-        total=steps * batch,
-        unit="img",
-        unit_scale=True,
-        desc=f"epoch {epoch}/{recipe.epochs}",
-        disable=not progress,
-        leave=True,
-        dynamic_ncols=True,
-    )
-    start = time.perf_counter()
-    run_chunk = train_chunk(epoch_order(shuffle_key, **order_args))
-    losses, correct = [], 0
-    pending = []  # (first step, metrics) of calls whose metrics are not read yet
-
-    def read(first, metrics):
-        nonlocal correct
-        n = min(chunk_steps, steps - first)
-        chunk_losses = np.asarray(metrics.loss)[:n]
-        chunk_correct = int(np.asarray(metrics.correct)[:n].sum())
-        bad = first_non_finite(chunk_losses)
-        if bad is not None:
-            bar.close()
-            global_step = (epoch - 1) * steps + first + bad + 1
-            raise DivergenceError(
-                "loss",
-                global_step,
-                f"learning rate {recipe.learning_rate} may be too large (try a smaller --lr); "
-                "to find the operation that made it, run with JAX_DEBUG_NANS=True "
-                "(jax.config.update('jax_debug_nans', True))",
-            )
-        losses.extend(chunk_losses.tolist())
-        correct += chunk_correct
-        bar.update(n * batch)
-        bar.set_postfix(
-            loss=f"{np.mean(chunk_losses):.4f}", acc=f"{chunk_correct / (n * batch):.3f}"
-        )
-
-    unread_steps = 0
-    for first in range(0, steps, chunk_steps):
-        state, metrics = run_chunk(state, first, dropout_key)
-        if unread_steps >= recipe.log_every:  # read all but the call just dispatched
-            for args in pending:
-                read(*args)
-            pending, unread_steps = [], 0
-        pending.append((first, metrics))
-        unread_steps += chunk_steps
-    for args in pending:
-        read(*args)
-    jax.block_until_ready(state)
-    seconds = time.perf_counter() - start
-    bar.close()
-    record = {
-        "epoch": epoch,
-        "loss": float(np.mean(losses)),
-        "accuracy": correct / (steps * batch),
-        "seconds": seconds,
-        "images_per_second": steps * batch / seconds,
-    }
-    return state, record

@@ -102,6 +102,7 @@ def train_mnist(
     resume: bool = False,
     progress: bool = False,
     on_epoch_end=None,
+    notify=None,
 ) -> MnistRun:
     """Train ``model_name`` on MNIST with ``recipe`` and score its best parameters on the test set.
 
@@ -122,6 +123,7 @@ def train_mnist(
         resume=resume,
         progress=progress,
         on_epoch_end=on_epoch_end,
+        notify=notify,
         settings={
             "model": model_name,
             "data": str(data) if str(data) in ("sample", "download") else str(Path(data).resolve()),

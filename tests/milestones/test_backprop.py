@@ -107,7 +107,7 @@ _BCE_AUTO = jax.jit(jax.grad(bp.bce_loss))
 )
 def test_trask_deltas_are_the_gradient_of_half_sse(syn0, syn1, x, y):
     params = bp.Params(jnp.asarray(syn0), jnp.asarray(syn1))
-    batch = bp.Batch(jnp.asarray(x), jnp.asarray(y))
+    batch = bp.TrainingSet(jnp.asarray(x), jnp.asarray(y))
     _allclose_tree(_LOSS_GRAD(params, batch), _AUTO_GRAD(params, batch))
     # finite differences (in every argument: weights and data) judge the same function
     check_grads(_LOSS, (params, batch), order=1, modes=["rev"])
@@ -212,13 +212,13 @@ def test_vmapped_networks_match_single_runs_and_one_hidden_unit_fails():
 def test_bad_input_is_one_clear_value_error_each():
     batch, params = bp.dataset("xor"), bp.seed_init_params()
     cases = [
-        (params, bp.Batch(batch.x[:, :2], batch.y), "X has 2 columns"),
-        (params, bp.Batch(batch.x, batch.y[:3]), "y has shape"),
-        (params, bp.Batch(batch.x, batch.y[:, 0]), "y has shape"),
+        (params, bp.TrainingSet(batch.x[:, :2], batch.y), "X has 2 columns"),
+        (params, bp.TrainingSet(batch.x, batch.y[:3]), "y has shape"),
+        (params, bp.TrainingSet(batch.x, batch.y[:, 0]), "y has shape"),
         (bp.Params(params.syn0, params.syn1[:3]), batch, "syn1 has shape"),
-        (params, bp.Batch(batch.x.at[0, 0].set(jnp.nan), batch.y), "X contains NaN"),
-        (params, bp.Batch(batch.x, batch.y.at[1, 0].set(jnp.nan)), "y contains NaN"),
-        (params, bp.Batch(batch.x[0], batch.y), "matrix"),
+        (params, bp.TrainingSet(batch.x.at[0, 0].set(jnp.nan), batch.y), "X contains NaN"),
+        (params, bp.TrainingSet(batch.x, batch.y.at[1, 0].set(jnp.nan)), "y contains NaN"),
+        (params, bp.TrainingSet(batch.x[0], batch.y), "matrix"),
     ]
     for p, b, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -242,7 +242,7 @@ def test_divergence_names_the_step():
     # Trask's loss is bounded by N/2, so only an overflowing step can break it: absurd targets
     # (1e150) and step size (1e200) make the first update infinite, the second loss NaN.
     batch = bp.dataset("xor")
-    batch = bp.Batch(batch.x, batch.y * 1e150)
+    batch = bp.TrainingSet(batch.x, batch.y * 1e150)
     with pytest.raises(DivergenceError, match="loss became non-finite at step 1;") as info:
         bp.train(bp.seed_init_params(), batch, steps=20, learning_rate=1e200)
     assert info.value.step == 1

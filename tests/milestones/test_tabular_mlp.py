@@ -110,12 +110,12 @@ def test_fit_learns_separable_blobs_and_compiles_once():
     assert history.val_accuracy[-1] == pytest.approx(model.evaluate(x, y)["accuracy"])
     assert model.predict(x[:5]).shape == (5, 1)
     assert model.params[0].w.dtype == jnp.float32
-    # A second fit with the same shapes reuses the compiled loop.
-    from jaxdl.milestones import tabular_mlp as sequential
+    # A second fit with the same shapes reuses the trainer's compiled loop.
+    from jaxdl.training import trainer
 
-    before = sequential._fit._cache_size()
+    before = trainer._chunk._cache_size()
     model.fit(x, y, epochs=30, batch_size=16, key=jax.random.key(2), validation_data=(x, y))
-    assert sequential._fit._cache_size() == before
+    assert trainer._chunk._cache_size() == before
 
 
 def test_optax_sgd_matches_hand_update():

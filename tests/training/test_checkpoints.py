@@ -104,8 +104,8 @@ def test_a_damaged_checkpoint_falls_back_to_the_previous_one_in_one_line(
 ):
     run = copy_run(finished_run, tmp_path)
     damage(run / "checkpoints" / "3")
-    resumed = fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run, resume=True)
-    err = capsys.readouterr().err.strip().splitlines()
+    err = []
+    resumed = fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run, resume=True, notify=err.append)
     assert len(err) == 1 and "checkpoint of epoch 3 is damaged" in err[0], err
     assert err[0].endswith("resuming from epoch 2")
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
@@ -147,6 +147,7 @@ def test_no_usable_checkpoint_stops_with_one_line_naming_them(finished_run, tmp_
 def _other_model():
     class Wider:
         __name__ = tiny_model.__name__  # same name, other parameter shapes
+        BACKWARDS = tiny_model.BACKWARDS
 
         @staticmethod
         def init_params(key, *, dtype=np.float32):

@@ -264,7 +264,9 @@ def _train(params: Params, batch: TrainingSet, learning_rate, steps: int, error:
 
 
 @functools.partial(jax.jit, static_argnames=("steps",))
-def update(params: Params, batch: TrainingSet, learning_rate: float = 1.0, steps: int = 1) -> Params:
+def update(
+    params: Params, batch: TrainingSet, learning_rate: float = 1.0, steps: int = 1
+) -> Params:
     """``steps`` gradient-descent steps ``params - learning_rate * loss_grad`` (no trace kept)."""
     return jax.lax.fori_loop(
         0, steps, lambda _, p: _step(p, batch, learning_rate, "l2 - y")[0], params, unroll=8

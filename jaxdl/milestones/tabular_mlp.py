@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -139,10 +138,9 @@ def init_params(
     widths = (input_dim, *(layer.units for layer in layers))
     keys = jax.random.split(key, len(layers))
     params = []
+    glorot = jax.nn.initializers.glorot_uniform()
     for k, f_in, f_out in zip(keys, widths[:-1], widths[1:], strict=True):
-        limit = math.sqrt(6.0 / (f_in + f_out))
-        w = jax.random.uniform(k, (f_in, f_out), dtype, minval=-limit, maxval=limit)
-        params.append(Layer(w=w, b=jnp.zeros((f_out,), dtype)))
+        params.append(Layer(w=glorot(k, (f_in, f_out), dtype), b=jnp.zeros((f_out,), dtype)))
     return tuple(params)
 
 

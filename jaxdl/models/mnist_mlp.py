@@ -14,8 +14,6 @@ choice::
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -35,10 +33,9 @@ Params = dict[str, dict[str, jax.Array]]
 def init_params(key: jax.Array, *, dtype=jnp.float32) -> Params:
     """Glorot-uniform weights ``w [F_in, F_out]`` and zero biases ``b [F_out]`` in ``dtype``."""
     params: Params = {}
+    glorot = jax.nn.initializers.glorot_uniform()
     for k, (name, shape) in zip(jax.random.split(key, 3), DENSE_SHAPES.items(), strict=True):
-        limit = math.sqrt(6.0 / sum(shape))
-        w = jax.random.uniform(k, shape, dtype, minval=-limit, maxval=limit)
-        params[name] = {"w": w, "b": jnp.zeros(shape[-1], dtype)}
+        params[name] = {"w": glorot(k, shape, dtype), "b": jnp.zeros(shape[-1], dtype)}
     return params
 
 

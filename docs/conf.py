@@ -63,3 +63,5 @@ html_theme_options = {
 }
 html_static_path = ["_static"]
 html_css_files = ["jaxdl.css"]
+# Search snippets without the header's theme menu (see the file).
+html_js_files = ["jaxdl_search.js"]

@@ -8,6 +8,8 @@
 - The ``{milestones}`` directive is the chapters' toctree, generated from the registry
   (:func:`jaxdl.milestones.discover`): a new chapter module with its page appears here, oldest
   first, without editing the landing page.
+- The ``{jaxdl-source}`` directive shows a function's source, read at build time, with a
+  link to the module's source page: each chapter shows the code it teaches.
 - The ``{timeline}`` directive draws the chapters in the order of the "milestones" toctree, each
   with its year (the first four-digit number of its title), its title and a thumbnail of its
   figure: the first image of a cell tagged ``thumbnail``, or else the chapter's last image.
@@ -16,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -42,6 +45,56 @@ INSTALL = "pip install -e ."
 API_FOLDER = "api"  # docs/api/: autosummary's generated pages (see docs/api.md)
 THUMBNAIL_WIDTH = 200  # px; the timeline's cards are this wide
 THUMBNAIL_HEIGHT = 134
+
+
+class SourceDirective(Directive):
+    """``{jaxdl-source} module.function``: the function's source, read from the package at build
+    time (so the page cannot drift from the code), with a caption linking its source page.
+
+    Several names may be given, one per line of the argument; each becomes one listing.
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+
+    def run(self):
+        import importlib
+        import inspect
+
+        listings = []
+        for dotted in self.arguments[0].split() + " ".join(self.content).split():
+            module_name, _, attr = dotted.rpartition(".")
+            try:
+                obj = getattr(importlib.import_module(module_name), attr)
+                lines, first = inspect.getsourcelines(obj)
+            except (ImportError, AttributeError, OSError, TypeError) as error:
+                raise self.error(f"jaxdl-source: cannot read {dotted}: {error}") from None
+            code = "".join(lines).rstrip("\n")
+            block = nodes.literal_block(code, code, language="python")
+            path = getattr(obj, "__module__", module_name).replace(".", "/")
+            last = first + len(lines) - 1
+            caption = nodes.caption("", "")
+            caption += nodes.literal(attr, attr)
+            caption += nodes.Text(", from ")
+            where = f"{path}.py, lines {first}-{last}"
+            caption += nodes.reference(
+                "", where, refuri=f"{self._root()}_modules/{path}.html"
+            )
+            container = nodes.container(
+                "",
+                caption,
+                block,
+                classes=["literal-block-wrapper", "jaxdl-listing"],
+                literal_block=True,
+            )
+            listings.append(container)
+        return listings
+
+    def _root(self) -> str:
+        env = self.state.document.settings.env
+        depth = env.docname.count("/")
+        return "../" * depth
 
 
 class timeline_node(nodes.General, nodes.Element):
@@ -86,6 +139,7 @@ def add_notebook_link(app: Sphinx, doctree: nodes.document) -> None:
     if not notebook.is_file():
         logger.warning("no executed notebook for %s at %s", docname, notebook, location=docname)
         return
+    notebook = write_plain_notebook(notebook, app)
     target = "/" + os.path.relpath(notebook, app.srcdir)
     name = notebook.name
     link = download_reference("", "", reftarget=target, refdoc=docname)
@@ -110,6 +164,100 @@ def add_notebook_link(app: Sphinx, doctree: nodes.document) -> None:
         return
     title = next(iter(section.findall(nodes.title)))
     section.insert(section.index(title) + 1, para)
+
+
+# ------------------------------------------------------------- notebooks in plain Jupyter
+
+#: A MyST role in a Markdown cell: ``{func}`~jaxdl.x.f```, ``{cite:p}`a,b```, ``{term}`t <T>```.
+ROLE = re.compile(r"\{(?P<role>[a-z:]+)\}`(?P<text>[^`]*)`")
+_LABEL = re.compile(r"^\s*\([\w.-]+\)=\s*$\n?", re.MULTILINE)
+_CODE_ROLES = {"func", "meth", "class", "mod", "attr", "data", "obj", "exc"}
+
+
+@functools.cache
+def _bibliography(path: str) -> dict[str, tuple[str, str, str]]:
+    """``key -> (authors, year, url)`` for every entry of the ``.bib`` file."""
+    from pybtex.database import parse_file
+
+    entries = {}
+    for key, entry in parse_file(path).entries.items():
+        names = [" ".join(p.last_names) for p in entry.persons.get("author", [])]
+        names = [re.sub(r"[{}]", "", n) for n in names]
+        authors = (
+            names[0]
+            if len(names) == 1
+            else " & ".join(names)
+            if len(names) == 2
+            else f"{names[0]} et al."
+            if names
+            else key
+        )
+        fields = entry.fields
+        url = fields.get("url", "") or (
+            f"https://doi.org/{fields['doi']}" if fields.get("doi") else ""
+        )
+        year = fields.get("year", "") or (f"seed {key[4:]}" if key.startswith("seed") else "")
+        entries[key] = (authors, year, url)
+    return entries
+
+
+def _cite(role: str, keys: list[str], bib: dict) -> str:
+    parts = []
+    for key in keys:
+        authors, year, url = bib.get(key, (key, "", ""))
+        if role == "cite:t":
+            name = f"[{authors}]({url})" if url else authors
+            parts.append(f"{name} ({year})" if year else name)
+        else:
+            text = f"{authors} {year}".strip()
+            parts.append(f"[{text}]({url})" if url else text)
+    return "; ".join(parts) if role == "cite:t" else f"({'; '.join(parts)})"
+
+
+def plain_markdown(text: str, *, bib: dict, titles: dict[str, str]) -> str:
+    """MyST Markdown as plain Jupyter Markdown: every role becomes text, code or a link.
+
+    ``{cite:p}`` and ``{cite:t}`` become "(Author Year)" linked to the work (its DOI or URL);
+    ``{term}`` its text; ``{doc}`` the chapter's title in italics; ``{func}``, ``{class}`` and
+    the like the object's name as code; ``(label)=`` targets are dropped.
+    """
+
+    def replace(match: re.Match) -> str:
+        role, body = match["role"], match["text"]
+        labelled = re.fullmatch(r"(?s)(.*?)\s*<(.+)>", body)
+        label, target = (labelled[1], labelled[2]) if labelled else ("", body)
+        if role in ("cite:p", "cite:t"):
+            return _cite(role, [k.strip() for k in target.split(",")], bib)
+        if role == "doc":
+            return f"*{label or titles.get(target.split('/')[-1], target)}*"
+        if role in _CODE_ROLES:
+            name = target.lstrip("~.")
+            shown = name.rsplit(".", 1)[-1] if target.startswith("~") else name
+            return f"`{label or shown}{'()' if role in ('func', 'meth') else ''}`"
+        return label or target
+
+    return ROLE.sub(replace, _LABEL.sub("", text))
+
+
+def write_plain_notebook(notebook: Path, app: Sphinx) -> Path:
+    """A copy of the executed notebook whose Markdown Jupyter shows as written (see
+    :func:`plain_markdown`), in ``plain/`` beside it; returns its path."""
+    import nbformat
+
+    bib = _bibliography(str(Path(app.srcdir) / "references.bib"))
+    titles = {
+        name.split("/")[-1]: title.astext()
+        for name, title in app.env.titles.items()
+        if name.startswith(CHAPTER_PREFIX)
+    }
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = plain_markdown(cell.source, bib=bib, titles=titles)
+    out = notebook.parent / "plain" / notebook.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    return out
 
 
 def _doc_link(fromdoc: str, target: str, text: str) -> nodes.Node:
@@ -266,6 +414,7 @@ def setup(app: Sphinx) -> dict:
     app.add_node(timeline_node)
     app.add_directive("timeline", TimelineDirective)
     app.add_directive("milestones", MilestonesTocTree)
+    app.add_directive("jaxdl-source", SourceDirective)
     # Before Sphinx's own collectors (priority 500), so that the download is collected too.
     app.connect("doctree-read", add_notebook_link, priority=400)
     app.connect("doctree-resolved", fill_timeline)

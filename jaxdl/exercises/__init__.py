@@ -44,24 +44,23 @@ _HEADER_RE = re.compile(r"^#\s*jaxdl exercise:\s*([a-z0-9-]+)\s*$", re.MULTILINE
 
 @dataclasses.dataclass(frozen=True)
 class Exercise:
-    """One graded hand gradient.
+    """One graded hand gradient. Its fields:
 
-    Attributes:
-      name: the command-line name, e.g. ``"debye-slope"``.
-      chapter: the docs chapter (module name) that teaches it, e.g. ``"gradient_descent"``.
-      solution: ``"module:function"``, the project's own hand gradient; the learner writes a
-        function of the same name and parameters.
-      task: the stub's docstring: what to compute, the shapes, and what may be used. It states
-        the forward function, never the answer.
-      imports: the stub's import lines (names the learner may use).
-      inputs: a function returning a Hypothesis strategy of ``dict``s: the named inputs.
-      truth: ``truth(**inputs)``, the gradient by :func:`jax.grad` (or :func:`jax.vjp`) of the
-        pure forward function.
-      mistake: the body of a subtly wrong solution (the tests prove it fails; the docs show
-        what the grader says about it).
-      returns: names of the parts of a tuple the function returns (for the verdict's "where").
-      call: ``call(function, inputs)`` calls the learner's function; by default with the
-        inputs named like the solution's parameters, in its order.
+    - name: the command-line name, e.g. ``"debye-slope"``.
+    - chapter: the docs chapter (module name) that teaches it, e.g. ``"gradient_descent"``.
+    - solution: ``"module:function"``, the project's own hand gradient; the learner writes a
+      function of the same name and parameters.
+    - task: the stub's docstring: what to compute, the shapes, and what may be used. It states
+      the forward function, never the answer.
+    - imports: the stub's import lines (names the learner may use).
+    - inputs: a function returning a Hypothesis strategy of ``dict`` objects: the named inputs.
+    - truth: ``truth(**inputs)``, the gradient by :func:`jax.grad` (or :func:`jax.vjp`) of the
+      pure forward function.
+    - mistake: the body of a subtly wrong solution (the tests prove it fails; the docs show
+      what the grader says about it).
+    - returns: names of the parts of a tuple the function returns (for the verdict's "where").
+    - call: ``call(function, inputs)`` calls the learner's function; by default with the
+      inputs named like the solution's parameters, in its order.
     """
 
     name: str

@@ -78,9 +78,7 @@ class SourceDirective(Directive):
             caption += nodes.literal(attr, attr)
             caption += nodes.Text(", from ")
             where = f"{path}.py, lines {first}-{last}"
-            caption += nodes.reference(
-                "", where, refuri=f"{self._root()}_modules/{path}.html"
-            )
+            caption += nodes.reference("", where, refuri=f"{self._root()}_modules/{path}.html")
             container = nodes.container(
                 "",
                 caption,

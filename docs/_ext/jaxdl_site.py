@@ -243,11 +243,7 @@ def write_plain_notebook(notebook: Path, app: Sphinx) -> Path:
     import nbformat
 
     bib = _bibliography(str(Path(app.srcdir) / "references.bib"))
-    titles = {
-        name.split("/")[-1]: title.astext()
-        for name, title in app.env.titles.items()
-        if name.startswith(CHAPTER_PREFIX)
-    }
+    titles = {name.split("/")[-1]: title.astext() for name, title in app.env.titles.items()}
     nb = nbformat.read(notebook, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "markdown":

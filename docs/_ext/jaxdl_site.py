@@ -227,7 +227,8 @@ def plain_markdown(text: str, *, bib: dict, titles: dict[str, str]) -> str:
         if role in ("cite:p", "cite:t"):
             return _cite(role, [k.strip() for k in target.split(",")], bib)
         if role == "doc":
-            return f"*{label or titles.get(target.split('/')[-1], target)}*"
+            key = target.split("/")[-1]
+            return f"*{label or titles.get(key, key.replace('_', ' ').capitalize())}*"
         if role in _CODE_ROLES:
             name = target.lstrip("~.")
             shown = name.rsplit(".", 1)[-1] if target.startswith("~") else name

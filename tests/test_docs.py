@@ -209,6 +209,8 @@ def test_myst_roles_become_plain_markdown():
         "(Hochreiter 1991; [Bengio et al. 1994](https://doi.org/10.1109/72.279181)), "
         "a seed in *The Elman network (1990)* calls `forward()` from `jaxdl.layers`."
     )
+    listing = ext.plain_markdown("```{jaxdl-source} jaxdl.losses.mse_grad\n```", bib=bib, titles={})
+    assert listing.startswith("```python\n# mse_grad, from jaxdl/losses.py\ndef mse_grad(")
 
 
 def _notebook_of(site: Path, chapter: str) -> Path:
@@ -244,7 +246,7 @@ def test_downloaded_notebooks_are_plain_jupyter_and_one_runs_outside_the_build(s
 
 
 def ext_roles(text: str) -> list[str]:
-    return re.findall(r"\{(?:cite:p|cite:t|term|doc|func|class|mod)\}`", text)
+    return re.findall(r"\{(?:cite:p|cite:t|term|doc|func|class|mod)\}`|```\{", text)
 
 
 #: Chapters that show their code ({jaxdl-source} listings) and have three exercises or more

@@ -235,7 +235,25 @@ def plain_markdown(text: str, *, bib: dict, titles: dict[str, str]) -> str:
             return f"`{label or shown}{'()' if role in ('func', 'meth') else ''}`"
         return label or target
 
-    return ROLE.sub(replace, _LABEL.sub("", text))
+    return ROLE.sub(replace, _LABEL.sub("", _LISTING.sub(_listing_as_code, text)))
+
+
+_LISTING = re.compile(r"```\{jaxdl-source\}(.*?)```", re.S)
+
+
+def _listing_as_code(match: re.Match) -> str:
+    """A ``{jaxdl-source}`` block as the Python source it shows, in a plain code fence."""
+    import importlib
+    import inspect
+
+    blocks = []
+    for dotted in match[1].split():
+        module_name, _, attr = dotted.rpartition(".")
+        obj = getattr(importlib.import_module(module_name), attr)
+        code = inspect.getsource(obj).rstrip("\n")
+        path = getattr(obj, "__module__", module_name).replace(".", "/")
+        blocks.append(f"```python\n# {attr}, from {path}.py\n{code}\n```")
+    return "\n\n".join(blocks)
 
 
 def write_plain_notebook(notebook: Path, app: Sphinx) -> Path:

@@ -54,6 +54,10 @@ autodoc_typehints = "description"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
+# Source pages for the modules the API pages document (not for what they import: a
+# NamedTuple's fields would send viewcode to the builtins module, which has no source).
+viewcode_follow_imported_members = False
+
 html_theme = "sphinx_book_theme"
 html_title = "jaxdl"
 html_theme_options = {

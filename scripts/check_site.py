@@ -115,7 +115,7 @@ document.querySelectorAll("article pre, article table, article .cell_output > *"
   const box = el.getBoundingClientRect();
   // On a phone a code block or a table may scroll inside its own box; its box must still fit.
   const overflowsBox = !phone && el.scrollWidth > el.clientWidth + SLACK && el.clientWidth > 0;
-  const pastColumn = box.right > columnRight + SLACK;
+  const pastColumn = box.right > columnRight + SLACK && !(phone && clipped(el));
   if (overflowsBox || pastColumn) {
     out.wide.push([label(el), Math.max(el.scrollWidth, box.width), el.clientWidth,
                    Math.round(columnRight - box.left)]);
@@ -233,9 +233,9 @@ def check_page(driver, base_url: str, site: Path, page: Path, width: int = 1280)
         problems.append(f"equation wider than its column: {where} ({math_width}px in {room}px)")
     problems += [f"math not rendered: {where}" for where in found["math"]]
     problems += [f"raw LaTeX shown: {text}" for text in found["rawMath"][:5]]
-    for where, width, client, column in found["wide"]:
+    for where, content, client, column in found["wide"]:
         problems.append(
-            f"wider than its column: {where} ({width:.0f}px of content, {client}px box, "
+            f"wider than its column: {where} ({content:.0f}px of content, {client}px box, "
             f"{column}px column)"
         )
     for image in found["images"]:
@@ -245,7 +245,8 @@ def check_page(driver, base_url: str, site: Path, page: Path, width: int = 1280)
         if not image["complete"] or image["natural"] == 0:
             problems.append(f"image not loaded: {image['src']}")
         elif (
-            image["inArticle"]
+            width >= PHONE_WIDTH  # a phone shows a figure at its width (and pinch-zooms)
+            and image["inArticle"]
             and image["visible"]
             and image["shown"] < MIN_IMAGE_SCALE * image["natural"] - SLACK_PX
         ):
@@ -304,6 +305,13 @@ def browser(width: int, height: int, profile: str):
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
+    if width < PHONE_WIDTH:
+        # A desktop window cannot be narrower than 500 px: emulate the phone's screen instead
+        # (its width, and the page's viewport meta tag honoured as on a phone).
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
+        )
     driver.set_script_timeout(30)
     driver.set_page_load_timeout(60)
     return driver

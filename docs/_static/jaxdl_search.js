@@ -4,7 +4,7 @@
 (function () {
   const NOISE = [".bd-header-article", ".header-article-items", ".theme-switch-button",
     ".article-header-buttons", ".dropdown", ".bd-sidebar-secondary", ".prev-next-area",
-    ".jaxdl-notebook-link", ".headerlink"].join(", ");
+    ".jaxdl-notebook-link", ".headerlink", ".onthispage", "nav"].join(", ");
   function patch() {
     if (typeof Search === "undefined" || Search.jaxdlPatched) return;
     const original = Search.htmlToText;

@@ -201,13 +201,13 @@ def test_myst_roles_become_plain_markdown():
     text = (
         "(a-label)=\nAs {cite:t}`gers2000` showed {cite:p}`hochreiter1991,bengio1994`, "
         "a {term}`seed <seed 000>` in {doc}`elman_rnn` calls {func}`~jaxdl.mlp.forward` "
-        "from {mod}`jaxdl.layers`."
+        "from {mod}`jaxdl.losses`."
     )
     plain = ext.plain_markdown(text, bib=bib, titles={"elman_rnn": "The Elman network (1990)"})
     assert plain == (
         "As [Gers et al.](https://doi.org/10.1162/089976600300015015) (2000) showed "
         "(Hochreiter 1991; [Bengio et al. 1994](https://doi.org/10.1109/72.279181)), "
-        "a seed in *The Elman network (1990)* calls `forward()` from `jaxdl.layers`."
+        "a seed in *The Elman network (1990)* calls `forward()` from `jaxdl.losses`."
     )
     listing = ext.plain_markdown("```{jaxdl-source} jaxdl.losses.mse_grad\n```", bib=bib, titles={})
     assert listing.startswith("```python\n# mse_grad, from jaxdl/losses.py\ndef mse_grad(")

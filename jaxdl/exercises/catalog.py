@@ -138,7 +138,7 @@ def _softmax_inputs():
 def _softmax_truth(logits, labels):
     import jax
 
-    from jaxdl.layers import softmax_cross_entropy
+    from jaxdl.losses import softmax_cross_entropy
 
     return jax.grad(softmax_cross_entropy)(logits, labels)
 
@@ -146,7 +146,7 @@ def _softmax_truth(logits, labels):
 SOFTMAX = Exercise(
     name="softmax-cross-entropy",
     chapter="deep_cnn",
-    solution="jaxdl.layers:softmax_cross_entropy_grad",
+    solution="jaxdl.losses:softmax_cross_entropy_grad",
     task="""
 The gradient of the mean softmax cross-entropy with respect to the logits.
 
@@ -196,7 +196,7 @@ def _max_pool_inputs():
 def _max_pool_truth(x, g):
     import jax
 
-    from jaxdl.layers import max_pool
+    from jaxdl.nn.pooling import max_pool
 
     return jax.vjp(max_pool, x)[1](g)[0]
 
@@ -204,7 +204,7 @@ def _max_pool_truth(x, g):
 MAX_POOL = Exercise(
     name="max-pool",
     chapter="deep_cnn",
-    solution="jaxdl.layers:max_pool_grad",
+    solution="jaxdl.nn.pooling:max_pool_grad",
     task="""
 The backward pass of 2x2 max-pooling with stride 2.
 

@@ -260,6 +260,10 @@ def test_chapter_shows_its_code_and_has_three_exercises(site, chapter):
     exercises = source[source.index("\n## Exercises") :]
     assert len(re.findall(r"^\d+\. ", exercises, re.M)) >= 3, chapter
     html = (site / "chapters" / f"{chapter}.html").read_text()
-    listing = re.search(r'<div class="[^"]*jaxdl-listing[^"]*">.*?<pre>.*?def ', html, re.S)
+    listing = re.search(
+        r'<div class="[^"]*jaxdl-listing[^"]*"[^>]*>.*?<pre>.*?<span class="k">def</span>',
+        html,
+        re.S,
+    )
     assert listing, f"{chapter}: no listing of its code"
     assert 'href="../_modules/jaxdl/' in html, f"{chapter}: no link to its source"

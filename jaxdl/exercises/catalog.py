@@ -76,10 +76,10 @@ Returns:
 
 
 def _trask_inputs():
-    from jaxdl.milestones.backprop import Batch, Params
+    from jaxdl.milestones.backprop import Params, TrainingSet
 
     params = st.builds(Params, syn0=_floats((3, 4), -2.0, 2.0), syn1=_floats((4, 1), -2.0, 2.0))
-    batch = st.builds(Batch, x=_floats((4, 3), -1.0, 1.0), y=_floats((4, 1), 0.0, 1.0))
+    batch = st.builds(TrainingSet, x=_floats((4, 3), -1.0, 1.0), y=_floats((4, 1), 0.0, 1.0))
     return st.fixed_dictionaries({"params": params, "batch": batch})
 
 
@@ -107,12 +107,12 @@ terms of its output ``s`` is ``s (1 - s)``.
 
 Args:
   params: ``Params(syn0 [3, H], syn1 [H, 1])``.
-  batch: ``Batch(x [N, 3], y [N, 1])``.
+  batch: ``TrainingSet(x [N, 3], y [N, 1])``.
 
 Returns:
   ``Params(syn0=dL/dsyn0, syn1=dL/dsyn1)``, each the shape of its weight.
 """,
-    imports="import jax.numpy as jnp\n\nfrom jaxdl.milestones.backprop import Batch, Params, forward",
+    imports="import jax.numpy as jnp\n\nfrom jaxdl.milestones.backprop import Params, TrainingSet, forward",
     inputs=_trask_inputs,
     truth=_trask_truth,
     mistake="""\

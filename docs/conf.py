@@ -19,6 +19,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",  # every API page links to its module's source, on this site
     "sphinx.ext.mathjax",
     "sphinx-mathjax-offline",
     "sphinx_copybutton",
@@ -53,6 +54,10 @@ autodoc_typehints = "description"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
+# Source pages for the modules the API pages document (not for what they import: a
+# NamedTuple's fields would send viewcode to the builtins module, which has no source).
+viewcode_follow_imported_members = False
+
 html_theme = "sphinx_book_theme"
 html_title = "jaxdl"
 html_theme_options = {
@@ -62,3 +67,5 @@ html_theme_options = {
 }
 html_static_path = ["_static"]
 html_css_files = ["jaxdl.css"]
+# Search snippets without the header's theme menu (see the file).
+html_js_files = ["jaxdl_search.js"]

@@ -41,16 +41,24 @@ def _png(width: int, height: int) -> bytes:
 
 
 PAGE = """<!doctype html><html><head><style>
-article {{ width: 600px; }} img {{ max-width: 100%; }} pre {{ overflow-x: auto; }}
+article {{ max-width: 600px; }} img {{ max-width: 100%; }} pre {{ overflow-x: auto; }}
+mjx-container, mjx-math {{ display: block; }}
 </style></head><body><article><section id="top">
 {body}
 </section></article></body></html>"""
 
-CLEAN = """
+CLEAN = (
+    """
 <p>See <a href="bad.html#top">the other page</a> and <a href="#top">the top</a>.</p>
 <pre>short = 1</pre>
+<pre>"""
+    + "y" * 60
+    + """</pre>
 <img src="small.png" alt="drawn for the column">
+<div class="math"><mjx-container display="true"><mjx-math style="width: 300px">x</mjx-math>
+</mjx-container></div>
 """
+)
 
 BAD = (
     """
@@ -62,6 +70,14 @@ BAD = (
 <img src="missing.png" alt="never drawn">
 <div class="output stderr"><pre>Warning: /home/builder/.venv/lib/site.py</pre></div>
 <a href="nowhere.html">dead</a> <a href="index.html#no-such-anchor">dead anchor</a>
+<img src="small.png">
+<img src="small.png" alt="small.png">
+<img src="small.png" alt="3f2a9c0b1d4e5f60718293a4b5c6d7e8">
+<div class="math"><mjx-container display="true"><mjx-math style="width: 900px">x</mjx-math>
+</mjx-container></div>
+<p>A long name: <code>"""
+    + "jaxdl_" * 60
+    + """</code></p>
 """
 )
 
@@ -73,7 +89,7 @@ def findings(tmp_path_factory):
     (site / "bad.html").write_text(PAGE.format(body=BAD))
     (site / "small.png").write_bytes(_png(500, 20))
     (site / "big.png").write_bytes(_png(1200, 20))
-    n_pages, problems = _load_checker().check_site(site, width=1280, height=900)
+    n_pages, problems = _load_checker().check_site(site, width=(1280, 390), height=900)
     assert n_pages == 2
     return problems
 
@@ -93,7 +109,20 @@ def test_clean_page_passes(findings):
         "stderr output cell",
         "broken link nowhere.html: no such file",
         "broken link index.html#no-such-anchor: no anchor #no-such-anchor",
+        "image with no alt text: small.png",
+        "image with alt text is a file name ('small.png')",
+        "image with alt text is a hash",
+        "equation wider than its column",
+        "(390px): page scrolls sideways",
+        "(390px): equation wider than its column",
     ],
 )
 def test_each_defect_is_found(findings, defect):
     assert any(p.startswith("bad.html") and defect in p for p in findings), findings
+
+
+def test_a_phone_may_scroll_code_inside_its_box_but_names_what_sticks_out(findings):
+    # the clean page's 60-character code line scrolls inside its box on a phone: no defect
+    assert not [p for p in findings if p.startswith("index.html")], findings
+    sideways = [p for p in findings if p.startswith("bad.html (390px): page scrolls sideways")]
+    assert sideways and "code" in sideways[0], findings

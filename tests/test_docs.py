@@ -184,3 +184,86 @@ def test_chapter_cites_its_sources_and_ends_with_solved_exercises(site, chapter)
     solutions = re.findall(r"<details[^>]*>.*?Show the solution.*?</details>", exercises, re.S)
     assert solutions, f"{chapter}: no folded solution"
     assert all('class="cell_output' in s for s in solutions), f"{chapter}: solution not run"
+
+
+def _site_extension():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jaxdl_site", DOCS / "_ext" / "jaxdl_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_myst_roles_become_plain_markdown():
+    ext = _site_extension()
+    bib = ext._bibliography(str(DOCS / "references.bib"))
+    text = (
+        "(a-label)=\nAs {cite:t}`gers2000` showed {cite:p}`hochreiter1991,bengio1994`, "
+        "a {term}`seed <seed 000>` in {doc}`elman_rnn` calls {func}`~jaxdl.mlp.forward` "
+        "from {mod}`jaxdl.losses`."
+    )
+    plain = ext.plain_markdown(text, bib=bib, titles={"elman_rnn": "The Elman network (1990)"})
+    assert plain == (
+        "As [Gers et al.](https://doi.org/10.1162/089976600300015015) (2000) showed "
+        "(Hochreiter 1991; [Bengio et al. 1994](https://doi.org/10.1109/72.279181)), "
+        "a seed in *The Elman network (1990)* calls `forward()` from `jaxdl.losses`."
+    )
+    listing = ext.plain_markdown("```{jaxdl-source} jaxdl.losses.mse_grad\n```", bib=bib, titles={})
+    assert listing.startswith("```python\n# mse_grad, from jaxdl/losses.py\ndef mse_grad(")
+
+
+def _notebook_of(site: Path, chapter: str) -> Path:
+    html = (site / "chapters" / f"{chapter}.html").read_text()
+    link = re.search(rf'href="\.\./(_downloads/[0-9a-f]+/{chapter}\.ipynb)"', html)
+    assert link, f"{chapter}: no link to its notebook"
+    return site / link.group(1)
+
+
+def test_downloaded_notebooks_are_plain_jupyter_and_one_runs_outside_the_build(site, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    for chapter in CHAPTERS:
+        notebook = nbformat.read(_notebook_of(site, chapter), as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "markdown":
+                assert not ext_roles(cell.source), f"{chapter}: MyST role left: {cell.source}"
+    notebook = nbformat.read(_notebook_of(site, "gradient_descent"), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    printed = "".join(
+        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
+    )
+    assert "x = 1.092837" in printed
+
+
+def ext_roles(text: str) -> list[str]:
+    return re.findall(r"\{(?:cite:p|cite:t|term|doc|func|class|mod)\}`|```\{", text)
+
+
+#: Chapters that show their code ({jaxdl-source} listings) and have three exercises or more
+#: (issue 21); a new chapter joins this list when it does too.
+TEACHING_CHAPTERS = tuple(EXPECTED_CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", TEACHING_CHAPTERS)
+def test_chapter_shows_its_code_and_has_three_exercises(site, chapter):
+    source = (DOCS / "chapters" / f"{chapter}.md").read_text()
+    exercises = source[source.index("\n## Exercises") :]
+    assert len(re.findall(r"^\d+\. ", exercises, re.M)) >= 3, chapter
+    html = (site / "chapters" / f"{chapter}.html").read_text()
+    listing = re.search(
+        r'<div class="[^"]*jaxdl-listing[^"]*"[^>]*>.*?<pre>.*?<span class="k">def</span>',
+        html,
+        re.S,
+    )
+    assert listing, f"{chapter}: no listing of its code"
+    assert 'href="../_modules/jaxdl/' in html, f"{chapter}: no link to its source"

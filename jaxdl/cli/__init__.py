@@ -3,6 +3,7 @@
 - :mod:`~jaxdl.cli.run`: ``list``, ``run NAME``, ``check``, ``tour`` (the milestones).
 - :mod:`~jaxdl.cli.train`: ``train MODEL`` (MNIST with checkpoints, metrics, resume).
 - :mod:`~jaxdl.cli.data`: ``data mnist`` (what data is here and whether its bytes check out).
+- :mod:`~jaxdl.cli.exercise`: ``exercise [NAME]``, ``grade FILE`` (graded hand gradients).
 - :mod:`~jaxdl.cli.options`: frozen dataclasses become command-line options.
 
 On start, :func:`jaxdl.cache.enable` turns on the persistent XLA compilation cache (moved or
@@ -34,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``jaxdl`` parser with every subcommand."""
-    from jaxdl.cli import data, run, train
+    from jaxdl.cli import data, exercise, run, train
 
     parser = _Parser(
         prog="jaxdl",
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_commands(commands)
     data.add_parser(commands)
     train.add_train_command(commands)
+    exercise.add_commands(commands)
     return parser
 
 

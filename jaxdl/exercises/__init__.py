@@ -1,0 +1,288 @@
+"""Graded exercises: write a hand gradient yourself, and let the project's own proof judge it.
+
+Every chapter proves its hand-derived gradients with the same Hypothesis property: draw
+inputs, compute the hand gradient and :func:`jax.grad` of the pure forward function in
+float64, and demand that they agree. An :class:`Exercise` turns that property on the learner:
+
+- ``jaxdl exercise NAME`` writes :func:`stub` ``(NAME)``: the function's signature (taken from
+  the project's own solution, so it cannot drift), a docstring stating the task, and an empty
+  body;
+- ``jaxdl grade FILE`` runs :func:`grade_file`: the learner's file is loaded in a subprocess
+  with a time limit (:mod:`jaxdl.exercises.worker`) and judged by
+  :func:`jaxdl.exercises.judge.judge_file`. The verdict is a pass, or the smallest failing
+  input Hypothesis found and how far the learner's gradient is from ``jax.grad`` there; a file
+  that cannot be judged (syntax error, wrong signature, an exception, a hang) gets one line.
+
+Adding an exercise is one :class:`Exercise` entry in :data:`EXERCISES` (see
+:mod:`jaxdl.exercises.catalog`): the tests then prove that the project's solution passes and
+that the entry's ``mistake`` fails, and the CLI offers it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+#: Examples Hypothesis draws for a grade (before shrinking a failure).
+DEFAULT_EXAMPLES = 30
+#: Seconds a grade may take, start-up and compilation included.
+DEFAULT_TIMEOUT = 120.0
+#: The first line of every stub names its exercise, so that ``jaxdl grade FILE`` needs no more.
+HEADER = "# jaxdl exercise: {name}"
+_HEADER_RE = re.compile(r"^#\s*jaxdl exercise:\s*([a-z0-9-]+)\s*$", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class Exercise:
+    """One graded hand gradient. Its fields:
+
+    - name: the command-line name, e.g. ``"debye-slope"``.
+    - chapter: the docs chapter (module name) that teaches it, e.g. ``"gradient_descent"``.
+    - solution: ``"module:function"``, the project's own hand gradient; the learner writes a
+      function of the same name and parameters.
+    - task: the stub's docstring: what to compute, the shapes, and what may be used. It states
+      the forward function, never the answer.
+    - imports: the stub's import lines (names the learner may use).
+    - inputs: a function returning a Hypothesis strategy of ``dict`` objects: the named inputs.
+    - truth: ``truth(**inputs)``, the gradient by :func:`jax.grad` (or :func:`jax.vjp`) of the
+      pure forward function.
+    - mistake: the body of a subtly wrong solution (the tests prove it fails; the docs show
+      what the grader says about it).
+    - returns: names of the parts of a tuple the function returns (for the verdict's "where").
+    - call: ``call(function, inputs)`` calls the learner's function; by default with the
+      inputs named like the solution's parameters, in its order.
+    """
+
+    name: str
+    chapter: str
+    solution: str
+    task: str
+    imports: str
+    inputs: Callable[[], Any]
+    truth: Callable[..., Any]
+    mistake: str
+    returns: tuple[str, ...] = ()
+    call: Callable[[Callable, dict], Any] | None = None
+
+    @property
+    def function(self) -> str:
+        """The name of the function the learner writes."""
+        return self.solution.split(":")[1]
+
+    def solution_function(self) -> Callable:
+        """The project's own hand gradient (imported on demand)."""
+        module, name = self.solution.split(":")
+        return getattr(importlib.import_module(module), name)
+
+    def signature(self) -> inspect.Signature:
+        """The solution's signature, which the learner's function must share."""
+        return inspect.signature(self.solution_function())
+
+    def call_learner(self, function: Callable, inputs: dict) -> Any:
+        """The learner's gradient on ``inputs``."""
+        if self.call is not None:
+            return self.call(function, inputs)
+        return function(*(inputs[name] for name in self.signature().parameters))
+
+
+def _exercises() -> tuple[Exercise, ...]:
+    from jaxdl.exercises.catalog import EXERCISES as entries
+
+    return entries
+
+
+def names() -> list[str]:
+    """Every exercise's name, in the order of the chapters."""
+    return [e.name for e in _exercises()]
+
+
+def get(name: str) -> Exercise:
+    """The exercise called ``name``; ``ValueError`` listing the known names otherwise."""
+    for exercise in _exercises():
+        if exercise.name == name:
+            return exercise
+    raise ValueError(f"unknown exercise {name!r}; known exercises: {', '.join(names())}")
+
+
+def _def_line(exercise: Exercise) -> str:
+    signature = exercise.signature()
+    params = []
+    for p in signature.parameters.values():
+        text = p.name if p.annotation is inspect.Parameter.empty else f"{p.name}: {p.annotation}"
+        if p.kind is p.KEYWORD_ONLY and "*" not in params:
+            params.append("*")
+        params.append(text)
+    returns = signature.return_annotation
+    arrow = "" if returns is inspect.Signature.empty else f" -> {returns}"
+    return f"def {exercise.function}({', '.join(params)}){arrow}:"
+
+
+def _indent(text: str, spaces: int = 4) -> str:
+    pad = " " * spaces
+    return "\n".join(pad + line if line.strip() else "" for line in text.strip("\n").splitlines())
+
+
+def default_path(name: str) -> str:
+    """Where ``jaxdl exercise NAME`` writes the stub by default: ``<function>.py``."""
+    return f"{get(name).function}.py"
+
+
+def stub(name: str, *, path: str | None = None, body: str | None = None) -> str:
+    """The exercise file for ``name``: header, imports, signature, docstring, empty body.
+
+    ``path`` is the file's name in the grading command it shows; ``body`` replaces the empty
+    body (the tests write solutions this way).
+    """
+    exercise = get(name)
+    path = path or default_path(name)
+    docstring = '"""' + exercise.task.strip("\n") + '\n"""'
+    body = body if body is not None else "raise NotImplementedError  # your code here"
+    return (
+        f"{HEADER.format(name=exercise.name)}\n"
+        f"# Write the body of {exercise.function}, then check it with:\n"
+        f"#     jaxdl grade {path}\n"
+        "# The grader compares your gradient with jax.grad of the forward function, in float64,\n"
+        "# on inputs that Hypothesis draws; so do not call jax.grad (or jax.vjp) yourself.\n"
+        "from __future__ import annotations\n\n"
+        f"{exercise.imports.strip()}\n\n\n"
+        f"{_def_line(exercise)}\n"
+        f"{_indent(docstring)}\n"
+        f"{_indent(body)}\n"
+    )
+
+
+def solution_body(name: str) -> str:
+    """A body that calls the project's own solution (what the tests grade as the right answer)."""
+    exercise = get(name)
+    module, function = exercise.solution.split(":")
+    args = ", ".join(exercise.signature().parameters)
+    return f"from {module} import {function} as _project\n\nreturn _project({args})"
+
+
+def exercise_of(path: str | os.PathLike, text: str | None = None) -> str:
+    """The exercise a file is for: its ``# jaxdl exercise: NAME`` line, or else the one exercise
+    whose function it defines. ``ValueError`` if neither says."""
+    text = Path(path).read_text(errors="replace") if text is None else text
+    match = _HEADER_RE.search(text)
+    if match:
+        get(match.group(1))  # a known name, or ValueError
+        return match.group(1)
+    defined = set(re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", text, re.MULTILINE))
+    found = [e.name for e in _exercises() if e.function in defined]
+    if len(found) == 1:
+        return found[0]
+    raise ValueError(
+        f"{path}: cannot tell which exercise this file is for (no '# jaxdl exercise: NAME' "
+        "line); pass --exercise NAME"
+    )
+
+
+class Verdict(NamedTuple):
+    """What the grader says about one file."""
+
+    exercise: str
+    passed: bool
+    kind: str  # pass | mismatch | bad-output | raised | not-written | bad-file | timeout | crash
+    message: str  # one line
+    details: tuple[str, ...] = ()  # for a mismatch: the smallest failing input, line by line
+    examples: int = 0  # inputs tried
+
+    def as_json(self) -> dict:
+        return {**self._asdict(), "details": list(self.details)}
+
+    def lines(self) -> list[str]:
+        """The verdict as printed: the one-line message, then the details."""
+        return [self.message, *self.details]
+
+
+def grade_file(
+    path: str | os.PathLike,
+    *,
+    exercise: str | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Verdict:
+    """Grade a learner's file in a subprocess that is killed after ``timeout`` seconds.
+
+    Raises:
+      ValueError: the file does not exist, or which exercise it is for cannot be told.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    name = exercise or exercise_of(path)
+    get(name)
+    try:  # a syntax error needs no subprocess
+        compile(path.read_text(errors="replace"), str(path), "exec")
+    except SyntaxError as error:
+        message = f"{path.name}, line {error.lineno}: syntax error: {error.msg}"
+        return Verdict(name, False, "bad-file", message)
+    command = [sys.executable, "-m", "jaxdl.exercises.worker", name, str(path), str(examples)]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # so that a timeout ends the learner's whole process group
+    )
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        return Verdict(
+            name,
+            False,
+            "timeout",
+            f"{path.name}: no verdict within {timeout:g} s (an endless loop? a very slow "
+            "function?); the grader stopped it",
+        )
+    for line in reversed(out.splitlines()):
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            data["details"] = tuple(data.get("details", ()))
+            return Verdict(**data)
+    last = next((s for s in reversed(err.strip().splitlines()) if s.strip()), "no message")
+    return Verdict(
+        name,
+        False,
+        "crash",
+        f"{path.name}: the grader's process ended without a verdict "
+        f"(exit status {process.returncode}): {last.strip()[:200]}",
+    )
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
+    process.communicate()
+
+
+__all__ = [
+    "DEFAULT_EXAMPLES",
+    "DEFAULT_TIMEOUT",
+    "Exercise",
+    "Verdict",
+    "default_path",
+    "exercise_of",
+    "get",
+    "grade_file",
+    "names",
+    "solution_body",
+    "stub",
+]

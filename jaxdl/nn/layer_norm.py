@@ -50,7 +50,12 @@ def layer_norm(x: ArrayLike, w: ArrayLike) -> jax.Array:
     """
     _check(x, w)
     x, w = jnp.asarray(x), jnp.asarray(w)
-    return _normalise(x)[0] * w
+    return _normalise(x)[0] * _gain(w, x.ndim)
+
+
+def _gain(w: jax.Array, rank: int) -> jax.Array:
+    """``w [C]`` as ``[1, ..., 1, C]`` (no silent rank promotion)."""
+    return w.reshape((1,) * (rank - 1) + w.shape)
 
 
 def layer_norm_backward(
@@ -58,7 +63,7 @@ def layer_norm_backward(
 ) -> tuple[jax.Array, jax.Array]:
     """The backward pass from the saved ``x̂`` and ``r`` (see :func:`layer_norm_grad`)."""
     dw = jnp.sum((g * x_hat).reshape(-1, g.shape[-1]), axis=0)
-    d_hat = g * w
+    d_hat = g * _gain(w, g.ndim)
     mean_d = jnp.mean(d_hat, axis=-1, keepdims=True)
     mean_dx = jnp.mean(d_hat * x_hat, axis=-1, keepdims=True)
     return rstd * (d_hat - mean_d - x_hat * mean_dx), dw
@@ -92,7 +97,7 @@ def _layer_norm_rule(x: jax.Array, w: jax.Array) -> jax.Array:
 
 def _layer_norm_fwd(x, w):
     x_hat, rstd = _normalise(x)
-    return x_hat * w, (x_hat, rstd, w)
+    return x_hat * _gain(w, x.ndim), (x_hat, rstd, w)
 
 
 def _layer_norm_bwd(saved, g):

@@ -1,0 +1,179 @@
+"""The Transformer chapter: the whole model's hand gradient (the custom_vjp rules, and the
+explicit gpt_backward) equals jax.grad in float64; one AdamW step is identical under both
+engines; nanoGPT's optimizer, parameter count and data pipeline; sampling; the command line.
+
+Tiny models only, each shape compiled once; the chapter's run is made once per module.
+"""
+
+import contextlib
+import io
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jaxdl.cli import main
+from jaxdl.data import text as text_data
+from jaxdl.milestones import transformer as tr
+from jaxdl.optim import apply_gradients, init_train_state
+from tests.trees import assert_trees_match
+
+# (vocab, T, L, C, H, B): one head and several, one position and several.
+SHAPES = [(5, 1, 1, 4, 1, 2), (7, 6, 2, 8, 2, 3)]
+
+
+def _problem(shape, seed, scale):
+    v, t, layers, c, h, b = shape
+    rng = np.random.default_rng(seed)
+    params = tr.init_gpt(key=jax.random.key(seed), vocab=v, context=t + 1, layers=layers,
+                         width=c, dtype=jnp.float64)
+    params = jax.tree.map(lambda x: x + scale * rng.normal(size=x.shape) * (x.ndim > 1), params)
+    params = params._replace(ln_f=params.ln_f + rng.normal(size=params.ln_f.shape))
+    ids = rng.integers(0, v, (b, t + 1))
+    return params, tr.TextBatch(jnp.asarray(ids[:, :t]), jnp.asarray(ids[:, 1:])), h
+
+
+_GRADS = {}
+
+
+def _grads(heads):
+    if heads not in _GRADS:
+        _GRADS[heads] = (
+            jax.jit(jax.value_and_grad(tr.loss_function(heads, "autodiff"))),
+            jax.jit(jax.value_and_grad(tr.loss_function(heads, "hand"))),
+            jax.jit(lambda p, b: tr.gpt_backward(p, b, heads=heads)),
+        )
+    return _GRADS[heads]
+
+
+@given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**16),
+       scale=st.sampled_from([0.02, 0.3, 1.0]))
+def test_whole_model_gradient_equals_jax_grad(shape, seed, scale):
+    params, batch, heads = _problem(shape, seed, scale)
+    assert params.wte.dtype == jnp.float64
+    auto, hand, walk = _grads(heads)
+    value, expected = auto(params, batch)
+    for got_value, got in (hand(params, batch), walk(params, batch)):
+        np.testing.assert_allclose(got_value, value, rtol=1e-12)
+        assert_trees_match(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_one_adamw_step_is_identical_under_both_engines():
+    params, batch, heads = _problem(SHAPES[1], 3, 0.3)
+    opt = tr.nanogpt_adamw(1e-3)
+    states = []
+    for engine in tr.ENGINES:
+        state = init_train_state(params, opt)
+        grads = jax.grad(tr.loss_function(heads, engine))(params, batch)
+        states.append(apply_gradients(state, grads, opt))
+    assert_trees_match(states[0].params, states[1].params, rtol=1e-12, atol=1e-15)
+    moved = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))), states[0].params, params)
+    assert min(jax.tree.leaves(moved)) > 0  # every tensor was updated
+
+
+def test_uniform_scores_cost_log_vocab_and_the_reference_size():
+    params, batch, heads = _problem(SHAPES[1], 0, 0.0)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    assert float(tr.loss(zero, batch, heads=heads)) == pytest.approx(math.log(7), rel=1e-12)
+    shapes = jax.eval_shape(
+        lambda: tr.init_gpt(key=jax.random.key(0), vocab=65, context=64, layers=4, width=128)
+    )
+    # nanoGPT prints "number of parameters: 0.80M" (position table excluded).
+    assert tr.count_parameters(shapes) == 795_904
+
+
+def test_nanogpt_schedule_and_decay_mask():
+    lr = tr.nanogpt_schedule(1e-3, warmup=100, decay_steps=2000, min_learning_rate=1e-4)
+    np.testing.assert_allclose(
+        [lr(0), lr(99), lr(100), lr(1050), lr(2000), lr(2500)],
+        [1e-3 / 101, 1e-3 * 100 / 101, 1e-3, 5.5e-4, 1e-4, 1e-4],
+        rtol=1e-5,
+    )
+    mask = tr.decay_mask(None)
+    assert mask.wte and mask.blocks.w_qkv and not mask.blocks.ln_1 and not mask.ln_f
+
+
+def test_random_windows_are_shifted_by_one():
+    data = jnp.arange(100, dtype=jnp.int32)
+    b = tr.random_windows(data, jax.random.key(0), batch=8, context=10)
+    assert b.inputs.shape == (8, 10)
+    np.testing.assert_array_equal(b.targets, b.inputs + 1)
+    np.testing.assert_array_equal(np.diff(np.asarray(b.inputs), axis=1), 1)
+
+
+def test_sampling_is_seeded_and_top_1_is_greedy():
+    params, _, heads = _problem(SHAPES[1], 1, 0.3)
+    params = jax.tree.map(lambda x: x.astype(jnp.float32), params)
+    prompt = np.array([1, 2])
+    kw = dict(heads=heads, length=9, temperature=1.0)
+    a = tr.sample(params, prompt, key=jax.random.key(0), top_k=3, **kw)
+    assert a.shape == (9,) and a.min() >= 0 and a.max() < 7
+    np.testing.assert_array_equal(a, tr.sample(params, prompt, key=jax.random.key(0), top_k=3, **kw))
+    greedy = tr.sample(params, prompt, key=jax.random.key(5), top_k=1, **kw)
+    ids = list(prompt)
+    for _ in range(9):  # argmax over the last `context` characters, by hand
+        window = jnp.asarray(ids[-params.wpe.shape[0] :])[None]
+        ids.append(int(jnp.argmax(tr.forward(params, window, heads=heads)[0, -1])))
+    np.testing.assert_array_equal(greedy, ids[2:])
+    with pytest.raises(ValueError, match="prompt must hold at least one character"):
+        tr.sample(params, np.array([], int), key=jax.random.key(0), **kw)
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    plot = tmp_path_factory.mktemp("tr") / "gpt.png"
+    argv = ["run", "transformer", "--steps", "60", "--batch", "8", "--context", "16",
+            "--layers", "1", "--width", "32", "--heads", "2", "--lr", "3e-3", "--json",
+            "--plot", str(plot), "--sample", "--prompt", "ROMEO:", "--sample-length", "40"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(argv)
+    return status, out.getvalue(), plot
+
+
+def test_cli_run_learns_samples_and_plots(cli_run):
+    status, out, plot = cli_run
+    assert status == 0
+    report = json.loads(out)
+    r = report["result"]
+    assert r["parameters"] == 65 * 32 + 12 * 32 * 32 + 2 * 32 + 32
+    assert r["val_loss"] < r["uniform_loss"] - 0.8  # it learned the character frequencies
+    assert r["sample"].startswith("ROMEO:") and len(r["sample"]) == 46
+    assert all(c["passed"] for c in report["checks"])
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_text_option_and_its_errors(tmp_path):
+    short = tmp_path / "short.txt"
+    short.write_text("to be or not to be " * 10)
+    with pytest.raises(ValueError, match="too short for a context of 32"):
+        tr.load_text(str(short), context=32)
+    data = tr.load_text(str(short), context=8)
+    assert data.chars.chars == " benort" and len(data.train) == 171
+    binary = tmp_path / "b.bin"
+    binary.write_bytes(b"\x00\x01" * 100)
+    assert main(["run", "transformer", "--text", str(binary)]) == 2
+
+
+def test_shakespeare_ships_with_its_checksum():
+    content = text_data.shakespeare()
+    assert len(content) == 1_115_394 and content.startswith("First Citizen:")
+    chars = text_data.Characters.of(content)
+    assert len(chars) == 65 and chars.chars[0] == "\n"
+    train, val = text_data.split_train_validation(chars.encode(content))
+    assert (len(train), len(val)) == (1_003_854, 111_540)
+    assert chars.decode(chars.encode("ROMEO:")) == "ROMEO:"
+
+
+def test_config_refuses_bad_settings():
+    with pytest.raises(ValueError, match=r"heads \(3\) must divide width \(64\)"):
+        tr.Config(heads=3)
+    with pytest.raises(ValueError, match="prompt must hold at least one character"):
+        tr.Config(prompt="")
+    with pytest.raises(ValueError, match="temperature"):
+        tr.Config(temperature=0.0)

@@ -10,7 +10,7 @@ AdamW step, on the same batch of tiny Shakespeare. The figure is tokens per seco
 - ``jaxdl hand``: the hand backward passes as ``custom_vjp`` rules;
 - ``jaxdl autodiff``: ``jax.grad`` of the pure forwards;
 - ``jaxdl gpt_backward``: the whole backward pass walked by hand
-  (:func:`~jaxdl.milestones.transformer.gpt_backward`);
+  (:func:`~jaxdl.milestones.transformer.gpt_backward`) as one ``custom_vjp`` rule of the loss;
 - ``pytorch``: the same network in PyTorch eager, written below as nanoGPT writes it
   (``F.scaled_dot_product_attention`` with ``is_causal=True``, ``F.layer_norm`` without bias,
   exact ``F.gelu``, tied head, ``torch.optim.AdamW`` with weight decay on the matrices). PyTorch
@@ -74,12 +74,7 @@ def jaxdl_step(engine: str) -> Callable:
     """The jitted train step ``step(state, batch) -> (state, loss)`` for one engine."""
     heads = CONFIG["heads"]
     opt = tr.nanogpt_adamw(LEARNING_RATE)
-    if engine == "gpt_backward":
-
-        def value_and_grad(params, batch):
-            return tr.gpt_backward(params, batch, heads=heads)
-    else:
-        value_and_grad = jax.value_and_grad(tr.loss_function(heads, engine))
+    value_and_grad = jax.value_and_grad(tr.loss_function(heads, engine))
 
     def step(state, batch):
         loss, grads = value_and_grad(state.params, batch)
@@ -159,8 +154,8 @@ def compare_with_torch(torch, model, params: tr.GPT, batch: tr.TextBatch) -> flo
     model.zero_grad(set_to_none=True)
     t_loss = model(ids, targets)
     t_loss.backward()
-    worst = abs(float(loss) - float(t_loss))
-    print(f"  loss: jaxdl {float(loss):.7f}, pytorch {float(t_loss):.7f}")
+    worst = abs(float(loss) - t_loss.item())
+    print(f"  loss: jaxdl {float(loss):.7f}, pytorch {t_loss.item():.7f}")
     pairs = {
         "wte": (grads.wte, model.wte), "wpe": (grads.wpe, model.wpe), "ln_f": (grads.ln_f, model.ln_f),
         **{name: (getattr(grads.blocks, name), getattr(model, name)) for name in tr.Blocks._fields},
@@ -213,7 +208,7 @@ def prepare_torch(torch, model, batch) -> Callable[[int], float]:
         start = time.perf_counter()
         for _ in range(steps):
             loss = step(ids, targets)
-        float(loss)
+        loss.item()
         return time.perf_counter() - start
 
     return run
@@ -260,10 +255,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         worst = compare_with_torch(torch, model, params, batch)
         verdict = "equal" if worst <= TOLERANCE else "DIFFERENT"
         print(f"same weights, same batch: largest difference {worst:.2e} ({verdict} to {TOLERANCE})")
-    engines = [("jaxdl", tr.default_engine()), ("jaxdl hand", "hand"),
-               ("jaxdl autodiff", "autodiff")]
-    if not args.no_walk:
-        engines.append(("jaxdl gpt_backward", "gpt_backward"))
+    engines = [("jaxdl", tr.default_engine())] + [
+        (f"jaxdl {engine}", engine)
+        for engine in tr.ENGINES
+        if engine != tr.default_engine() and not (args.no_walk and engine == "gpt_backward")
+    ]
     runs: dict[str, Callable[[int], float]] = {}
     for name, engine in engines:
         compile_s, runs[name] = prepare_jax(jaxdl_step(engine), params, batch)

@@ -171,10 +171,10 @@ HAND = Ops(
     embedding.lm_head_hand,
     softmax_cross_entropy_hand,
 )
-ENGINES = ("hand", "autodiff")
+ENGINES = ("hand", "autodiff", "gpt_backward")
 #: The default engine per JAX platform, chosen by ``benchmarks/transformer_speed.py`` (which
 #: times both train steps); a platform not listed keeps the autodiff reference.
-ENGINE_BY_PLATFORM = {"cpu": "hand"}
+ENGINE_BY_PLATFORM = {"cpu": "gpt_backward"}
 
 
 def default_engine(platform: str | None = None) -> str:
@@ -231,12 +231,35 @@ def loss(params: GPT, batch: TextBatch, *, heads: int, ops: Ops = AUTODIFF) -> j
 @functools.cache
 def loss_function(heads: int, engine: str) -> Callable[[GPT, TextBatch], jax.Array]:
     """``loss(params, batch)`` for ``heads`` and ``engine``, one function object per pair (so
-    the trainer's compiled programs are shared by every run of that shape)."""
+    the trainer's compiled programs are shared by every run of that shape).
+
+    Engines: ``"hand"`` chains the layers' ``custom_vjp`` rules, ``"autodiff"`` differentiates
+    the pure forwards, ``"gpt_backward"`` makes the whole loss one ``custom_vjp`` rule whose
+    forward pass runs :func:`gpt_backward` (the loss and every gradient, by hand, in one walk).
+    """
+    if engine == "gpt_backward":
+        return _walked_loss(heads)
     chosen = ops(engine)
 
     def loss_fn(params: GPT, batch: TextBatch) -> jax.Array:
         return loss(params, batch, heads=heads, ops=chosen)
 
+    return loss_fn
+
+
+@functools.cache
+def _walked_loss(heads: int) -> Callable[[GPT, TextBatch], jax.Array]:
+    @jax.custom_vjp
+    def loss_fn(params: GPT, batch: TextBatch) -> jax.Array:
+        return loss(params, batch, heads=heads)
+
+    def loss_fwd(params, batch):
+        return gpt_backward(params, batch, heads=heads)  # (value, grads as the residual)
+
+    def loss_bwd(grads, g):
+        return jax.tree.map(lambda x: g * x, grads), None
+
+    loss_fn.defvjp(loss_fwd, loss_bwd)
     return loss_fn
 
 
@@ -645,9 +668,12 @@ class Config:
     learning_rate: float = dataclasses.field(
         default=2e-3, metadata={"help": "AdamW peak learning rate", "flag": "--lr"}
     )
-    engine: Literal["default", "hand", "autodiff"] = dataclasses.field(
+    engine: Literal["default", "hand", "gpt_backward", "autodiff"] = dataclasses.field(
         default="default",
-        metadata={"help": "backward pass: the hand rules, autodiff, or the platform's default"},
+        metadata={
+            "help": "backward pass: the layers' hand rules chained by jax.grad, the whole "
+            "backward walked by hand, autodiff, or the platform's default"
+        },
     )
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
     text: str | None = dataclasses.field(

@@ -54,7 +54,9 @@ def make_batch(seed: int = 0) -> tuple[tr.TextBatch, int]:
     """One batch of random windows of tiny Shakespeare, and the vocabulary size."""
     data = tr.load_text(None, context=CONFIG["context"])
     batch = tr.random_windows(
-        jnp.asarray(data.train), jax.random.key(seed), batch=CONFIG["batch"],
+        jnp.asarray(data.train),
+        jax.random.key(seed),
+        batch=CONFIG["batch"],
         context=CONFIG["context"],
     )
     return batch, len(data.chars)
@@ -62,7 +64,10 @@ def make_batch(seed: int = 0) -> tuple[tr.TextBatch, int]:
 
 def initial_params(vocab: int) -> tr.GPT:
     return tr.init_gpt(
-        key=jax.random.key(0), vocab=vocab, context=CONFIG["context"], layers=CONFIG["layers"],
+        key=jax.random.key(0),
+        vocab=vocab,
+        context=CONFIG["context"],
+        layers=CONFIG["layers"],
         width=CONFIG["width"],
     )
 
@@ -97,8 +102,10 @@ def torch_twin(params: tr.GPT, heads: int):
     class GPT(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.wte, self.wpe, self.ln_f = tensor(params.wte), tensor(params.wpe), tensor(
-                params.ln_f
+            self.wte, self.wpe, self.ln_f = (
+                tensor(params.wte),
+                tensor(params.wpe),
+                tensor(params.ln_f),
             )
             b = params.blocks
             self.ln_1, self.w_qkv, self.w_attn = tensor(b.ln_1), tensor(b.w_qkv), tensor(b.w_attn)
@@ -127,7 +134,8 @@ def torch_step(torch, model) -> Callable:
     keep = [model.ln_1, model.ln_2, model.ln_f]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.1}, {"params": keep, "weight_decay": 0.0}],
-        lr=LEARNING_RATE, betas=(0.9, 0.99),
+        lr=LEARNING_RATE,
+        betas=(0.9, 0.99),
     )
 
     def step(ids, targets):
@@ -157,7 +165,9 @@ def compare_with_torch(torch, model, params: tr.GPT, batch: tr.TextBatch) -> flo
     worst = abs(float(loss) - t_loss.item())
     print(f"  loss: jaxdl {float(loss):.7f}, pytorch {t_loss.item():.7f}")
     pairs = {
-        "wte": (grads.wte, model.wte), "wpe": (grads.wpe, model.wpe), "ln_f": (grads.ln_f, model.ln_f),
+        "wte": (grads.wte, model.wte),
+        "wpe": (grads.wpe, model.wpe),
+        "ln_f": (grads.ln_f, model.ln_f),
         **{name: (getattr(grads.blocks, name), getattr(model, name)) for name in tr.Blocks._fields},
     }
     for name, (g, p) in pairs.items():
@@ -230,8 +240,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of turns (median reported)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument("--no-walk", action="store_true", help="skip the gpt_backward contender")
-    parser.add_argument("--torch-threads", type=int, default=None,
-                        help="PyTorch's intra-op threads (default: its own choice)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="PyTorch's intra-op threads (default: its own choice)",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1 or args.rounds < 1:
         parser.error("--steps and --rounds must be positive")
@@ -254,7 +268,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if twin is not None:
         worst = compare_with_torch(torch, model, params, batch)
         verdict = "equal" if worst <= TOLERANCE else "DIFFERENT"
-        print(f"same weights, same batch: largest difference {worst:.2e} ({verdict} to {TOLERANCE})")
+        print(
+            f"same weights, same batch: largest difference {worst:.2e} ({verdict} to {TOLERANCE})"
+        )
     engines = [("jaxdl", tr.default_engine())] + [
         (f"jaxdl {engine}", engine)
         for engine in tr.ENGINES
@@ -274,8 +290,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for name in rates:
         if name != "jaxdl":
             ratios = [o / j for j, o in zip(seconds["jaxdl"], seconds[name], strict=True)]
-            print(f"jaxdl / {name:<20} {statistics.median(ratios):6.2f}x  "
-                  f"(rounds {min(ratios):.2f}-{max(ratios):.2f})")
+            print(
+                f"jaxdl / {name:<20} {statistics.median(ratios):6.2f}x  "
+                f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
+            )
     print(f"load average {_load()}")
     return rates
 

@@ -195,7 +195,9 @@ def shakespeare() -> str:
     try:
         raw = lzma.decompress(packed)
     except lzma.LZMAError as error:
-        raise ValueError(f"jaxdl/data/{SHAKESPEARE_FILE} is damaged ({error}); reinstall jaxdl")
+        raise ValueError(
+            f"jaxdl/data/{SHAKESPEARE_FILE} is damaged ({error}); reinstall jaxdl"
+        ) from None
     digest = hashlib.sha256(raw).hexdigest()
     if digest != SHAKESPEARE_SHA256:
         raise ValueError(

@@ -52,7 +52,6 @@ from jaxdl.layers import (
     softmax_cross_entropy_hand,
 )
 from jaxdl.nn import attention, embedding, layer_norm, mlp
-from jaxdl.nn._checks import weight_grad
 from jaxdl.report import Report
 from jaxdl.validate import check_limits, require_positive_float, require_positive_int
 
@@ -329,7 +328,9 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
         return d_mid + d_in, grads
 
     d_x0, d_blocks = jax.lax.scan(block_backward, d_x, (params.blocks, saved), reverse=True)
-    d_wte_embed, d_wpe = embedding.embed_backward(params.wte.shape[0], params.wpe.shape[0], ids, d_x0)
+    d_wte_embed, d_wpe = embedding.embed_backward(
+        params.wte.shape[0], params.wpe.shape[0], ids, d_x0
+    )
     return value, GPT(d_wte_head + d_wte_embed, d_wpe, d_blocks, d_ln_f)
 
 
@@ -339,7 +340,12 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
 
 
 def random_windows(
-    data: jax.Array, key: jax.Array, *, batch: int, context: int, start: ArrayLike = 0,
+    data: jax.Array,
+    key: jax.Array,
+    *,
+    batch: int,
+    context: int,
+    start: ArrayLike = 0,
     stop: ArrayLike | None = None,
 ) -> TextBatch:
     """``batch`` windows of ``context`` characters at uniform random starts, and the same
@@ -450,7 +456,9 @@ def nanogpt_adamw(
     )
     return optax.chain(
         optax.clip_by_global_norm(clip),
-        optax.adamw(schedule, b1=0.9, b2=0.99, eps=1e-8, weight_decay=weight_decay, mask=decay_mask),
+        optax.adamw(
+            schedule, b1=0.9, b2=0.99, eps=1e-8, weight_decay=weight_decay, mask=decay_mask
+        ),
     )
 
 
@@ -509,8 +517,13 @@ def sample(
     if prompt.size > params.wpe.shape[0]:
         prompt = prompt[-params.wpe.shape[0] :]
     out = _sample(
-        params, jnp.asarray(prompt), key, jnp.asarray(temperature, params.wte.dtype),
-        heads=heads, length=length, top_k=top_k,
+        params,
+        jnp.asarray(prompt),
+        key,
+        jnp.asarray(temperature, params.wte.dtype),
+        heads=heads,
+        length=length,
+        top_k=top_k,
     )
     return np.asarray(out)
 
@@ -592,7 +605,9 @@ def train_gpt(
     from jaxdl.training.trainer import Progress, train
 
     k_init, k_feed, k_eval = jax.random.split(key, 3)
-    params = init_gpt(key=k_init, vocab=len(data.chars), context=context, layers=layers, width=width)
+    params = init_gpt(
+        key=k_init, vocab=len(data.chars), context=context, layers=layers, width=width
+    )
     optimizer = nanogpt_adamw(
         learning_rate,
         steps=steps,
@@ -648,9 +663,7 @@ def train_gpt(
 # --------------------------------------------------------------------------------------------
 
 #: nanoGPT's CPU configuration (its README), the reference run's settings.
-PAPER = dict(
-    steps=2000, batch=12, context=64, layers=4, heads=4, width=128, learning_rate=1e-3
-)
+PAPER = dict(steps=2000, batch=12, context=64, layers=4, heads=4, width=128, learning_rate=1e-3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -678,8 +691,10 @@ class Config:
     seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
     text: str | None = dataclasses.field(
         default=None,
-        metadata={"help": "train on this UTF-8 text file instead of tiny Shakespeare",
-                  "metavar": "PATH"},
+        metadata={
+            "help": "train on this UTF-8 text file instead of tiny Shakespeare",
+            "metavar": "PATH",
+        },
     )
     paper: bool = dataclasses.field(
         default=False,
@@ -706,8 +721,16 @@ class Config:
 
     def __post_init__(self):
         check_limits(self)
-        for name in ("steps", "batch", "context", "layers", "heads", "width", "sample_length",
-                     "top_k"):
+        for name in (
+            "steps",
+            "batch",
+            "context",
+            "layers",
+            "heads",
+            "width",
+            "sample_length",
+            "top_k",
+        ):
             require_positive_int(name, getattr(self, name))
         if self.context > 4096:
             raise ValueError(f"context must be at most 4096, got {self.context}")
@@ -755,15 +778,21 @@ def model_checks(*, key: jax.Array, walk: bool = True) -> list[GradCheck]:
 
     checks = [
         check_gradient(
-            "transformer: whole GPT, hand rules", reference,
-            jax.grad(lambda p: loss(p, batch, heads=2, ops=HAND)), params, key=key,
+            "transformer: whole GPT, hand rules",
+            reference,
+            jax.grad(lambda p: loss(p, batch, heads=2, ops=HAND)),
+            params,
+            key=key,
         )
     ]
     if walk:
         checks.append(
             check_gradient(
-                "transformer: whole GPT, gpt_backward", reference,
-                lambda p: gpt_backward(p, batch, heads=2)[1], params, key=key,
+                "transformer: whole GPT, gpt_backward",
+                reference,
+                lambda p: gpt_backward(p, batch, heads=2)[1],
+                params,
+                key=key,
             )
         )
     return checks
@@ -840,8 +869,13 @@ def run(config: Config = Config()) -> Report:
         )
     if config.sample:
         ids = sample(
-            trained.params, prompt, key=k_sample, heads=s["heads"], length=config.sample_length,
-            temperature=config.temperature, top_k=config.top_k,
+            trained.params,
+            prompt,
+            key=k_sample,
+            heads=s["heads"],
+            length=config.sample_length,
+            temperature=config.temperature,
+            top_k=config.top_k,
         )
         result["sample"] = config.prompt + data.chars.decode(ids)
     line = _first_line(data)
@@ -852,8 +886,13 @@ def run(config: Config = Config()) -> Report:
         result=result,
         checks=model_checks(key=k_check, walk=False),
         headline=headline,
-        plot_data={"losses": trained.losses, "evals": trained.evals, "line": line, "maps": maps,
-                   "params": trained.params},
+        plot_data={
+            "losses": trained.losses,
+            "evals": trained.evals,
+            "line": line,
+            "maps": maps,
+            "params": trained.params,
+        },
     )
 
 

@@ -87,9 +87,7 @@ def embed_grad(
       ``(dW_te [V, C], dW_pe [T_max, C])``.
     """
     _check_embed(wte, wpe, ids)
-    return embed_backward(
-        jnp.shape(wte)[0], jnp.shape(wpe)[0], jnp.asarray(ids), jnp.asarray(g)
-    )
+    return embed_backward(jnp.shape(wte)[0], jnp.shape(wpe)[0], jnp.asarray(ids), jnp.asarray(g))
 
 
 @jax.custom_vjp
@@ -159,7 +157,9 @@ def _lm_head_rule(h: jax.Array, wte: jax.Array) -> jax.Array:
     return lm_head(h, wte)
 
 
-_lm_head_rule.defvjp(lambda h, wte: (lm_head(h, wte), (h, wte)), lambda s, g: lm_head_backward(*s, g))
+_lm_head_rule.defvjp(
+    lambda h, wte: (lm_head(h, wte), (h, wte)), lambda s, g: lm_head_backward(*s, g)
+)
 
 
 def lm_head_hand(h: ArrayLike, wte: ArrayLike) -> jax.Array:

@@ -30,8 +30,9 @@ SHAPES = [(5, 1, 1, 4, 1, 2), (7, 6, 2, 8, 2, 3)]
 def _problem(shape, seed, scale):
     v, t, layers, c, h, b = shape
     rng = np.random.default_rng(seed)
-    params = tr.init_gpt(key=jax.random.key(seed), vocab=v, context=t + 1, layers=layers,
-                         width=c, dtype=jnp.float64)
+    params = tr.init_gpt(
+        key=jax.random.key(seed), vocab=v, context=t + 1, layers=layers, width=c, dtype=jnp.float64
+    )
     params = jax.tree.map(lambda x: x + scale * rng.normal(size=x.shape) * (x.ndim > 1), params)
     params = params._replace(ln_f=params.ln_f + rng.normal(size=params.ln_f.shape))
     ids = rng.integers(0, v, (b, t + 1))
@@ -51,8 +52,11 @@ def _grads(heads):
     return _GRADS[heads]
 
 
-@given(shape=st.sampled_from(SHAPES), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([0.02, 0.3, 1.0]))
+@given(
+    shape=st.sampled_from(SHAPES),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.02, 0.3, 1.0]),
+)
 def test_whole_model_gradient_equals_jax_grad(shape, seed, scale):
     params, batch, heads = _problem(shape, seed, scale)
     assert params.wte.dtype == jnp.float64
@@ -115,7 +119,9 @@ def test_sampling_is_seeded_and_top_1_is_greedy():
     kw = dict(heads=heads, length=5, temperature=1.0)
     a = tr.sample(params, prompt, key=jax.random.key(0), top_k=3, **kw)
     assert a.shape == (5,) and a.min() >= 0 and a.max() < 7
-    np.testing.assert_array_equal(a, tr.sample(params, prompt, key=jax.random.key(0), top_k=3, **kw))
+    np.testing.assert_array_equal(
+        a, tr.sample(params, prompt, key=jax.random.key(0), top_k=3, **kw)
+    )
     greedy = tr.sample(params, prompt, key=jax.random.key(5), top_k=1, **kw)
     # The model is causal: one pass over prompt + greedy text gives every step's scores.
     ids = np.concatenate([prompt, greedy])  # 7 characters: the model's whole context
@@ -132,9 +138,32 @@ TINY = tr.Config(steps=60, batch=8, context=16, layers=1, width=32, heads=2, lea
 def cli_run(tmp_path_factory):
     """The command line on TINY's settings (the demo's test reuses its compiled programs)."""
     plot = tmp_path_factory.mktemp("tr") / "gpt.png"
-    argv = ["run", "transformer", "--steps", "60", "--batch", "8", "--context", "16",
-            "--layers", "1", "--width", "32", "--heads", "2", "--lr", "3e-3", "--json",
-            "--plot", str(plot), "--sample", "--prompt", "ROMEO:", "--sample-length", "40"]
+    argv = [
+        "run",
+        "transformer",
+        "--steps",
+        "60",
+        "--batch",
+        "8",
+        "--context",
+        "16",
+        "--layers",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+        "--lr",
+        "3e-3",
+        "--json",
+        "--plot",
+        str(plot),
+        "--sample",
+        "--prompt",
+        "ROMEO:",
+        "--sample-length",
+        "40",
+    ]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = main(argv)

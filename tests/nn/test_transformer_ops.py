@@ -52,8 +52,11 @@ _attention_rule = {
 }
 
 
-@given(shape=st.sampled_from(ATTENTION_SHAPES), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([0.3, 1.0, 3.0]))
+@given(
+    shape=st.sampled_from(ATTENTION_SHAPES),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.3, 1.0, 3.0]),
+)
 def test_attention_backward_equals_vjp(shape, seed, scale):
     b, t, c, h = shape
     x, w_qkv, w_proj, g = _normal(seed, (b, t, c), (c, 3 * c), (c, c), (b, t, c))
@@ -96,8 +99,11 @@ LN_SHAPES = [(1, 1, 1), (2, 3, 5), (4, 16)]
 _ln_rule = _rule_vjp(layer_norm.layer_norm_hand)
 
 
-@given(shape=st.sampled_from(LN_SHAPES), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([1e-2, 1.0, 1e2]))
+@given(
+    shape=st.sampled_from(LN_SHAPES),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([1e-2, 1.0, 1e2]),
+)
 def test_layer_norm_backward_equals_vjp(shape, seed, scale):
     x, w, g = _normal(seed, shape, shape[-1:], shape)
     x = scale * x + 3.0
@@ -123,8 +129,11 @@ MLP_SHAPES = [(1, 1, 2), (2, 3, 4)]
 _mlp_rule = _rule_vjp(mlp.mlp_hand)
 
 
-@given(shape=st.sampled_from(MLP_SHAPES), seed=st.integers(0, 2**16),
-       scale=st.sampled_from([0.3, 1.0, 4.0]))
+@given(
+    shape=st.sampled_from(MLP_SHAPES),
+    seed=st.integers(0, 2**16),
+    scale=st.sampled_from([0.3, 1.0, 4.0]),
+)
 def test_mlp_backward_equals_vjp(shape, seed, scale):
     b, t, c = shape
     x, w_fc, w_proj, g = _normal(seed, (b, t, c), (c, 4 * c), (4 * c, c), (b, t, c))
@@ -147,8 +156,11 @@ _gelu_grad = jax.jit(jax.vmap(jax.grad(mlp.gelu)))
 
 def test_gelu_values():
     # x Φ(x): Φ(0) = 1/2, Φ(1) = 0.8413447460685429; odd part x/2 cancels.
-    np.testing.assert_allclose(mlp.gelu(jnp.array([0.0, 1.0, -1.0])),
-                               [0.0, 0.8413447460685429, -0.15865525393145707], rtol=1e-14)
+    np.testing.assert_allclose(
+        mlp.gelu(jnp.array([0.0, 1.0, -1.0])),
+        [0.0, 0.8413447460685429, -0.15865525393145707],
+        rtol=1e-14,
+    )
     np.testing.assert_allclose(mlp.gelu_slope(0.0), 0.5)
 
 
@@ -163,8 +175,11 @@ _embed_vjp = jax.jit(
 _embed_hand = jax.jit(embedding.embed_grad)
 
 
-@given(t=st.sampled_from([1, 3, 5]), seed=st.integers(0, 2**16),
-       ids=st.lists(st.integers(0, 4), min_size=10, max_size=10))
+@given(
+    t=st.sampled_from([1, 3, 5]),
+    seed=st.integers(0, 2**16),
+    ids=st.lists(st.integers(0, 4), min_size=10, max_size=10),
+)
 def test_embedding_backward_is_a_scatter_add(t, seed, ids):
     wte, wpe, g = _normal(seed, (5, 3), (6, 3), (2, t, 3))
     ids = jnp.asarray(np.reshape(ids, (2, 5))[:, :t], jnp.int32)

@@ -9,13 +9,6 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.typing import ArrayLike
-
-
-def require_shape(name: str, x: ArrayLike, rank: int, layout: str) -> None:
-    """``ValueError`` naming ``name`` unless ``x`` has rank ``rank`` (``layout`` says which)."""
-    if jnp.ndim(x) != rank:
-        raise ValueError(f"{name} must have rank {rank} ({layout}), got shape {jnp.shape(x)}")
 
 
 def matmul_rows(x: jax.Array, w: jax.Array) -> jax.Array:

@@ -26,11 +26,13 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, require_shape, vjp_checks, weight_grad
+from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.nn.backward import register
+from jaxdl.validate import require_rank
 
 
 def _check(x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int) -> None:
-    require_shape("attention input", x, 3, "[B, T, C]")
+    require_rank("attention input", x, 3, "[B, T, C]")
     c = jnp.shape(x)[-1]
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or c % heads:
         raise ValueError(f"heads must be a positive integer dividing the width {c}, got {heads!r}")
@@ -169,6 +171,9 @@ def causal_self_attention_hand(
     """
     _check(x, w_qkv, w_proj, heads)
     return _attention_rule(jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj), heads)
+
+
+register("causal_self_attention", causal_self_attention, causal_self_attention_hand)
 
 
 def gradient_checks(*, key: jax.Array) -> list:

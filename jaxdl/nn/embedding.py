@@ -22,13 +22,15 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, require_shape, vjp_checks, weight_grad
+from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.nn.backward import register
+from jaxdl.validate import require_rank
 
 
 def _check_embed(wte: ArrayLike, wpe: ArrayLike, ids: ArrayLike) -> None:
-    require_shape("token embedding", wte, 2, "[V, C]")
-    require_shape("position embedding", wpe, 2, "[T_max, C]")
-    require_shape("token ids", ids, 2, "[B, T]")
+    require_rank("token embedding", wte, 2, "[V, C]")
+    require_rank("position embedding", wpe, 2, "[T_max, C]")
+    require_rank("token ids", ids, 2, "[B, T]")
     if jnp.shape(wte)[1] != jnp.shape(wpe)[1]:
         raise ValueError(
             f"token embedding {jnp.shape(wte)} and position embedding {jnp.shape(wpe)} "
@@ -120,8 +122,8 @@ def embed_hand(wte: ArrayLike, wpe: ArrayLike, ids: ArrayLike) -> jax.Array:
 
 
 def _check_head(h: ArrayLike, wte: ArrayLike) -> None:
-    require_shape("lm_head input", h, 3, "[B, T, C]")
-    require_shape("token embedding", wte, 2, "[V, C]")
+    require_rank("lm_head input", h, 3, "[B, T, C]")
+    require_rank("token embedding", wte, 2, "[V, C]")
     if jnp.shape(h)[-1] != jnp.shape(wte)[1]:
         raise ValueError(
             f"lm_head: input {jnp.shape(h)} and token embedding {jnp.shape(wte)} must share C"
@@ -166,6 +168,10 @@ def lm_head_hand(h: ArrayLike, wte: ArrayLike) -> jax.Array:
     """:func:`lm_head` whose gradient is :func:`lm_head_grad` (a ``jax.custom_vjp`` rule)."""
     _check_head(h, wte)
     return _lm_head_rule(jnp.asarray(h), jnp.asarray(wte))
+
+
+register("embed", embed, embed_hand)
+register("lm_head", lm_head, lm_head_hand)
 
 
 def gradient_checks(*, key: jax.Array) -> list:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxdl.nn._checks import Pool, vjp_checks
+from jaxdl.nn.backward import register
 
 #: PyTorch's ``F.layer_norm`` default, which nanoGPT uses.
 EPS = 1e-5
@@ -115,6 +116,9 @@ def layer_norm_hand(x: ArrayLike, w: ArrayLike) -> jax.Array:
     """
     _check(x, w)
     return _layer_norm_rule(jnp.asarray(x), jnp.asarray(w))
+
+
+register("layer_norm", layer_norm, layer_norm_hand)
 
 
 def gradient_checks(*, key: jax.Array) -> list:

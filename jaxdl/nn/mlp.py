@@ -18,7 +18,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, require_shape, vjp_checks, weight_grad
+from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.nn.backward import register
+from jaxdl.validate import require_rank
 
 _SQRT_HALF = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -51,7 +53,7 @@ gelu_hand.defvjp(lambda x: (gelu(x), x), lambda x, g: gelu_grad(x, g))
 
 
 def _check(x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike) -> None:
-    require_shape("mlp input", x, 3, "[B, T, C]")
+    require_rank("mlp input", x, 3, "[B, T, C]")
     c = jnp.shape(x)[-1]
     if jnp.ndim(w_fc) != 2 or jnp.shape(w_fc)[0] != c or jnp.shape(w_proj) != jnp.shape(w_fc)[::-1]:
         raise ValueError(
@@ -130,6 +132,10 @@ def mlp_hand(x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike) -> jax.Array:
     """
     _check(x, w_fc, w_proj)
     return _mlp_rule(jnp.asarray(x), jnp.asarray(w_fc), jnp.asarray(w_proj))
+
+
+register("gelu", gelu, gelu_hand)
+register("mlp", mlp, mlp_hand)
 
 
 def gradient_checks(*, key: jax.Array) -> list:

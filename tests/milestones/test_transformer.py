@@ -173,7 +173,7 @@ def cli_run(tmp_path_factory):
 def test_demo_prints_losses_and_a_sample(cli_run, capsys):
     from tests.scripts import load_script
 
-    load_script("demos", "transformer").main(["--length", "30"], config=TINY)
+    load_script("demos", "transformer").main(["--length", "40"], config=TINY)
     out = capsys.readouterr().out
     assert "validation loss" in out and "a uniform guess scores 4.1744" in out
     assert out.rstrip().split("---\n")[1].startswith("ROMEO:")

@@ -49,6 +49,7 @@ from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import softmax_cross_entropy, softmax_cross_entropy_grad
 from jaxdl.milestones import Milestone
 from jaxdl.nn import attention, backward, embedding, layer_norm, mlp
+from jaxdl.optim import init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import (
     BATCH,
@@ -579,15 +580,17 @@ def train_gpt(
     eval_every: int | None = None,
     eval_batches: int = NANOGPT_EVAL_BATCHES,
     progress: bool = False,
-    hooks: tuple = (),
-    start: object = None,
+    run_dir: str | None = None,
+    resume: bool = False,
 ) -> Trained:
     """Train a GPT on ``data.train`` with nanoGPT's optimizer (warm-up ``min(100, steps // 20)``
     steps, cosine to a tenth of ``learning_rate`` at ``steps``) through the shared trainer.
 
     Every ``eval_every`` steps (and at step 0), the train and validation losses are estimated
-    over ``eval_batches`` random batches, as nanoGPT's ``estimate_loss`` does.
-    ``start`` continues from a :class:`~jaxdl.optim.TrainState` and feed key (a checkpoint).
+    over ``eval_batches`` random batches, as nanoGPT's ``estimate_loss`` does. With ``run_dir``,
+    a checkpoint (:mod:`jaxdl.training.checkpoints`: written atomically, checksummed, the newest
+    two kept) is saved after each of those chunks; ``resume`` continues from the newest good one,
+    to the parameters of an uninterrupted run, and refuses one whose settings differ.
     """
     from jaxdl.training.trainer import Progress, train
 
@@ -605,12 +608,24 @@ def train_gpt(
     whole = jnp.asarray(np.concatenate([data.train, data.validation]))
     n_train = len(data.train)
     feed = window_feed(train_ids, key=k_feed, batch=batch, context=context)
-    initial = params
-    if start is not None:
-        initial, feed_key = start
-        feed = feed._replace(state=(feed_key, train_ids))
-    evals = {"step": [], "train": [], "val": []}
     every = eval_every or steps
+    settings = dict(
+        text=data.source,
+        steps=steps,
+        batch=batch,
+        context=context,
+        layers=layers,
+        heads=heads,
+        width=width,
+        learning_rate=learning_rate,
+        eval_every=every,
+        key=np.asarray(jax.random.key_data(key)).tolist(),
+    )
+    initial = init_train_state(params, optimizer)
+    evals = {"step": [], "train": [], "val": []}
+    if resume:
+        initial, feed_key, evals = _restore(run_dir, initial, k_feed, settings)
+        feed = feed._replace(state=(feed_key, train_ids))
 
     def evaluate(p, done):
         k = jax.random.fold_in(k_eval, done)
@@ -621,28 +636,64 @@ def train_gpt(
 
     eval_seconds = 0.0
 
-    def eval_hook(state, feed_state, done):
+    def after_chunk(state, feed_state, _):
         nonlocal eval_seconds
+        done = int(state.step)
         if done % every == 0 or done == steps:
             t = time.perf_counter()
-            evaluate(state.params, int(state.step))
+            evaluate(state.params, done)
             eval_seconds += time.perf_counter() - t
+        if run_dir is not None:
+            _save(run_dir, state, feed_state[0], evals, settings)
 
-    if eval_every and start is None:
+    if not evals["step"]:
         evaluate(params, 0)
+    remaining = steps - int(initial.step)
+    if remaining <= 0:
+        return Trained(initial.params, np.zeros((0,), np.float32), evals, 0.0)
     begin = time.perf_counter()
     trained = train(
         loss_function(heads, engine),
         initial,
         optimizer,
         feed,
-        steps=steps - (0 if start is None else int(initial.step)),
+        steps=remaining,
         chunk_steps=every,
         progress=Progress("GPT on " + data.source, "tok", batch * context) if progress else None,
-        hooks=(eval_hook, *hooks),
+        hooks=(after_chunk,),
     )
     seconds = time.perf_counter() - begin - eval_seconds
     return Trained(trained.state.params, trained.losses, evals, seconds)
+
+
+def _save(run_dir, state, feed_key, evals, settings) -> None:
+    from jaxdl.training.checkpoints import Checkpoints
+
+    done = int(state.step)
+    tree = {"train": state, "feed_key": jax.random.key_data(feed_key)}
+    meta = {"epoch": done, "settings": settings, "evals": evals}
+    Checkpoints(run_dir).save(done, tree, state.params, meta)
+
+
+def _restore(run_dir, initial, feed_key, settings):
+    """``(state, feed key, evals)`` from the newest good checkpoint in ``run_dir``."""
+    import json
+
+    from jaxdl.training.checkpoints import Checkpoints, decode
+
+    checkpoints = Checkpoints(run_dir)
+    epoch, files, _ = checkpoints.newest_good()
+    meta = json.loads(files["meta.json"])
+    if meta.get("settings") != settings:
+        changed = sorted(k for k in settings if meta.get("settings", {}).get(k) != settings[k])
+        raise ValueError(
+            f"the run in {run_dir} was made with other settings ({', '.join(changed)}); "
+            "resume it with its own settings, or choose another --out"
+        )
+    like = {"train": initial, "feed_key": jax.random.key_data(feed_key)}
+    restored = decode(files, like, initial.params, name=str(checkpoints.root / str(epoch)))
+    state = restored.state["train"]
+    return state, jax.random.wrap_key_data(restored.state["feed_key"]), meta["evals"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -701,6 +752,18 @@ class Config:
             "2000 steps (overrides those options; a few minutes)"
         },
     )
+    out: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "save a checkpoint to this directory after every evaluation (every 250 "
+            "steps with --paper)",
+            "metavar": "DIR",
+        },
+    )
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "continue the run saved in --out from its newest good checkpoint"},
+    )
     sample: bool = dataclasses.field(
         default=False, metadata={"help": "generate text after training"}
     )
@@ -730,6 +793,8 @@ class Config:
         require_positive_float("temperature", self.temperature)
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
+        if self.resume and self.out is None:
+            raise ValueError("--resume needs --out, the directory of the run to continue")
 
     def settings(self) -> dict:
         """The model and training settings, nanoGPT's when ``paper`` is set."""
@@ -804,6 +869,16 @@ def run(config: Config = Config()) -> Report:
     s = config.settings()
     key = jax.random.key(config.seed)
     k_train, k_sample, k_check = jax.random.split(key, 3)
+    if config.out is not None:
+        from jaxdl.training.checkpoints import has_checkpoints
+        from jaxdl.validate import writable_directory
+
+        writable_directory(config.out, option="--out")
+        if has_checkpoints(config.out) and not config.resume:
+            raise ValueError(
+                f"--out {config.out!r} already holds a run; add --resume to continue it, or "
+                "choose another directory"
+            )
     data = load_text(config.text, context=s["context"])
     prompt = data.chars.encode(config.prompt) if config.sample else None  # refused before work
     engine = _engine(config)
@@ -813,10 +888,12 @@ def run(config: Config = Config()) -> Report:
         engine=engine,
         eval_every=250 if config.paper else s["steps"],
         progress=config.paper,
+        run_dir=config.out,
+        resume=config.resume,
         **s,
     )
     val_20 = trained.evals["val"][-1]  # nanoGPT's estimate: 20 random batches at the end
-    tokens = s["steps"] * s["batch"] * s["context"]
+    tokens = len(trained.losses) * s["batch"] * s["context"]
     result = {
         "text": data.source,
         "vocabulary": len(data.chars),
@@ -826,7 +903,7 @@ def run(config: Config = Config()) -> Report:
         "final_train_loss": float(np.mean(trained.losses[-20:])),
         "val_loss": val_20,
         "train_seconds": trained.seconds,
-        "tokens_per_second": tokens / trained.seconds,
+        "tokens_per_second": tokens / trained.seconds if trained.seconds else None,
         "evals": trained.evals,
     }
     if config.paper:

@@ -6,9 +6,11 @@ Tiny models only, each shape compiled once; the chapter's run is made once per m
 """
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -189,6 +191,24 @@ def test_cli_run_learns_samples_and_plots(cli_run):
     assert r["sample"].startswith("ROMEO:") and len(r["sample"]) == 46
     assert all(c["passed"] for c in report["checks"])
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    data = tr.load_text(None, context=TINY.context)
+    kw = dict(key=jax.random.key(0), engine="gpt_backward", eval_every=30, **TINY.settings())
+    whole = tr.train_gpt(data, **kw)
+    tr.train_gpt(data, run_dir=str(tmp_path), **kw)
+    checkpoints = tmp_path / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["30", "60"]
+    shutil.rmtree(checkpoints / "60")  # as if killed after step 30
+    resumed = tr.train_gpt(data, run_dir=str(tmp_path), resume=True, **kw)
+    assert len(resumed.losses) == 30 and resumed.evals["step"] == [0, 30, 60]
+    assert_trees_match(resumed.params, whole.params)
+    assert resumed.evals == whole.evals
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate\)"):
+        tr.train_gpt(data, run_dir=str(tmp_path), resume=True, **{**kw, "learning_rate": 1e-3})
+    with pytest.raises(ValueError, match="already holds a run; add --resume"):
+        tr.run(dataclasses.replace(TINY, out=str(tmp_path)))
 
 
 def test_text_option_and_its_errors(tmp_path):

@@ -1,4 +1,6 @@
-"""Text for the sentiment classifier: a labelled-CSV reader and a small vocabulary builder.
+"""Text for the language chapters: a labelled-CSV reader and a word vocabulary for the sentiment
+classifier, and plain text read as characters for the Transformer (tiny Shakespeare ships with
+the package; any UTF-8 file will do).
 
 The CSV has a header row naming (at least) a ``text`` column and a ``label`` column; labels are
 ``0``/``1`` or ``negative``/``positive`` (also ``neg``/``pos``), case-insensitive. Public data
@@ -19,7 +21,9 @@ from __future__ import annotations
 
 import collections
 import csv
+import hashlib
 import io
+import lzma
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -163,3 +167,150 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
     if not texts:
         raise ValueError(f"CSV file {name!r} has a header but no rows")
     return texts, labels
+
+
+# --------------------------------------------------------------------------------------------
+# Characters: tiny Shakespeare, any UTF-8 file, a character vocabulary, nanoGPT's split
+# --------------------------------------------------------------------------------------------
+
+#: SHA-256 of the uncompressed tiny Shakespeare (Karpathy's char-rnn ``input.txt``).
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_FILE = "tinyshakespeare.txt.xz"
+#: The most bytes :func:`read_text` accepts (the whole text is held in memory as int32 ids).
+MAX_TEXT_BYTES = 64 * 2**20
+#: The fewest characters :func:`read_text` accepts by default.
+MIN_TEXT_CHARS = 100
+
+
+def shakespeare() -> str:
+    """Tiny Shakespeare, 1,115,394 characters, from the package; its SHA-256 checked on load.
+
+    Raises:
+      ValueError: the shipped file is damaged (its checksum differs from
+        :data:`SHAKESPEARE_SHA256`); reinstall jaxdl.
+    """
+    from importlib import resources
+
+    packed = resources.files("jaxdl.data").joinpath(SHAKESPEARE_FILE).read_bytes()
+    try:
+        raw = lzma.decompress(packed)
+    except lzma.LZMAError as error:
+        raise ValueError(
+            f"jaxdl/data/{SHAKESPEARE_FILE} is damaged ({error}); reinstall jaxdl"
+        ) from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHAKESPEARE_SHA256:
+        raise ValueError(
+            f"jaxdl/data/{SHAKESPEARE_FILE} is damaged: SHA-256 {digest}, expected "
+            f"{SHAKESPEARE_SHA256}; reinstall jaxdl"
+        )
+    return raw.decode("utf-8")
+
+
+def read_text(
+    path: str | Path, *, min_chars: int = MIN_TEXT_CHARS, max_bytes: int = MAX_TEXT_BYTES
+) -> str:
+    """Read a UTF-8 text file for a character-level language model.
+
+    A byte-order mark is dropped; line endings are kept as they are.
+
+    Args:
+      path: the file.
+      min_chars: fewest characters accepted (a model needs a context's worth in each split).
+      max_bytes: most bytes accepted.
+
+    Raises:
+      ValueError: one line naming the file: missing, a directory, unreadable, larger than
+        ``max_bytes``, empty, binary (a NUL byte, or bytes that are not UTF-8, with the
+        offset), or shorter than ``min_chars`` characters.
+    """
+    require_positive_int("min_chars", min_chars)
+    require_positive_int("max_bytes", max_bytes)
+    path = Path(path)
+    name = str(path)
+    if path.is_dir():
+        raise ValueError(f"text file {name!r} is a directory; give the path of a UTF-8 text file")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(
+                f"text file {name!r} has {size:,} bytes, more than the {max_bytes:,} accepted; "
+                "use a part of it"
+            )
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ValueError(f"text file {name!r} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"text file {name!r}: cannot read: {error.strerror or error}") from None
+    if len(raw) > max_bytes:  # grew while we looked, or a device file
+        raise ValueError(f"text file {name!r} is larger than the {max_bytes:,} bytes accepted")
+    if not raw:
+        raise ValueError(f"text file {name!r} is empty")
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ValueError(
+            f"text file {name!r} looks binary (a NUL byte at offset {nul}); give a UTF-8 text file"
+        )
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"text file {name!r} is not UTF-8 (byte 0x{raw[error.start]:02x} at offset "
+            f"{error.start}); save it as UTF-8"
+        ) from None
+    if len(content) < min_chars:
+        raise ValueError(
+            f"text file {name!r} has {len(content)} characters; at least {min_chars} are needed"
+        )
+    return content
+
+
+@dataclass(frozen=True)
+class Characters:
+    """A character vocabulary: the distinct characters of a text, sorted (nanoGPT's
+    ``shakespeare_char`` order: id 0 is the smallest code point, ``"\\n"`` in Shakespeare)."""
+
+    chars: str
+
+    def __post_init__(self):
+        if not self.chars:
+            raise ValueError("a character vocabulary needs at least one character")
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("the characters of a vocabulary must be distinct")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @classmethod
+    def of(cls, text: str) -> Characters:
+        """The vocabulary of every character in ``text``."""
+        return cls("".join(sorted(set(text))))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids ``[len(text)]`` int32.
+
+        Raises:
+          ValueError: ``text`` holds a character outside the vocabulary (named, with its place).
+        """
+        try:
+            return np.fromiter((self._index[c] for c in text), np.int32, len(text))
+        except KeyError as error:
+            char = error.args[0]
+            raise ValueError(
+                f"character {char!r} (position {text.index(char)}) is not in the vocabulary of "
+                f"{len(self)} characters"
+            ) from None
+
+    def decode(self, ids) -> str:
+        """The text of ``ids`` (any integer sequence in ``[0, len(self))``)."""
+        return "".join(self.chars[int(i)] for i in np.asarray(ids).reshape(-1))
+
+
+def split_train_validation(ids: np.ndarray, train_fraction: float = 0.9):
+    """nanoGPT's split: the first ``int(train_fraction * N)`` ids train, the rest validate."""
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
+    n = int(train_fraction * len(ids))
+    return ids[:n], ids[n:]

@@ -108,3 +108,40 @@ def test_a_directory_is_not_reported_as_missing(tmp_path):
 def test_vocabulary_bad_input(texts, kwargs, message):
     with pytest.raises(ValueError, match=message):
         text.build_vocabulary(texts, **kwargs)
+
+
+# ------------------------------------------------------------------ plain text as characters
+
+
+def test_read_text_refuses_what_is_not_usable_text(tmp_path):
+    def write(name, data):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    good = write("good.txt", "\ufeffto be or not to be\n".encode() * 10)
+    assert text.read_text(good).startswith("to be")  # byte-order mark dropped
+    cases = [
+        (tmp_path / "missing.txt", "does not exist"),
+        (tmp_path, "is a directory"),
+        (write("empty.txt", b""), "is empty"),
+        (write("nul.bin", b"abc\x00def" * 50), r"looks binary \(a NUL byte at offset 3\)"),
+        (write("latin1.txt", b"caf\xe9 " * 50), r"not UTF-8 \(byte 0xe9 at offset 3\)"),
+        (write("short.txt", b"hello"), "has 5 characters; at least 100 are needed"),
+    ]
+    for path, message in cases:
+        with pytest.raises(ValueError, match=message):
+            text.read_text(path)
+    with pytest.raises(ValueError, match="more than the 50 accepted"):
+        text.read_text(good, max_bytes=50)
+
+
+def test_characters_round_trip_and_refuse_unknown_characters():
+    chars = text.Characters.of("banana split")
+    assert chars.chars == " abilnpst" and len(chars) == 9
+    ids = chars.encode("pan")
+    assert ids.dtype == np.int32 and chars.decode(ids) == "pan"
+    with pytest.raises(ValueError, match=r"character 'z' \(position 1\) is not in the vocabulary"):
+        chars.encode("az")
+    train, val = text.split_train_validation(np.arange(10))
+    assert train.tolist() == list(range(9)) and val.tolist() == [9]

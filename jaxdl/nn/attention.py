@@ -1,0 +1,193 @@
+"""Causal multi-head self-attention (Vaswani et al. 2017, decoder form), with its backward pass
+by hand.
+
+For an input ``x [B, T, C]``, ``H`` heads of width ``D = C / H`` and no biases (nanoGPT's
+``bias=False``)::
+
+    q, k, v = split(x W_qkv)                  W_qkv [C, 3C], each then [B, H, T, D]
+    s = q kᵀ / √D                             [B, H, T, T]   scaled dot products
+    s[i, j] = -∞ where j > i                  the causal mask: no position sees its future
+    p = softmax(s) over j                     each row sums to one
+    o = p v                                   [B, H, T, D]   a weighted mean of the values
+    y = merge(o) W_proj                       W_proj [C, C]   heads side by side, projected
+
+``causal_self_attention`` is the pure forward, ``causal_self_attention_grad`` the backward
+derived by hand (formulas in its docstring), ``causal_self_attention_hand`` the forward with
+that backward as its ``jax.custom_vjp`` rule; ``attention_weights`` returns ``p``, the maps the
+chapter draws.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.nn.backward import register
+from jaxdl.validate import require_rank
+
+
+def _check(x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int) -> None:
+    require_rank("attention input", x, 3, "[B, T, C]")
+    c = jnp.shape(x)[-1]
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or c % heads:
+        raise ValueError(f"heads must be a positive integer dividing the width {c}, got {heads!r}")
+    if jnp.shape(w_qkv) != (c, 3 * c) or jnp.shape(w_proj) != (c, c):
+        raise ValueError(
+            f"attention: input {jnp.shape(x)} needs w_qkv ({c}, {3 * c}) and w_proj ({c}, {c}), "
+            f"got {jnp.shape(w_qkv)} and {jnp.shape(w_proj)}"
+        )
+
+
+def _split_heads(qkv: jax.Array, heads: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``[B, T, 3C]`` -> ``q, k, v``, each ``[B, H, T, D]``."""
+    b, t, c3 = qkv.shape
+    parts = qkv.reshape(b, t, 3, heads, c3 // (3 * heads)).transpose(2, 0, 3, 1, 4)
+    return parts[0], parts[1], parts[2]
+
+
+def _merge_heads(o: jax.Array) -> jax.Array:
+    """``[..., B, H, T, D]`` -> ``[..., B, T, H D]``: the heads side by side."""
+    *lead, b, h, t, d = o.shape
+    return jnp.swapaxes(o, -3, -2).reshape(*lead, b, t, h * d)
+
+
+def _probabilities(q: jax.Array, k: jax.Array) -> jax.Array:
+    """``softmax(q kᵀ / √D)`` with the causal mask, ``[B, H, T, T]``."""
+    t, d = q.shape[-2], q.shape[-1]
+    s = jnp.einsum("bhid,bhjd->bhij", q, k) * (1 / math.sqrt(d))
+    causal = jnp.tril(jnp.ones((t, t), bool))
+    return jax.nn.softmax(jnp.where(causal, s, -jnp.inf), axis=-1)
+
+
+def attention_weights(x: ArrayLike, w_qkv: ArrayLike, heads: int) -> jax.Array:
+    """The attention maps ``p [B, H, T, T]``: row ``i`` says how much position ``i`` reads
+    each position ``j <= i``."""
+    x, w_qkv = jnp.asarray(x), jnp.asarray(w_qkv)
+    _check(x, w_qkv, jnp.zeros((x.shape[-1],) * 2, x.dtype), heads)
+    q, k, _ = _split_heads(matmul_rows(x, w_qkv), heads)
+    return _probabilities(q, k)
+
+
+def causal_self_attention(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int
+) -> jax.Array:
+    """Causal multi-head self-attention, the forward pass (see the module's formulas).
+
+    Args:
+      x: ``[B, T, C]``.
+      w_qkv: the fused query, key and value projections ``[C, 3C]`` (in that order).
+      w_proj: the output projection ``[C, C]``.
+      heads: ``H``, dividing ``C``.
+
+    Returns:
+      ``[B, T, C]``.
+    """
+    _check(x, w_qkv, w_proj, heads)
+    x, w_qkv, w_proj = jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj)
+    q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
+    o = jnp.einsum("bhij,bhjd->bhid", _probabilities(q, k), v)
+    return matmul_rows(_merge_heads(o), w_proj)
+
+
+def attention_backward(x, q, k, v, p, o, w_qkv, w_proj, g):
+    """The backward pass from the saved forward values (see :func:`causal_self_attention_grad`).
+
+    Returns ``(dx, dW_qkv, dW_proj)``.
+    """
+    d = q.shape[-1]
+    heads = q.shape[1]
+    d_wproj = weight_grad(o, g)
+    b, t, c = g.shape
+    d_o = jnp.swapaxes(matmul_rows(g, w_proj.T).reshape(b, t, heads, d), 1, 2)
+    d_p = jnp.einsum("bhid,bhjd->bhij", d_o, v)
+    d_v = jnp.einsum("bhij,bhid->bhjd", p, d_o)
+    d_s = p * (d_p - jnp.sum(d_p * p, axis=-1, keepdims=True)) * (1 / math.sqrt(d))
+    d_q = jnp.einsum("bhij,bhjd->bhid", d_s, k)
+    d_k = jnp.einsum("bhij,bhid->bhjd", d_s, q)
+    d_qkv = jnp.concatenate([_merge_heads(d_q), _merge_heads(d_k), _merge_heads(d_v)], axis=-1)
+    return matmul_rows(d_qkv, w_qkv.T), weight_grad(x, d_qkv), d_wproj
+
+
+def causal_self_attention_grad(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, g: ArrayLike
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Gradient of :func:`causal_self_attention` given ``g = ∂L/∂y [B, T, C]``.
+
+    Backwards through the forward's steps, ``Σ`` over every batch row and position::
+
+        ∂L/∂W_proj = Σ merge(o)ᵀ g             ∂L/∂o = split(g W_projᵀ)
+        ∂L/∂p = ∂L/∂o vᵀ                       ∂L/∂v = pᵀ ∂L/∂o
+        ∂L/∂s_ij = p_ij (∂L/∂p_ij - Σ_k p_ik ∂L/∂p_ik)          the softmax's Jacobian
+        ∂L/∂q = ∂L/∂s k / √D                   ∂L/∂k = ∂L/∂sᵀ q / √D
+        ∂L/∂W_qkv = Σ xᵀ [∂L/∂q, ∂L/∂k, ∂L/∂v]  ∂L/∂x = [∂L/∂q, ∂L/∂k, ∂L/∂v] W_qkvᵀ
+
+    A masked entry has ``p_ij = 0``, so its ``∂L/∂s_ij`` is zero: the mask needs no backward
+    step of its own (nothing flows from a position to its past's queries through the future).
+
+    Returns:
+      ``(dx [B, T, C], dW_qkv [C, 3C], dW_proj [C, C])``.
+    """
+    _check(x, w_qkv, w_proj, heads)
+    x, w_qkv, w_proj, g = (jnp.asarray(a) for a in (x, w_qkv, w_proj, g))
+    return attention_backward(*_forward_saved(x, w_qkv, w_proj, heads)[1], g)
+
+
+def _forward_saved(x, w_qkv, w_proj, heads):
+    q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
+    p = _probabilities(q, k)
+    o = _merge_heads(jnp.einsum("bhij,bhjd->bhid", p, v))
+    return matmul_rows(o, w_proj), (x, q, k, v, p, o, w_qkv, w_proj)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _attention_rule(x, w_qkv, w_proj, heads):
+    return causal_self_attention(x, w_qkv, w_proj, heads)
+
+
+def _attention_fwd(x, w_qkv, w_proj, heads):
+    return _forward_saved(x, w_qkv, w_proj, heads)
+
+
+def _attention_bwd(heads, saved, g):
+    del heads  # the saved q has it in its shape
+    return attention_backward(*saved, g)
+
+
+_attention_rule.defvjp(_attention_fwd, _attention_bwd)
+
+
+def causal_self_attention_hand(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int
+) -> jax.Array:
+    """:func:`causal_self_attention` whose gradient is :func:`causal_self_attention_grad`.
+
+    The forward saves ``q, k, v``, the probabilities ``p`` and the merged heads ``o`` (llm.c
+    keeps the same: ``qkv``, ``preatt``/``att`` and ``atty``).
+    """
+    _check(x, w_qkv, w_proj, heads)
+    return _attention_rule(jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj), heads)
+
+
+register("causal_self_attention", causal_self_attention, causal_self_attention_hand)
+
+
+def gradient_checks(*, key: jax.Array) -> list:
+    """Attention with 2 heads over 4 positions: formula and rule vs ``jax.grad`` vs finite
+    differences."""
+    pool = Pool(key, 1024)
+    x = pool.normal((2, 4, 6))
+    w_qkv, w_proj = pool.normal((6, 18), 0.5), pool.normal((6, 6), 0.5)
+    g = pool.normal((2, 4, 6))
+    return vjp_checks(
+        "nn.causal_self_attention",
+        lambda a, b, c: causal_self_attention(a, b, c, 2),
+        lambda a, b, c, g: causal_self_attention_grad(a, b, c, 2, g),
+        lambda a, b, c: causal_self_attention_hand(a, b, c, 2),
+        (x, w_qkv, w_proj),
+        g,
+    )

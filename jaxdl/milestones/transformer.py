@@ -848,16 +848,10 @@ def model_checks(*, key: jax.Array, walk: bool = True) -> list[GradCheck]:
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """Every layer's rule (embedding, layer norm, attention, GELU, MLP, tied head) and the whole
-    model, each hand backward vs ``jax.grad`` vs finite differences."""
-    import jaxdl.nn
-
-    keys = jax.random.split(key, 5)
-    checks = []
-    for module, k in zip((embedding, layer_norm, attention, mlp), keys[:4], strict=True):
-        if module not in jaxdl.nn.OP_MODULES:  # else ``jaxdl check`` runs them with the nn ops
-            checks.extend(module.gradient_checks(key=k))
-    return checks + model_checks(key=keys[4])
+    """The whole model: each engine's backward vs ``jax.grad`` vs finite differences. Every
+    layer's own rule (embedding, layer norm, attention, GELU, MLP, tied head) is checked by its
+    :mod:`jaxdl.nn` module, which ``jaxdl check`` runs too."""
+    return model_checks(key=key)
 
 
 def _engine(config: Config) -> str:

@@ -10,17 +10,21 @@ that every network takes.
 - :mod:`~jaxdl.nn.pooling`: 2x2 max-pooling.
 - :mod:`~jaxdl.nn.lrn`: local response normalisation.
 - :mod:`~jaxdl.nn.dropout`: inverted dropout.
+- :mod:`~jaxdl.nn.embedding`: token and position embeddings, and the tied language-model head.
+- :mod:`~jaxdl.nn.layer_norm`: layer normalisation without bias.
+- :mod:`~jaxdl.nn.attention`: causal multi-head self-attention with a fused QKV projection.
+- :mod:`~jaxdl.nn.mlp`: the exact GELU and the Transformer's 4x MLP.
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch.
 """
 
 from jaxdl import losses  # noqa: F401  (registers the losses with the switch)
-from jaxdl.nn import affine, dropout, lrn, pooling
+from jaxdl.nn import affine, attention, dropout, embedding, layer_norm, lrn, mlp, pooling
 from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
 #: Every op module, for ``jaxdl check`` (each has ``gradient_checks``).
-OP_MODULES = (affine, pooling, lrn, dropout)
+OP_MODULES = (affine, pooling, lrn, dropout, embedding, layer_norm, attention, mlp)
 
 __all__ = [
     "AUTODIFF",

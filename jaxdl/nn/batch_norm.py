@@ -86,11 +86,17 @@ def _axes(x: jax.Array) -> tuple[int, ...]:
     return tuple(range(x.ndim - 1))
 
 
+def _per_channel(v: ArrayLike, ndim: int) -> jax.Array:
+    """``[C]`` -> ``[1, ..., 1, C]`` of rank ``ndim``, to broadcast explicitly."""
+    v = jnp.asarray(v)
+    return v.reshape((1,) * (ndim - 1) + v.shape)
+
+
 def batch_statistics(x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """The mini-batch mean and (biased, ``1/m``) variance of each channel, ``([C], [C])``."""
     x = jnp.asarray(x)
     mean = jnp.mean(x, axis=_axes(x))
-    return mean, jnp.mean(jnp.square(x - mean), axis=_axes(x))
+    return mean, jnp.mean(jnp.square(x - _per_channel(mean, x.ndim)), axis=_axes(x))
 
 
 def _check_training(x: ArrayLike, params: BatchNormParams, epsilon: float) -> int:
@@ -108,8 +114,8 @@ def _check_training(x: ArrayLike, params: BatchNormParams, epsilon: float) -> in
 def _normalise(x: jax.Array, epsilon: float) -> tuple[jax.Array, jax.Array]:
     """``(xhat, 1/s)`` with ``s = sqrt(var + eps)`` per channel."""
     mean, var = batch_statistics(x)
-    inv_s = jax.lax.rsqrt(var + epsilon)
-    return (x - mean) * inv_s, inv_s
+    inv_s = _per_channel(jax.lax.rsqrt(var + epsilon), x.ndim)
+    return (x - _per_channel(mean, x.ndim)) * inv_s, inv_s
 
 
 def batch_norm(
@@ -132,17 +138,19 @@ def batch_norm(
     _check_training(x, params, epsilon)
     x = jnp.asarray(x)
     xhat, _ = _normalise(x, epsilon)
-    return params.scale * xhat + params.shift
+    return _per_channel(params.scale, x.ndim) * xhat + _per_channel(params.shift, x.ndim)
 
 
 def _backward(
     xhat: jax.Array, inv_s: jax.Array, scale: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, BatchNormParams]:
-    axes = _axes(g)
+    axes, n = _axes(g), g.ndim
     m = math.prod(g.shape[:-1])
     sum_g = jnp.sum(g, axis=axes)
     sum_g_xhat = jnp.sum(g * xhat, axis=axes)
-    dx = (scale * inv_s / m) * (m * g - sum_g - xhat * sum_g_xhat)
+    dx = (_per_channel(scale, n) * inv_s / m) * (
+        m * g - _per_channel(sum_g, n) - xhat * _per_channel(sum_g_xhat, n)
+    )
     return dx, BatchNormParams(sum_g_xhat, sum_g)
 
 
@@ -184,7 +192,8 @@ def _batch_norm_rule(x, scale, shift, epsilon):
 
 def _batch_norm_fwd(x, scale, shift, epsilon):
     xhat, inv_s = _normalise(x, epsilon)
-    return scale * xhat + shift, (xhat, inv_s, scale)
+    y = _per_channel(scale, x.ndim) * xhat + _per_channel(shift, x.ndim)
+    return y, (xhat, inv_s, scale)
 
 
 def _batch_norm_bwd(epsilon, saved, g):
@@ -245,17 +254,20 @@ def batch_norm_eval(
     """
     channels, _ = _check(x, params, epsilon)
     _check_stats(stats, channels)
-    inv_s = jax.lax.rsqrt(jnp.asarray(stats.var) + epsilon)
-    return params.scale * (jnp.asarray(x) - stats.mean) * inv_s + params.shift
+    x = jnp.asarray(x)
+    n = x.ndim
+    inv_s = _per_channel(jax.lax.rsqrt(jnp.asarray(stats.var) + epsilon), n)
+    centred = x - _per_channel(stats.mean, n)
+    return _per_channel(params.scale, n) * centred * inv_s + _per_channel(params.shift, n)
 
 
 def _eval_backward(x, scale, mean, var, g, epsilon):
-    axes = _axes(g)
+    axes, n = _axes(g), g.ndim
     inv_s = jax.lax.rsqrt(var + epsilon)
-    centred = x - mean
+    centred = x - _per_channel(mean, n)
     sum_g = jnp.sum(g, axis=axes)
     sum_g_centred = jnp.sum(g * centred, axis=axes)
-    dx = g * (scale * inv_s)
+    dx = g * _per_channel(scale * inv_s, n)
     dparams = BatchNormParams(sum_g_centred * inv_s, sum_g)
     dstats = BatchNormStats(-scale * inv_s * sum_g, -0.5 * scale * inv_s**3 * sum_g_centred)
     return dx, dparams, dstats
@@ -364,14 +376,20 @@ def population_statistics(
 
 def gradient_checks(*, key: jax.Array) -> list:
     """Both modes' hand gradients (formula and ``custom_vjp`` rule) vs ``jax.grad`` vs finite
-    differences, through ``sum(y * G)`` for a random upstream ``G``: a dense input ``[5, 3]``,
-    a feature map ``[2, 3, 2, 4]`` and the smallest batch, ``[2, 3]``."""
+    differences, through ``sum(y * G)`` for a random upstream ``G``: training mode on the
+    smallest batch ``[2, 3]`` and on a feature map ``[2, 3, 2, 4]``, evaluation mode on
+    ``[5, 3]``."""
     from jaxdl.gradcheck import check_gradient
 
     dtype = jnp.result_type(float)
+    eps = 1e-3
     checks = []
-    for i, (label, shape) in enumerate(
-        (("[N, C]", (5, 3)), ("[N, H, W, C]", (2, 3, 2, 4)), ("batch of 2", (2, 3)))
+    for i, (mode, label, shape) in enumerate(
+        (
+            ("train", "batch of 2", (2, 3)),
+            ("train", "[N, H, W, C]", (2, 3, 2, 4)),
+            ("eval", "[N, C]", (5, 3)),
+        )
     ):
         kx, kg, ks, kb, km, kv = jax.random.split(jax.random.fold_in(key, i), 6)
         c = shape[-1]
@@ -380,47 +398,42 @@ def gradient_checks(*, key: jax.Array) -> list:
         params = BatchNormParams(
             1.0 + 0.5 * jax.random.normal(ks, (c,), dtype), jax.random.normal(kb, (c,), dtype)
         )
+        if mode == "train":
+
+            def train(p, g=g):
+                return jnp.sum(batch_norm(p[0], p[1], epsilon=eps) * g)
+
+            def train_hand(p, g=g):
+                return jnp.sum(batch_norm_hand(p[0], p[1], epsilon=eps) * g)
+
+            name = f"nn.batch_norm {label}"
+            checks += [
+                check_gradient(
+                    name, train, lambda p, g=g: batch_norm_grad(*p, g, epsilon=eps), (x, params)
+                ),
+                check_gradient(f"{name} custom_vjp", train, jax.grad(train_hand), (x, params)),
+            ]
+            continue
         stats = BatchNormStats(
             jax.random.normal(km, (c,), dtype), jax.random.uniform(kv, (c,), dtype, 0.5, 2.0)
         )
-        eps = 1e-3
-
-        def train(p, g=g):
-            x, params = p
-            return jnp.sum(batch_norm(x, params, epsilon=eps) * g)
-
-        def train_hand(p, g=g):
-            x, params = p
-            return jnp.sum(batch_norm_hand(x, params, epsilon=eps) * g)
 
         def evaluate(p, g=g):
-            x, params, stats = p
-            return jnp.sum(batch_norm_eval(x, params, stats, epsilon=eps) * g)
+            return jnp.sum(batch_norm_eval(*p, epsilon=eps) * g)
 
         def evaluate_hand(p, g=g):
-            x, params, stats = p
-            return jnp.sum(batch_norm_eval_hand(x, params, stats, epsilon=eps) * g)
+            return jnp.sum(batch_norm_eval_hand(*p, epsilon=eps) * g)
 
-        name = f"nn.batch_norm {label}"
+        name = f"nn.batch_norm_eval {label}"
         checks += [
             check_gradient(
-                name, train, lambda p, g=g: batch_norm_grad(*p, g, epsilon=eps), (x, params)
+                name,
+                evaluate,
+                lambda p, g=g: batch_norm_eval_grad(*p, g, epsilon=eps),
+                (x, params, stats),
             ),
-            check_gradient(f"{name} custom_vjp", train, jax.grad(train_hand), (x, params)),
+            check_gradient(
+                f"{name} custom_vjp", evaluate, jax.grad(evaluate_hand), (x, params, stats)
+            ),
         ]
-        if i < 2:
-            checks += [
-                check_gradient(
-                    f"nn.batch_norm_eval {label}",
-                    evaluate,
-                    lambda p, g=g: batch_norm_eval_grad(*p, g, epsilon=eps),
-                    (x, params, stats),
-                ),
-                check_gradient(
-                    f"nn.batch_norm_eval {label} custom_vjp",
-                    evaluate,
-                    jax.grad(evaluate_hand),
-                    (x, params, stats),
-                ),
-            ]
     return checks

@@ -55,8 +55,8 @@ BATCH = 60
 PAPER_STEPS = 50_000
 #: This chapter's choices where the paper is silent (see the module docstring).
 INIT_STD = 0.05
-LEARNING_RATE = 0.5
-STEPS = 3000
+LEARNING_RATE = 1.0
+STEPS = 2000
 #: The sigmoid whose input distribution Figure 1(b, c) follows: unit 0 of the last hidden layer.
 TRACKED_UNIT = 0
 PERCENTILES = (15, 50, 85)
@@ -354,7 +354,7 @@ class Config:
         default=STEPS, metadata={"help": "SGD steps of 60 examples (the paper's: 50000)"}
     )
     eval_every: int = dataclasses.field(
-        default=250, metadata={"help": "steps between measurements of Figure 1"}
+        default=200, metadata={"help": "steps between measurements of Figure 1"}
     )
     learning_rate: float = dataclasses.field(
         default=LEARNING_RATE, metadata={"help": "SGD step size (both nets)", "flag": "--lr"}

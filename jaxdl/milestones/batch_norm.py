@@ -288,14 +288,17 @@ def train_net(
     )
 
 
-def train_mode_accuracy(net: Net, test: Batch, *, batch: int = BATCH) -> float:
-    """Test accuracy when the BN net is (wrongly) left in training mode on class-sorted batches.
+def train_mode_accuracy(
+    net: Net, test: Batch, *, batch: int = BATCH, sort: bool = True
+) -> float:
+    """Test accuracy when the BN net is (wrongly) left in training mode.
 
-    Each batch of ``batch`` test digits is normalised with its own statistics; sorted by class,
-    a batch is mostly one digit, so normalisation removes what the digits have in common: the
-    very signal that tells the class.
+    Each batch of ``batch`` test digits is normalised with its own statistics. Sorted by class
+    (``sort``), a batch is mostly one digit, so normalisation removes what the digits have in
+    common: the very signal that tells the class. Unsorted, the batches are taken in order.
     """
-    order = np.argsort(np.asarray(test.y), kind="stable")
+    labels = np.asarray(test.y)
+    order = np.argsort(labels, kind="stable") if sort else np.arange(len(labels))
     n = (len(order) // batch) * batch
     x = test.x[order[:n]].reshape(n // batch, batch, -1)
     y = test.y[order[:n]].reshape(n // batch, batch)
@@ -410,15 +413,14 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 
 
 def accuracy_table(curves: dict[str, Curves], at: tuple[int, ...]) -> list[dict]:
-    """Test accuracy of both nets at the evaluated steps nearest to each of ``at``."""
+    """Test accuracy of both nets at the measured steps nearest to each of ``at`` (step 0
+    left out, each step once)."""
+    measured = next(iter(curves.values())).steps
+    picked = sorted({int(measured[1:][np.argmin(np.abs(measured[1:] - s))]) for s in at})
     rows = []
-    for step in at:
-        row = {"step": int(step)}
-        for name, c in curves.items():
-            i = int(np.argmin(np.abs(c.steps - step)))
-            row["step"] = int(c.steps[i])
-            row[name] = float(c.test_accuracy[i])
-        rows.append(row)
+    for step in picked:
+        i = int(np.flatnonzero(measured == step)[0])
+        rows.append({"step": step} | {name: float(c.test_accuracy[i]) for name, c in curves.items()})
     return rows
 
 
@@ -476,7 +478,7 @@ def run(config: Config = Config()) -> Report:
             f"test accuracy after {steps} steps: {final['with_bn']:.2%} with BN, "
             f"{final['without_bn']:.2%} without"
         ),
-        plot_data={"curves": curves},
+        plot_data={"curves": curves, "nets": nets},
     )
 
 

@@ -67,7 +67,7 @@ BATCH = 32
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 SMOOTH = 50
-SIDE = 16  # the input's side after padding to 32 and pooling 2x2
+SIDES = (8, 16, 32)  # the input's side: 28x28 padded to 32x32, then pooled to this
 PAPER_STEPS = 3000
 
 
@@ -198,20 +198,25 @@ def _optimizer(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate, momentum=MOMENTUM)
 
 
-def prepare(images: np.ndarray, labels: np.ndarray, dtype=jnp.float32) -> Batch:
-    """uint8 ``[N, 28, 28]`` -> ``[N, 16, 16, 1]`` in [0, 1]: padded to 32x32, pooled 2x2."""
+def prepare(images: np.ndarray, labels: np.ndarray, side: int, dtype=jnp.float32) -> Batch:
+    """uint8 ``[N, 28, 28]`` -> ``[N, side, side, 1]`` in [0, 1]: padded to 32x32 (CIFAR's
+    size), then average-pooled to ``side``."""
     x = np.pad(np.asarray(images, np.float32) / 255.0, ((0, 0), (2, 2), (2, 2)))
-    x = x.reshape(len(x), SIDE, 2, SIDE, 2).mean(axis=(2, 4))[..., None]
+    f = 32 // side
+    x = x.reshape(len(x), side, f, side, f).mean(axis=(2, 4))[..., None]
     return Batch(jnp.asarray(x, dtype), jnp.asarray(labels, jnp.int32))
 
 
-def load(data: str) -> tuple[Batch, Batch]:
-    """The training and test digits of ``data`` at 16x16 (test cut to a multiple of 500)."""
+def load(data: str, side: int) -> tuple[Batch, Batch]:
+    """The training and test digits of ``data`` at ``side`` pixels (test cut to 500 k)."""
     from jaxdl.data import mnist
 
     train, test = mnist("train", data), mnist("test", data)
     keep = (len(test.labels) // 500) * 500
-    return prepare(train.images, train.labels), prepare(test.images[:keep], test.labels[:keep])
+    return (
+        prepare(train.images, train.labels, side),
+        prepare(test.images[:keep], test.labels[:keep], side),
+    )
 
 
 def smooth(values: np.ndarray, window: int = SMOOTH) -> np.ndarray:
@@ -278,6 +283,10 @@ class Config:
     n_deep: int = dataclasses.field(
         default=3, metadata={"help": "blocks per stage of the deep nets (6n + 2 layers)"}
     )
+    side: int = dataclasses.field(
+        default=16,
+        metadata={"help": "input side in pixels: 32 as CIFAR, 16 or 8 (digits pooled)"},
+    )
     width_divisor: int = dataclasses.field(
         default=4, metadata={"help": "the paper's widths 16/32/64 divided by this"}
     )
@@ -309,6 +318,8 @@ class Config:
                 f"n deep ({self.n_deep}) must be larger than n shallow ({self.n_shallow})"
             )
         require_int("width divisor", self.width_divisor, minimum=1, maximum=16)
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
         require_positive_float("learning rate", self.learning_rate)
         if self.backward not in ("hand", "autodiff"):
             raise ValueError(f"backward must be 'hand' or 'autodiff', got {self.backward!r}")
@@ -341,7 +352,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 def run(config: Config = Config()) -> Report:
     """Train plain and residual nets at two depths; final training and test errors."""
     steps, n_shallow, n_deep = config.plan()
-    train, test = load(config.data)
+    train, test = load(config.data, config.side)
     key = jax.random.key(config.seed)
     curves = [
         train_one(
@@ -378,7 +389,7 @@ def run(config: Config = Config()) -> Report:
     result = {
         "steps": steps,
         "widths": list(config.widths()),
-        "input": f"{SIDE}x{SIDE} MNIST digits, {int(train.x.shape[0])} train / "
+        "input": f"{config.side}x{config.side} MNIST digits, {int(train.x.shape[0])} train / "
         f"{int(test.x.shape[0])} test",
         "errors": table,
         "training_error_window": window,

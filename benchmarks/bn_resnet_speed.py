@@ -51,9 +51,7 @@ def contenders(args) -> dict[str, dict[str, object]]:
 
     cases = {
         f"BN MLP 3x100, {args.steps} steps of 60": {
-            b: timed(
-                batch_norm.LOSSES[b], net_bn, batch_norm._sgd(1.0), feed_bn, args.steps, False
-            )
+            b: timed(batch_norm.LOSSES[b], net_bn, batch_norm._sgd(1.0), feed_bn, args.steps, False)
             for b in ("hand", "autodiff")
         },
         f"ResNet-{6 * n + 2} widths 4/8/16, {args.resnet_steps} steps of 32": {
@@ -99,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
                 times[b].append(calls[b]())
         ratios = [h / a for h, a in zip(times["hand"], times["autodiff"], strict=True)]
         for b, ts in times.items():
-            print(f"  {b:9s} median {statistics.median(ts) * 1e3:8.1f} ms  (min {min(ts) * 1e3:.1f})")
+            print(
+                f"  {b:9s} median {statistics.median(ts) * 1e3:8.1f} ms  (min {min(ts) * 1e3:.1f})"
+            )
         print(
             f"  hand / autodiff: {statistics.median(ratios):.3f} "
             f"(range {min(ratios):.3f}-{max(ratios):.3f})"

@@ -41,9 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{result['input']}, widths {result['widths']}, {result['steps']} steps")
     print(f"{'net':>10}  {'training error':>14}  {'test error':>10}")
     for row in result["errors"]:
-        print(
-            f"{row['net']:>10}  {row['final_training_error']:>14.2%}  {row['test_error']:>10.2%}"
-        )
+        print(f"{row['net']:>10}  {row['final_training_error']:>14.2%}  {row['test_error']:>10.2%}")
     print("\nthe paper's CIFAR-10 test errors (Table 6):")
     for net, error in result["paper_cifar10_test_error_percent"].items():
         print(f"{net:>10}  {error:.2f}%")

@@ -112,7 +112,10 @@ class Ops(NamedTuple):
 
 
 HAND = Ops(
-    layers.dense_hand, bn.batch_norm_hand, bn.batch_norm_eval_hand, layers.softmax_cross_entropy_hand
+    layers.dense_hand,
+    bn.batch_norm_hand,
+    bn.batch_norm_eval_hand,
+    layers.softmax_cross_entropy_hand,
 )
 AUTODIFF = Ops(layers.dense, bn.batch_norm, bn.batch_norm_eval, layers.softmax_cross_entropy)
 
@@ -288,9 +291,7 @@ def train_net(
     )
 
 
-def train_mode_accuracy(
-    net: Net, test: Batch, *, batch: int = BATCH, sort: bool = True
-) -> float:
+def train_mode_accuracy(net: Net, test: Batch, *, batch: int = BATCH, sort: bool = True) -> float:
     """Test accuracy when the BN net is (wrongly) left in training mode.
 
     Each batch of ``batch`` test digits is normalised with its own statistics. Sorted by class
@@ -420,7 +421,9 @@ def accuracy_table(curves: dict[str, Curves], at: tuple[int, ...]) -> list[dict]
     rows = []
     for step in picked:
         i = int(np.flatnonzero(measured == step)[0])
-        rows.append({"step": step} | {name: float(c.test_accuracy[i]) for name, c in curves.items()})
+        rows.append(
+            {"step": step} | {name: float(c.test_accuracy[i]) for name, c in curves.items()}
+        )
     return rows
 
 
@@ -488,13 +491,19 @@ def plot(report: Report):
 
     curves = report.plot_data["curves"]
     fig, (ax_a, ax_b, ax_c) = new_figure(3)
-    styles = {"without_bn": ("--", "tab:gray", "without BN"), "with_bn": ("-", "tab:blue", "with BN")}
+    styles = {
+        "without_bn": ("--", "tab:gray", "without BN"),
+        "with_bn": ("-", "tab:blue", "with BN"),
+    }
     for name, c in curves.items():
         ls, color, label = styles[name]
         ax_a.plot(c.steps, c.test_accuracy, ls, color=color, label=label)
     ax_a.set(xlabel="steps", ylabel="test accuracy", title="(a) test accuracy")
     ax_a.legend()
-    for ax, name, title in ((ax_b, "without_bn", "(b) without BN"), (ax_c, "with_bn", "(c) with BN")):
+    for ax, name, title in (
+        (ax_b, "without_bn", "(b) without BN"),
+        (ax_c, "with_bn", "(c) with BN"),
+    ):
         c = curves[name]
         for j, p in enumerate(PERCENTILES):
             ax.plot(c.steps, c.percentiles[:, j], color="tab:blue", lw=1.5 if p == 50 else 1.0)

@@ -233,7 +233,8 @@ def population_statistics(net: Net, batches: jax.Array, *, residual_: bool):
 def _test_error(net: Net, stat_batches: jax.Array, test: Batch, *, residual_: bool):
     stats = population_statistics(net, stat_batches, residual_=residual_)
     logits = jax.lax.map(
-        lambda x: forward(net, x, residual_=residual_, stats=stats), test.x.reshape(-1, 500, *test.x.shape[1:])
+        lambda x: forward(net, x, residual_=residual_, stats=stats),
+        test.x.reshape(-1, 500, *test.x.shape[1:]),
     ).reshape(-1, 10)
     return jnp.mean(jnp.argmax(logits, axis=1) != test.y, dtype=logits.dtype)
 
@@ -479,11 +480,16 @@ def plot(report: Report):
     curves = report.plot_data["curves"]
     fig, axes = new_figure(2)
     for ax, kind in zip(axes, ("plain", "resnet"), strict=True):
-        for c, style in zip([c for c in curves if c.name.startswith(kind)], ("--", "-")):
+        for c, style in zip(
+            [c for c in curves if c.name.startswith(kind)], ("--", "-"), strict=True
+        ):
             line = smooth(c.training_error) * 100
-            ax.plot(np.arange(1, len(line) + 1), line, style, label=f"{c.name} (test {c.test_error:.1%})")
-        ax.set(
-            xlabel="steps", ylabel="training error (%)", title=f"{kind} nets", ylim=(0, None)
-        )
+            ax.plot(
+                np.arange(1, len(line) + 1),
+                line,
+                style,
+                label=f"{c.name} (test {c.test_error:.1%})",
+            )
+        ax.set(xlabel="steps", ylabel="training error (%)", title=f"{kind} nets", ylim=(0, None))
         ax.legend()
     return fig

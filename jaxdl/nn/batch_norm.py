@@ -118,9 +118,7 @@ def _normalise(x: jax.Array, epsilon: float) -> tuple[jax.Array, jax.Array]:
     return (x - _per_channel(mean, x.ndim)) * inv_s, inv_s
 
 
-def batch_norm(
-    x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILON
-) -> jax.Array:
+def batch_norm(x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILON) -> jax.Array:
     """Training-mode batch normalization: ``gamma (x - mu_B) / sqrt(var_B + eps) + beta``.
 
     Args:
@@ -358,7 +356,9 @@ def population_statistics(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(f"batch_size must be an integer, got {batch_size!r}")
     if batch_size < 2:
-        raise ValueError(f"batch_size must be at least 2 for an unbiased variance, got {batch_size}")
+        raise ValueError(
+            f"batch_size must be at least 2 for an unbiased variance, got {batch_size}"
+        )
     means, variances = jnp.asarray(means), jnp.asarray(variances)
     if means.ndim != 2 or means.shape != variances.shape:
         raise ValueError(

@@ -72,7 +72,12 @@ def test_hand_rules_give_jax_grad_of_the_pure_net():
 
 def test_net_layout():
     net = chapter.init_net(jax.random.key(0), batch_norm=True)
-    assert [layer.w.shape for layer in net.layers] == [(784, 100), (100, 100), (100, 100), (100, 10)]
+    assert [layer.w.shape for layer in net.layers] == [
+        (784, 100),
+        (100, 100),
+        (100, 100),
+        (100, 10),
+    ]
     assert [layer.b is None for layer in net.layers] == [True, True, True, False]
     assert len(net.norms) == 3
     plain = chapter.init_net(jax.random.key(0), batch_norm=False)

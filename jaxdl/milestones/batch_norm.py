@@ -40,12 +40,21 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import layers
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
+from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_positive_float
+from jaxdl.validate import SEED, check_limits, require_positive_float
+
+MILESTONE = Milestone(
+    "batch-norm",
+    2015,
+    "Ioffe & Szegedy",
+    "batch normalization: Figure 1's sigmoid net with and without BN",
+    month=2,
+)
 
 #: Hidden widths (the paper's 3 x 100) and classes.
 HIDDEN = (100, 100, 100)
@@ -102,24 +111,6 @@ def init_net(key: jax.Array, *, batch_norm: bool, std: float = INIT_STD, dtype=N
     return Net(tuple(net_layers), norms)
 
 
-class Ops(NamedTuple):
-    """The pieces one forward pass is built from, with one choice of backward pass."""
-
-    dense: object
-    batch_norm: object
-    batch_norm_eval: object
-    cross_entropy: object
-
-
-HAND = Ops(
-    layers.dense_hand,
-    bn.batch_norm_hand,
-    bn.batch_norm_eval_hand,
-    layers.softmax_cross_entropy_hand,
-)
-AUTODIFF = Ops(layers.dense, bn.batch_norm, bn.batch_norm_eval, layers.softmax_cross_entropy)
-
-
 def _affine(ops: Ops, u: jax.Array, layer: Layer) -> jax.Array:
     b = jnp.zeros(layer.w.shape[1:], layer.w.dtype) if layer.b is None else layer.b
     return ops.dense(u, layer.w, b)
@@ -139,7 +130,8 @@ def forward(
       x: ``[B, 784]``.
       stats: ``None`` for training mode (BN with the batch's statistics), or the population
         statistics of every BN layer for evaluation mode. Ignored without BN.
-      ops: :data:`HAND` (the hand gradients as ``custom_vjp`` rules) or :data:`AUTODIFF`.
+      ops: ``jaxdl.nn.HAND`` (the hand gradients as ``custom_vjp`` rules) or
+        ``jaxdl.nn.AUTODIFF`` (the pure forwards).
     """
     u, sigmoid_inputs = x, []
     for i, layer in enumerate(net.layers[:-1]):
@@ -156,7 +148,7 @@ def forward(
 
 def _loss(ops: Ops, net: Net, batch: Batch) -> jax.Array:
     logits, _ = forward(net, batch.x, ops=ops)
-    return ops.cross_entropy(logits, batch.y)
+    return ops.softmax_cross_entropy(logits, batch.y)
 
 
 def loss_hand(net: Net, batch: Batch) -> jax.Array:
@@ -170,6 +162,10 @@ def loss_autodiff(net: Net, batch: Batch) -> jax.Array:
 
 
 LOSSES = {"hand": loss_hand, "autodiff": loss_autodiff}
+
+
+def _loss_for(backward: Backward):
+    return LOSSES[default_backward() if backward == "auto" else backward]
 
 
 def batch_norm_inputs(net: Net, x: jax.Array) -> tuple[jax.Array, ...]:
@@ -256,7 +252,7 @@ def train_net(
     learning_rate: float,
     key: jax.Array,
     stat_batches: int = 20,
-    backward: str = "hand",
+    backward: Backward = "auto",
     progress: str | None = None,
 ) -> tuple[Net, Curves]:
     """Train ``net`` with SGD on random batches of 60, measuring Figure 1 every ``eval_every``.
@@ -274,7 +270,7 @@ def train_net(
 
     measure(net, 0)
     run = trainer.train(
-        LOSSES[backward],
+        _loss_for(backward),
         net,
         _sgd(learning_rate),
         trainer.Feed((k_feed, train.x, train.y), _sampler(BATCH)),
@@ -355,10 +351,12 @@ class Config:
     """Figure 1 of the paper on the shipped MNIST sample (or ``--data DIR``)."""
 
     steps: int = dataclasses.field(
-        default=STEPS, metadata={"help": "SGD steps of 60 examples (the paper's: 50000)"}
+        default=STEPS,
+        metadata={"bounds": (1, 10_000_000), "help": "SGD steps of 60 (the paper's: 50000)"},
     )
     eval_every: int = dataclasses.field(
-        default=200, metadata={"help": "steps between measurements of Figure 1"}
+        default=200,
+        metadata={"bounds": (1, 10_000_000), "help": "steps between measurements of Figure 1"},
     )
     learning_rate: float = dataclasses.field(
         default=LEARNING_RATE, metadata={"help": "SGD step size (both nets)", "flag": "--lr"}
@@ -370,14 +368,18 @@ class Config:
         default="sample",
         metadata={"help": "sample (the shipped 8000/2000 digits) or a directory of IDX files"},
     )
-    backward: str = dataclasses.field(
-        default="hand", metadata={"help": "hand (custom_vjp rules) or autodiff"}
+    backward: Backward = dataclasses.field(
+        default="auto",
+        metadata={
+            "help": "hand (the custom_vjp rules), autodiff, or auto: the platform's choice "
+            "(hand on CPU, measured by benchmarks/bn_resnet_speed.py)"
+        },
     )
     paper: bool = dataclasses.field(
         default=False,
         metadata={"help": "the paper's 50000 steps, measured every 1000 (minutes; a progress bar)"},
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
     def __post_init__(self):
         check_limits(self)
@@ -387,8 +389,8 @@ class Config:
             )
         require_positive_float("learning rate", self.learning_rate)
         require_positive_float("init std", self.init_std)
-        if self.backward not in LOSSES:
-            raise ValueError(f"backward must be 'hand' or 'autodiff', got {self.backward!r}")
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
 
     def schedule(self) -> tuple[int, int]:
         """``(steps, eval_every)`` of the run: the paper's with ``paper``."""

@@ -41,14 +41,24 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import layers
 from jaxdl.activations import relu
 from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
 from jaxdl.nn import residual
+from jaxdl.nn.affine import conv2d
+from jaxdl.nn.backward import BACKWARDS, Backward, default_backward, ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import check_limits, require_int, require_positive_float
+from jaxdl.validate import SEED, STEPS, check_limits, require_positive_float
+
+MILESTONE = Milestone(
+    "resnet",
+    2015,
+    "He, Zhang, Ren & Sun",
+    "residual blocks cure the degradation of deep plain nets",
+    month=12,
+)
 
 #: The paper's CIFAR-10 widths per stage (16, 32, 64 filters).
 PAPER_WIDTHS = (16, 32, 64)
@@ -135,11 +145,10 @@ def forward(net: Net, x: jax.Array, *, residual_: bool, hand: bool = True, stats
     (``stats`` from :func:`population_statistics`) uses the pure forwards.
     """
     zeros = jnp.zeros(net.stem_w.shape[-1:], net.stem_w.dtype)
+    op = ops("hand" if hand and stats is None else "autodiff")
     if stats is None:
-        conv = layers.conv2d_hand if hand else layers.conv2d
-        norm = bn.batch_norm_hand if hand else bn.batch_norm
-        h = relu(norm(conv(x, net.stem_w, zeros), net.stem_bn))
-        block = residual.residual_block_hand if hand else residual.residual_block
+        h = relu(op.batch_norm(op.conv2d(x, net.stem_w, zeros), net.stem_bn))
+        block = op.residual_block
         for i, stage in enumerate(net.stages):
             h = block(h, stage.first, stride=_stride(i), residual=residual_)
             if stage.rest is not None:
@@ -148,7 +157,7 @@ def forward(net: Net, x: jax.Array, *, residual_: bool, hand: bool = True, stats
                 )
     else:
         stem_stats, stage_stats = stats
-        a = layers.conv2d(x, net.stem_w, zeros)
+        a = conv2d(x, net.stem_w, zeros)
         h = relu(bn.batch_norm_eval(a, net.stem_bn, stem_stats))
         for i, (stage, (first, rest)) in enumerate(zip(net.stages, stage_stats, strict=True)):
             h = residual.residual_block(
@@ -161,13 +170,12 @@ def forward(net: Net, x: jax.Array, *, residual_: bool, hand: bool = True, stats
 
                 h, _ = jax.lax.scan(step, h, (stage.rest, rest))
     pooled = jnp.mean(h, axis=(1, 2))
-    dense = layers.dense_hand if hand and stats is None else layers.dense
-    return dense(pooled, *net.head)
+    return op.dense(pooled, *net.head)
 
 
 def _loss(net: Net, batch: Batch, *, residual_: bool, hand: bool):
     logits = forward(net, batch.x, residual_=residual_, hand=hand)
-    ce = layers.softmax_cross_entropy_hand if hand else layers.softmax_cross_entropy
+    ce = ops("hand" if hand else "autodiff").softmax_cross_entropy
     error = jnp.mean(jnp.argmax(logits, axis=1) != batch.y, dtype=logits.dtype)
     return ce(logits, batch.y), error
 
@@ -197,7 +205,7 @@ def population_statistics(net: Net, batches: jax.Array, *, residual_: bool):
     zeros = jnp.zeros(net.stem_w.shape[-1:], net.stem_w.dtype)
 
     def one(x):
-        a = layers.conv2d(x, net.stem_w, zeros)
+        a = conv2d(x, net.stem_w, zeros)
         h = relu(bn.batch_norm(a, net.stem_bn))
         out = [bn.batch_statistics(a)]
         for i, stage in enumerate(net.stages):
@@ -305,7 +313,7 @@ def train_one(
     steps: int,
     learning_rate: float,
     key: jax.Array,
-    backward: str = "hand",
+    backward: Backward = "auto",
     progress: bool = False,
 ) -> Curve:
     """Train one net of ``6 n + 2`` layers; all nets with the same ``key`` see the same batches."""
@@ -313,7 +321,7 @@ def train_one(
     net = init_net(jax.random.fold_in(k_init, n), n, widths)
     name = f"{'resnet' if residual_ else 'plain'}-{6 * n + 2}"
     run = trainer.train(
-        LOSSES[(residual_, backward)],
+        LOSSES[(residual_, default_backward() if backward == "auto" else backward)],
         net,
         _optimizer(learning_rate),
         trainer.Feed((k_feed, train.x, train.y), _sampler(BATCH)),
@@ -332,20 +340,24 @@ class Config:
     """Plain vs residual, shallow vs deep, on pooled MNIST digits (see the module docstring)."""
 
     steps: int = dataclasses.field(
-        default=300, metadata={"help": "SGD steps of 32 digits, the same for every net"}
+        default=300,
+        metadata={"bounds": STEPS, "help": "SGD steps of 32 digits, the same for every net"},
     )
     n_shallow: int = dataclasses.field(
-        default=1, metadata={"help": "blocks per stage of the shallow nets (6n + 2 layers)"}
+        default=1,
+        metadata={"bounds": (1, 18), "help": "blocks per stage of the shallow nets (6n + 2)"},
     )
     n_deep: int = dataclasses.field(
-        default=3, metadata={"help": "blocks per stage of the deep nets (6n + 2 layers)"}
+        default=3,
+        metadata={"bounds": (1, 18), "help": "blocks per stage of the deep nets (6n + 2)"},
     )
     side: int = dataclasses.field(
         default=8,
         metadata={"help": "input side in pixels: 32 as CIFAR, 16 or 8 (digits pooled)"},
     )
     width_divisor: int = dataclasses.field(
-        default=4, metadata={"help": "the paper's widths 16/32/64 divided by this"}
+        default=4,
+        metadata={"bounds": (1, 16), "help": "the paper's widths 16/32/64 divided by this"},
     )
     learning_rate: float = dataclasses.field(
         default=LEARNING_RATE, metadata={"help": "SGD step size (momentum 0.9)", "flag": "--lr"}
@@ -354,8 +366,12 @@ class Config:
         default="sample",
         metadata={"help": "sample (the shipped 8000/2000 digits) or a directory of IDX files"},
     )
-    backward: str = dataclasses.field(
-        default="hand", metadata={"help": "hand (custom_vjp rules) or autodiff"}
+    backward: Backward = dataclasses.field(
+        default="auto",
+        metadata={
+            "help": "hand (the custom_vjp rules), autodiff, or auto: the platform's choice "
+            "(hand on CPU, measured by benchmarks/bn_resnet_speed.py)"
+        },
     )
     paper: bool = dataclasses.field(
         default=False,
@@ -364,22 +380,19 @@ class Config:
             "CPU; a progress bar)"
         },
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "PRNG seed"})
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
     def __post_init__(self):
         check_limits(self)
-        for name in ("n_shallow", "n_deep"):
-            require_int(name.replace("_", " "), getattr(self, name), minimum=1, maximum=18)
         if self.n_deep <= self.n_shallow:
             raise ValueError(
                 f"n deep ({self.n_deep}) must be larger than n shallow ({self.n_shallow})"
             )
-        require_int("width divisor", self.width_divisor, minimum=1, maximum=16)
         if self.side not in SIDES:
             raise ValueError(f"side must be one of {SIDES}, got {self.side!r}")
         require_positive_float("learning rate", self.learning_rate)
-        if self.backward not in ("hand", "autodiff"):
-            raise ValueError(f"backward must be 'hand' or 'autodiff', got {self.backward!r}")
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
 
     def plan(self) -> tuple[int, int, int]:
         """``(steps, n_shallow, n_deep)``: the paper's depths 20 and 56 with ``paper``."""

@@ -40,6 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.nn.backward import register
+
 #: Added to the variance inside the square root (Algorithm 1); the paper gives no value.
 EPSILON = 1e-5
 
@@ -437,3 +439,7 @@ def gradient_checks(*, key: jax.Array) -> list:
             ),
         ]
     return checks
+
+
+register("batch_norm", batch_norm, batch_norm_hand)
+register("batch_norm_eval", batch_norm_eval, batch_norm_eval_hand)

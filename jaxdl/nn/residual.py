@@ -20,11 +20,11 @@ The backward pass by hand, with ``g`` the gradient at ``y`` and ``r = g * [z2 + 
 and for the identity shortcut ``S^T(r) = r``: ``dy/dx = 1 + dF/dx``, the "+1 path" along
 which the gradient reaches the lower layers however small the residual branch's Jacobian
 is. The branch's backward chains :func:`jaxdl.nn.batch_norm.batch_norm_grad`'s compact formula,
-the ReLU's slope and :func:`jaxdl.layers.conv2d_grad`. :func:`residual_block_grad` is the
+the ReLU's slope and :func:`jaxdl.nn.affine.conv2d_grad`. :func:`residual_block_grad` is the
 formula, :func:`residual_block_hand` the ``custom_vjp`` rule built from the same pieces, and
 :func:`gradient_checks` compares both with ``jax.grad`` of the pure :func:`residual_block`.
 
-Convolutions are the package's :func:`jaxdl.layers.conv2d` (stride 1, 'same' padding) with a
+Convolutions are the package's :func:`jaxdl.nn.affine.conv2d` (stride 1, 'same' padding) with a
 zero bias (batch norm's shift takes its place); the strided convolution is that convolution
 kept at every second pixel, which equals a stride-2 convolution padded by 1 on each side
 (PyTorch's ``Conv2d(3, stride=2, padding=1)``), at four times the arithmetic.
@@ -40,8 +40,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxdl.activations import relu, relu_grad
-from jaxdl.layers import conv2d, conv2d_grad
 from jaxdl.nn import batch_norm as bn
+from jaxdl.nn.affine import conv2d, conv2d_grad
+from jaxdl.nn.backward import register
 
 
 class BlockParams(NamedTuple):
@@ -255,9 +256,15 @@ def residual_block_hand(
     *,
     stride: int = 1,
     residual: bool = True,
+    stats: BlockStats | None = None,
     epsilon: float = bn.EPSILON,
 ) -> jax.Array:
-    """:func:`residual_block` in training mode whose gradient is :func:`residual_block_grad`."""
+    """:func:`residual_block` in training mode whose gradient is :func:`residual_block_grad`.
+
+    With ``stats`` (evaluation mode, not trained through) it is :func:`residual_block`.
+    """
+    if stats is not None:
+        return residual_block(x, params, stride=stride, residual=residual, stats=stats)
     _check(x, params, stride)
     return _block_rule(jnp.asarray(x), params, stride, residual, epsilon)
 
@@ -304,3 +311,6 @@ def gradient_checks(*, key: jax.Array) -> list:
             check_gradient(f"{name} custom_vjp", reference, jax.grad(hand), (x, params)),
         ]
     return checks
+
+
+register("residual_block", residual_block, residual_block_hand)

@@ -59,6 +59,8 @@ EXPECTED_CHAPTERS = {
     "deep_cnn": ("jaxdl.models.deep_cnn", "jaxdl.milestones.deep_cnn", "jaxdl.training"),
     "tabular_mlp": ("jaxdl.milestones.tabular_mlp", "jaxdl.data.tables"),
     "unet": ("jaxdl.milestones.unet", "jaxdl.models.unet"),
+    "batch_norm": ("jaxdl.milestones.batch_norm", "jaxdl.nn.batch_norm"),
+    "resnet": ("jaxdl.milestones.resnet", "jaxdl.nn.residual"),
 }
 
 

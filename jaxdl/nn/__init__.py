@@ -10,6 +10,8 @@ that every network takes.
 - :mod:`~jaxdl.nn.pooling`: 2x2 max-pooling.
 - :mod:`~jaxdl.nn.lrn`: local response normalisation.
 - :mod:`~jaxdl.nn.dropout`: inverted dropout.
+- :mod:`~jaxdl.nn.batch_norm`: batch normalization, training and evaluation modes.
+- :mod:`~jaxdl.nn.residual`: the residual block (two 3x3 convolutions with batch norm).
 - :mod:`~jaxdl.nn.embedding`: token and position embeddings, and the tied language-model head.
 - :mod:`~jaxdl.nn.layer_norm`: layer normalisation without bias.
 - :mod:`~jaxdl.nn.attention`: causal multi-head self-attention with a fused QKV projection.
@@ -20,11 +22,24 @@ with the same switch.
 """
 
 from jaxdl import losses  # noqa: F401  (registers the losses with the switch)
-from jaxdl.nn import affine, attention, dropout, embedding, layer_norm, lrn, mlp, pooling
+from jaxdl.nn import (
+    affine,
+    attention,
+    batch_norm,
+    dropout,
+    embedding,
+    layer_norm,
+    lrn,
+    mlp,
+    pooling,
+    residual,
+)
 from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
 #: Every op module, for ``jaxdl check`` (each has ``gradient_checks``).
-OP_MODULES = (affine, pooling, lrn, dropout, embedding, layer_norm, attention, mlp)
+OP_MODULES = (
+    affine, pooling, lrn, dropout, batch_norm, residual, embedding, layer_norm, attention, mlp
+)  # fmt: skip
 
 __all__ = [
     "AUTODIFF",

@@ -3,7 +3,9 @@
 Options left unset take their value from ``--preset`` when one is named, else from
 :class:`jaxdl.training.recipe.Recipe`'s defaults (the options are derived from its fields). Bad settings exit with status 2 and one line
 (``ValueError``, raised before the first step); a diverging loss exits with status 1; Ctrl-C
-exits with status 130 and one line saying which epochs are saved and how to continue.
+(130), SIGTERM (143) or SIGHUP (129) at any moment exits with one line saying which epochs are
+saved and the command that continues. One process trains in a run directory at a time
+(:mod:`jaxdl.training.rundir`): a second is refused with status 2, naming the first.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from jaxdl.cli.options import add_config_arguments, given_options
 from jaxdl.errors import TrainingInterrupted
 from jaxdl.models import MODELS
 from jaxdl.training.recipe import PRESETS, Recipe, preset
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -101,9 +101,8 @@ def _print_summary(model, recipe: Recipe) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``jaxdl train``; returns the exit status."""
-    from jaxdl.training import distributed
-    from jaxdl.training.loop import prepare_run_dir
-    from jaxdl.training.mnist import load_model
+    from jaxdl import interrupts
+    from jaxdl.training import distributed, rundir
 
     recipe = recipe_from_args(args)
     if args.resume and not args.out:
@@ -114,7 +113,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     if not distributed.is_multiprocess():  # (several processes: fit checks it on process 0)
-        prepare_run_dir(run_dir, resume=args.resume)  # a bad --out is refused before any work
+        # A bad --out, a directory another process trains in, a new run over an old one, or a
+        # --resume with nothing to continue: refused before any work. The directory itself is
+        # created only once the data is known good (by fit).
+        rundir.check_creatable(run_dir)
+        if run_dir.is_dir():
+            rundir.acquire(run_dir)
+        if run_dir.is_dir() or args.resume:
+            rundir.check_contents(run_dir, resume=args.resume)
+    interrupts.set_last_words(lambda: stopped_line(args, run_dir, None))
+    try:
+        return _train_and_report(args, recipe, run_dir, quiet)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: the CLI prints the one line
+        raise interrupts.Stopped(stopped_line(args, run_dir, stop)) from None
+
+
+def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
+    from jaxdl.training import distributed
+    from jaxdl.training.mnist import load_model
+
     model = load_model(args.model)
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
@@ -134,11 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    try:
-        run = _train(args, recipe, run_dir, progress, report_epoch)
-    except TrainingInterrupted as stop:
-        print(f"jaxdl: {stop}; continue with `{resume_command(args, run_dir)}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    run = _train(args, recipe, run_dir, progress, report_epoch)
     result = run.result() | {"run_dir": str(run_dir)}
     if not distributed.is_primary():
         return 0
@@ -178,9 +191,36 @@ def _train(args, recipe, run_dir, progress, report_epoch):
     )
 
 
-def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+def saved_epoch(run_dir: Path) -> int:
+    """The newest epoch with a checkpoint in ``run_dir`` (0: none)."""
+    from jaxdl.training.checkpoints import CHECKPOINT_DIR
+
+    try:
+        names = [p.name for p in (run_dir / CHECKPOINT_DIR).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    return max((int(name) for name in names if name.isdigit()), default=0)
+
+
+def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | None) -> str:
+    """What an interrupted run says after ``interrupted``: where it stopped, which epochs are
+    saved, and the command that continues (or starts again, when none is)."""
+    if isinstance(stop, TrainingInterrupted):
+        where, saved = f"in epoch {stop.epoch}", stop.saved_epoch
+    else:  # start-up, loading, compiling, or a second signal: read what the directory holds
+        where, saved = ("before the first epoch" if stop is not None else ""), saved_epoch(run_dir)
+    if not saved:
+        again = resume_command(args, run_dir, resume=False)
+        text = f"no epoch is saved; start again with `{again}`"
+    else:
+        epochs = "epoch 1 is" if saved == 1 else f"epochs 1..{saved} are"
+        text = f"{epochs} saved; continue with `{resume_command(args, run_dir)}`"
+    return f"{where}; {text}" if where else text
+
+
+def resume_command(args: argparse.Namespace, run_dir: Path, *, resume: bool = True) -> str:
     """The ``jaxdl train`` command line that continues this run: the same options, with
-    ``--resume --out DIR``."""
+    ``--resume --out DIR`` (``resume=False``: without ``--resume``, to start it again)."""
     kept, skip = [], False
     for word in args.argv:
         if skip:
@@ -191,4 +231,4 @@ def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
             skip = True
         elif not word.startswith("--out="):
             kept.append(word)
-    return shlex.join(["jaxdl", *kept, "--resume", "--out", str(run_dir)])
+    return shlex.join(["jaxdl", *kept, *(["--resume"] if resume else []), "--out", str(run_dir)])

@@ -38,7 +38,6 @@ from jaxdl.training.step import (
     make_train_chunk,
     make_train_step,
 )
-from jaxdl.validate import writable_directory
 
 PyTree = Any
 
@@ -84,21 +83,20 @@ def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
 
 
 def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
-    """Create ``run_dir`` and prove it writable, before any training step.
+    """Create ``run_dir``, prove it writable and lock it, before any training step.
 
-    Raises:
-      ValueError: if it cannot be created or written, or if it already holds checkpoints and
-        ``resume`` is false (a new run would silently overwrite them).
+    See :func:`jaxdl.training.rundir.prepare` (one writer per run directory; a new run never
+    overwrites a run, a resumed one must find one).
     """
-    from jaxdl.training.checkpoints import has_checkpoints
+    from jaxdl.training import rundir  # [issue 23: the run directory's lock lives there]
 
-    path = writable_directory(run_dir, option="run directory (--out)")
-    if not resume and has_checkpoints(path):
-        raise ValueError(
-            f"run directory {str(path)!r} already holds a run; pass --resume to continue it "
-            "or choose another --out"
-        )
-    return path
+    return rundir.prepare(run_dir, resume=resume)
+
+
+def _release_run_dir(run_dir: str | Path) -> None:
+    from jaxdl.training import rundir
+
+    rundir.release(run_dir)
 
 
 def _check_data(name: str, data: Batch) -> Batch:
@@ -320,6 +318,7 @@ def _open_run(plan, run_dir, resume, settings, state) -> tuple[_Progress, _RunDi
                 notes = directory.restore(progress)
         except ValueError as refused:
             error = refused
+            _release_run_dir(run_dir)  # [issue 23: a refused run leaves the directory unlocked]
     distributed.raise_everywhere(error)
     if distributed.is_multiprocess():  # process 0 read the checkpoint; the others take its values
         restored = distributed.broadcast_json(progress.meta(plan.recipe, {}) if primary else None)
@@ -360,7 +359,8 @@ def fit(
       train, validation: ``Batch(images [N, ...], labels [N])``; images become float32.
       recipe: the :class:`~jaxdl.training.recipe.Recipe` (its defaults when ``None``).
       run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``.
-      resume: continue from ``run_dir``'s newest checkpoint that verifies.
+      resume: continue from ``run_dir``'s newest checkpoint that verifies (refused when it has
+        none).
       progress: show a progress bar on stderr.
       on_epoch_end: called with each epoch's record once it is saved.
       settings: what else defines the run (``{"model": "mlp"}``), checked on resume.

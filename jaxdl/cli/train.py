@@ -205,8 +205,8 @@ def saved_epoch(run_dir: Path) -> int:
 def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | None) -> str:
     """What an interrupted run says after ``interrupted``: where it stopped, which epochs are
     saved, and the command that continues (or starts again, when none is)."""
-    if isinstance(stop, TrainingInterrupted):
-        where, saved = f"in epoch {stop.epoch}", stop.saved_epoch
+    if isinstance(stop, TrainingInterrupted):  # (a save the signal waited for counts too)
+        where, saved = f"in epoch {stop.epoch}", max(stop.saved_epoch, saved_epoch(run_dir))
     else:  # start-up, loading, compiling, or a second signal: read what the directory holds
         where, saved = ("before the first epoch" if stop is not None else ""), saved_epoch(run_dir)
     if not saved:

@@ -41,7 +41,8 @@ _PARTIAL = PARTIAL
 
 #: Test hook: ``"<epoch>:<stage>"`` makes the process SIGKILL itself while saving that epoch,
 #: at ``stage`` "state" (half of state.npz written), "manifest" (every file but the manifest
-#: written) or "rename" (checkpoint in place, older ones not yet pruned).
+#: written) or "rename" (checkpoint in place, older ones not yet pruned);
+#: ``"<epoch>:<stage>:<SIGNAL>"`` sends that signal instead (``2:state:SIGTERM``).
 KILL_HOOK = "JAXDL_TEST_KILL_DURING_SAVE"
 
 
@@ -60,8 +61,10 @@ class Restored(NamedTuple):
 
 
 def _kill_hook(epoch: int, stage: str) -> None:
-    if os.environ.get(KILL_HOOK) == f"{epoch}:{stage}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    hook = os.environ.get(KILL_HOOK, "")
+    if hook == f"{epoch}:{stage}" or hook.startswith(f"{epoch}:{stage}:"):
+        name = hook.split(":")[2] if hook.count(":") == 2 else "SIGKILL"
+        os.kill(os.getpid(), getattr(signal, name))
 
 
 def _paths(tree: Any) -> list[tuple[str, Any]]:
@@ -216,7 +219,7 @@ class Checkpoints:
         }
         manifest = {}
         for name, data in files.items():
-            if name == "state.npz" and os.environ.get(KILL_HOOK) == f"{epoch}:state":
+            if name == "state.npz" and os.environ.get(KILL_HOOK, "").startswith(f"{epoch}:state"):
                 _write(partial / name, data[: len(data) // 2])
                 _kill_hook(epoch, "state")
             _write(partial / name, data)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import shlex
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from jaxdl.cli.options import add_config_arguments, given_options
 from jaxdl.errors import TrainingInterrupted
 from jaxdl.models import MODELS
+from jaxdl.report import strict_json
 from jaxdl.training.recipe import PRESETS, Recipe, preset
 
 
@@ -163,7 +163,7 @@ def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
             "preset": args.preset,
             "processes": distributed.process_count(),
         }
-        print(json.dumps({"command": "train", "config": config, "result": result}))
+        print(strict_json({"command": "train", "config": config, "result": result}))
     else:
         print(
             f"test accuracy {run.test_accuracy:.4f} (best epoch {run.fit.best_epoch}, "

@@ -109,6 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError("--resume needs --out DIR, the run directory to continue")
     several = (args.coordinator, args.num_processes, args.process_id)
     if distributed.requested(*several):
+        _keep_stdout_for_the_result()
         distributed.initialize(*several)  # before any JAX computation
     quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -121,6 +122,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             rundir.acquire(run_dir)
         if run_dir.is_dir() or args.resume:
             rundir.check_contents(run_dir, resume=args.resume)
+        if args.resume and saved_epoch(run_dir) > recipe.epochs:
+            raise ValueError(
+                f"--resume: the run in {str(run_dir)!r} has already trained "
+                f"{saved_epoch(run_dir)} epochs, more than --epochs {recipe.epochs}; ask for "
+                "at least as many to continue it"
+            )
     interrupts.set_last_words(lambda: stopped_line(args, run_dir, None))
     try:
         return _train_and_report(args, recipe, run_dir, quiet)
@@ -189,6 +196,21 @@ def _train(args, recipe, run_dir, progress, report_epoch):
         on_epoch_end=report_epoch,
         notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr, flush=True),
     )
+
+
+def _keep_stdout_for_the_result() -> None:
+    """Point file descriptor 1 at stderr, and Python's ``sys.stdout`` at the real stdout.
+
+    gloo (the CPU collectives of a multi-process run) prints "[Gloo] Rank 0 is connected to 1
+    peer ranks..." from C++ straight to descriptor 1, which made ``--json`` unparseable; now
+    what C++ writes there lands on stderr, and stdout carries only what this command prints.
+    """
+    import os
+
+    sys.stdout.flush()
+    real_stdout = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = open(real_stdout, "w", buffering=1, closefd=True)  # noqa: SIM115
 
 
 def saved_epoch(run_dir: Path) -> int:

@@ -44,9 +44,11 @@ PyTree = Any
 
 #: Recipe fields that must match to resume a run (the others may change between sessions):
 #: the epochs too, since they set the length of the cosine schedule (a run with a constant
-#: learning rate may be continued for more epochs).
+#: learning rate may be continued for more epochs); the backward pass and the device count too
+#: [issue 23], since they change the rounding (a resume that changed them ended up to 6e-6 away).
 _RESUME_FIELDS = (
-    "optimizer", "momentum", "learning_rate", "schedule", "batch_size", "epochs", "seed"
+    "optimizer", "momentum", "learning_rate", "schedule", "batch_size", "epochs", "seed",
+    "backward", "devices",
 )  # fmt: skip
 
 

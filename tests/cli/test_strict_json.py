@@ -48,9 +48,7 @@ CHAPTERS = {
 
 
 @pytest.mark.parametrize("name", list(CHAPTERS))
-def test_every_chapter_at_its_largest_learning_rate_diverges_in_one_line_or_is_strict(
-    name, capsys
-):
+def test_every_chapter_at_its_largest_learning_rate_diverges_in_one_line_or_is_strict(name, capsys):
     extra, diverges = CHAPTERS[name]
     status, out, err = run_cli(["run", name, "--lr", LARGEST, "--json", *extra], capsys)
     assert "Traceback" not in err

@@ -79,7 +79,8 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     """``path`` exactly as given, once it is known that a file can be written there.
 
     Called before any work, so that a run never ends in a traceback over its output. Refused
-    with a ``ValueError`` naming ``option``: an empty path, an existing directory, a path under
+    with a ``ValueError`` naming ``option``: an empty path, an existing directory or a path
+    ending in ``/``, a dangling symbolic link, a device (``/dev/full``), a path under
     a file, a directory that cannot be written (read-only, no permission), an existing file
     that cannot be replaced. Missing parent directories are fine (they are created on save);
     nothing is left behind by the check.
@@ -88,9 +89,16 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     if not text:
         raise ValueError(f"{option} needs a file path, got an empty string")
     target = Path(text)
-    if target.is_dir():
+    if target.is_dir() or text.endswith(("/", os.sep)):
         example = target / "figure.png"
         raise ValueError(f"{option} {text!r} is a directory; give a file path such as {example}")
+    if target.is_symlink() and not target.exists():
+        raise ValueError(
+            f"{option} {text!r} is a symbolic link to {os.readlink(target)!r}, which does not "
+            "exist; give another path"
+        )
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{option} {text!r} is not a regular file (a device?); give a file path")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -149,6 +157,10 @@ def check_limits(config, *, reals: bool = True) -> None:
     import dataclasses
 
     for field in dataclasses.fields(config):
+        flag = getattr(config, field.name)
+        if field.type in (bool, "bool") and not isinstance(flag, bool | np.bool_):
+            name = field.name.replace("_", " ")  # 'no' is truthy: it would have meant True
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
         ceiling = field.metadata.get("ceiling", REAL_LIMITS.get(field.name))
         if reals and ceiling is not None:
             high, why = ceiling

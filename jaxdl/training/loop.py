@@ -116,12 +116,14 @@ def _check_data(name: str, data: Batch) -> Batch:
     if np.shape(images)[0] == 0:
         raise ValueError(f"the {name} set is empty")
     images, labels = np.asarray(images), np.asarray(labels)
-    if not np.issubdtype(images.dtype, np.floating):
+    if not jnp.issubdtype(images.dtype, jnp.floating):  # (bfloat16 is floating for JAX)
         raise ValueError(
             f"{name} images are {images.dtype} (values {images.min()}..{images.max()}); the "
             "models take float images in [0, 1]: convert with jaxdl.data.to_float_images "
             "(divides uint8 by 255)"
         )
+    _check_scale_and_labels(name, images, labels)  # [issue 23]
+    images = images.astype(np.float32)
     finite = np.isfinite(images.reshape(images.shape[0], -1)).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -132,6 +134,31 @@ def _check_data(name: str, data: Batch) -> Batch:
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{name} labels must be integer class indices, got {labels.dtype}")
     return Batch(jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
+
+
+def _check_scale_and_labels(name: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse the uint8 mistake made after ``.astype(float32)`` (whole numbers 0..255, which
+    trained silently to 44% validation accuracy) and integer labels beyond int32 (which
+    wrapped: 2**32 + 3 trained as class 3)."""
+    sample = np.asarray(images[: min(len(images), 256)], np.float32)
+    if (
+        sample.size
+        and sample.max() > 1
+        and sample.min() >= 0
+        and (sample == np.round(sample)).all()
+    ):
+        raise ValueError(
+            f"{name} images are floats holding whole numbers up to {sample.max():g}: the uint8 "
+            "0..255 scale; the models take [0, 1]: divide by 255 (jaxdl.data.to_float_images)"
+        )
+    if np.issubdtype(labels.dtype, np.integer) and labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        info = np.iinfo(np.int32)
+        if low < info.min or high > info.max:
+            raise ValueError(
+                f"{name} labels must be class indices; found {high if high > info.max else low}, "
+                "beyond int32 (it would wrap to another class)"
+            )
 
 
 def _check_labels(name: str, labels: jax.Array, classes: int) -> None:

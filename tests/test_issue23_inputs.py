@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import gzip
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -242,3 +243,24 @@ def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
     rundir.prepare(tmp_path, resume=False)  # this process holds it already: no refusal
     rundir.release(tmp_path)
     assert not rundir.holds(tmp_path)
+
+
+# --- lstm --csv ---------------------------------------------------------------------------------
+
+
+def test_a_csv_that_would_block_mislead_or_overflow_is_refused(tmp_path, monkeypatch):
+    from jaxdl.data import text
+
+    os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "twice.csv").write_text("text,label,label\ngood,1,0\nbad,0,1\n")
+    (tmp_path / "one.csv").write_text("text,label\ngood,1\nfine,1\n")
+    (tmp_path / "rows.csv").write_text("text,label\n" + "good,1\nbad,0\n" * 3)
+    monkeypatch.setattr(text, "MAX_CSV_ROWS", 5)
+    for name, message in [
+        ("fifo.csv", "is not a regular file (a FIFO"),
+        ("twice.csv", "'label' 2 times"),
+        ("one.csv", "all 2 labels are 1; a classifier of one class learns nothing"),
+        ("rows.csv", "more than 5 rows"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            text.read_labelled_csv(tmp_path / name)

@@ -167,7 +167,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         sub = names.add_parser(milestone.name, help=milestone.summary)
         add_config_arguments(sub, module.Config)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.add_argument("--plot", metavar="PATH", help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)")
+        sub.add_argument(
+            "--plot",
+            metavar="PATH",
+            help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
+        )
         sub.set_defaults(handler=_float64(cmd_run), module=module)
 
     p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")

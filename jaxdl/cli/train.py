@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import sys
 import time
@@ -78,6 +79,14 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
     several.add_argument(
         "--process-id", type=int, metavar="I", help="this process's number, 0 to N-1"
     )
+    several.add_argument(
+        "--join-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a process waits for the others to join before it gives up with status 2 "
+        "(default: %(default)s)",
+    )
     p.set_defaults(handler=cmd_train)
 
 
@@ -110,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     several = (args.coordinator, args.num_processes, args.process_id)
     if distributed.requested(*several):
         _keep_stdout_for_the_result()
-        distributed.initialize(*several)  # before any JAX computation
+        _join(args, several)  # before any JAX computation
     quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     if not distributed.is_multiprocess():  # (several processes: fit checks it on process 0)
@@ -196,6 +205,56 @@ def _train(args, recipe, run_dir, progress, report_epoch):
         on_epoch_end=report_epoch,
         notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr, flush=True),
     )
+
+
+def _join(args: argparse.Namespace, several) -> None:
+    """Join the other processes within ``--join-timeout`` seconds and check that every process
+    runs the same settings; else one line and status 2 on each.
+
+    JAX's own failures here are C++ aborts after minutes (process 0 alone waited 309 s, then
+    "another task died"; different models met gloo's "collective mismatch" after 103 s): a
+    watchdog ends the wait first, and the settings are compared before the first collective of
+    the training itself.
+    """
+    import threading
+
+    from jaxdl import interrupts
+    from jaxdl.training import distributed
+
+    timeout = args.join_timeout
+    if not timeout > 0:
+        raise ValueError(f"--join-timeout must be a positive number of seconds, got {timeout!r}")
+    where = args.coordinator or os.environ.get(distributed.COORDINATOR_ENV, "the coordinator")
+
+    def give_up() -> None:
+        print(
+            f"jaxdl: error: the processes did not all join at {where} within {timeout:g} s "
+            "(--join-timeout): start every process, with the same --coordinator and "
+            "--num-processes, each --process-id once",
+            file=sys.stderr,
+            flush=True,
+        )
+        interrupts.exit_now(2)
+
+    watchdog = threading.Timer(timeout, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        distributed.initialize(*several, initialization_timeout=int(timeout) + 120)
+        settings = {
+            key: value
+            for key, value in sorted(vars(args).items())
+            if key not in _PER_PROCESS and isinstance(value, str | int | float | bool | None)
+        }
+        distributed.check_same_everywhere(
+            "settings (model, data, recipe)", distributed.fingerprint(settings)
+        )
+    finally:
+        watchdog.cancel()
+
+
+#: Options that may differ between the processes of one run.
+_PER_PROCESS = frozenset({"process_id", "coordinator", "out", "json", "join_timeout", "argv"})
 
 
 def _keep_stdout_for_the_result() -> None:

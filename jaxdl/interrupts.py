@@ -79,8 +79,8 @@ def install(last_words: Callable[[], str] | None = None) -> None:
         return
     _last_words = last_words or _last_words
     for signum in SIGNALS:
-        if signal.getsignal(signum) is signal.SIG_IGN and signum != signal.SIGINT:
-            continue  # nohup's SIGHUP, a parent's choice: keep ignoring it
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # nohup's SIGHUP, a shell's background job's SIGINT: the parent's choice
         signal.signal(signum, _handle)
     _installed = True
 

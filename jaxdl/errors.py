@@ -55,3 +55,14 @@ def first_non_finite(values) -> int | None:
     values = np.asarray(values)
     bad = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
     return int(np.argmax(bad)) if bad.any() else None
+
+
+def check_finite(what: str, values, hint: str = "try a smaller learning rate (--lr)") -> None:
+    """:class:`DivergenceError` naming the first step (1-based, along axis 0) of ``values`` that
+    is not finite; nothing when every value is.
+
+    For a loop that returns its losses: one host check, once, after the jitted loop.
+    """
+    bad = first_non_finite(values)
+    if bad is not None:
+        raise DivergenceError(what, bad + 1, hint)

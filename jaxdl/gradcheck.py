@@ -237,8 +237,20 @@ def check_gradient(
     Returns:
       A :class:`GradCheck` with both errors; ``.passed`` says whether they are within tolerance
       and every value (point, ``fn`` there, hand gradient, ``jax.grad``, finite differences) is
-      finite; ``.problem`` names any value that is not.
+      finite; ``.problem`` names any value that is not. Parameters in float16 or bfloat16 are
+      checked in float32.
+
+    Raises:
+      ValueError: ``params`` holds no parameters (empty, ``None``): a check of nothing.
     """
+    leaves = jax.tree.leaves(params)
+    if not leaves or sum(np.size(leaf) for leaf in leaves) == 0:
+        raise ValueError(f"{name}: no parameters to check (a check of nothing cannot pass)")
+    dtypes = [jnp.result_type(leaf) for leaf in leaves]
+    if any(jnp.issubdtype(d, jnp.floating) and jnp.finfo(d).bits < 32 for d in dtypes):
+        # float16/bfloat16: finite differences in 8-11 bits of mantissa judge nothing; the
+        # formula is checked at the same point in float32, with float32's tolerances.
+        params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float32), params)
     value, auto = _compiled(jax.value_and_grad(fn), params)
     hand = _compiled(hand_grad, params)
     hand_flat, _ = ravel_pytree(hand)

@@ -26,15 +26,26 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, size: tuple[float, float] | No
     return fig, axes
 
 
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to exactly ``path`` (parent directories created); return the path.
+#: Formats chosen by the path's suffix; any other suffix (or none) gets PNG.
+FORMATS = ("png", "pdf", "svg")
 
-    The format is given explicitly: left to infer it, matplotlib appends ``.png`` to a name
-    without that suffix, so ``--plot /tmp`` wrote ``/tmp.png``. Check the path before any work
-    with :func:`jaxdl.validate.require_writable_file`.
+
+def figure_format(path: str | Path) -> str:
+    """``"pdf"`` or ``"svg"`` for a path with that suffix, else ``"png"``."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "png"
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to exactly ``path`` (parent directories created); return the path.
+
+    PDF or SVG for a path ending ``.pdf`` or ``.svg``, PNG otherwise (``--plot x.pdf`` used to
+    hold PNG bytes). The format is given explicitly: left to infer it, matplotlib appends
+    ``.png`` to a name without a suffix, so ``--plot /tmp`` wrote ``/tmp.png``. Check the path
+    before any work with :func:`jaxdl.validate.require_writable_file`.
     """
     path = Path(path)
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, format="png")
+    fig.savefig(path, dpi=110, format=figure_format(path))
     return path

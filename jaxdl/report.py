@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,28 @@ def to_jsonable(value: Any) -> Any:
         array = np.asarray(value)
         return array.item() if array.ndim == 0 else array.tolist()
     return value
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` (plain JSON types) with every NaN or infinity replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def strict_json(value: Any) -> str:
+    """``value`` as strict JSON (RFC 8259), what every ``--json`` prints.
+
+    Python's ``json.dumps`` writes ``NaN`` and ``Infinity``, which strict parsers (JavaScript's
+    ``JSON.parse``, ``jq``, Go, Rust's serde) refuse; here a non-finite number becomes ``null``
+    (a diverged run never gets this far: it stops with :class:`~jaxdl.errors.DivergenceError`),
+    and ``allow_nan=False`` guarantees nothing else slips through.
+    """
+    return json.dumps(finite_or_none(to_jsonable(value)), allow_nan=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,9 +36,15 @@ def require_positive_int(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _is_real(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
 def require_positive_float(name: str, value: float) -> None:
-    """``ValueError`` unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    """``ValueError`` unless ``value`` is a finite number > 0 (Python's or NumPy's, any width)."""
+    if not _is_real(value) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
@@ -73,7 +79,8 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     """``path`` exactly as given, once it is known that a file can be written there.
 
     Called before any work, so that a run never ends in a traceback over its output. Refused
-    with a ``ValueError`` naming ``option``: an empty path, an existing directory, a path under
+    with a ``ValueError`` naming ``option``: an empty path, an existing directory or a path
+    ending in ``/``, a dangling symbolic link, a device (``/dev/full``), a path under
     a file, a directory that cannot be written (read-only, no permission), an existing file
     that cannot be replaced. Missing parent directories are fine (they are created on save);
     nothing is left behind by the check.
@@ -82,9 +89,16 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
     if not text:
         raise ValueError(f"{option} needs a file path, got an empty string")
     target = Path(text)
-    if target.is_dir():
+    if target.is_dir() or text.endswith(("/", os.sep)):
         example = target / "figure.png"
         raise ValueError(f"{option} {text!r} is a directory; give a file path such as {example}")
+    if target.is_symlink() and not target.exists():
+        raise ValueError(
+            f"{option} {text!r} is a symbolic link to {os.readlink(target)!r}, which does not "
+            "exist; give another path"
+        )
+    if target.exists() and not target.is_file():
+        raise ValueError(f"{option} {text!r} is not a regular file (a device?); give a file path")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -116,16 +130,44 @@ SEED = (0, 2**32 - 1)  # a PRNG seed: 32 bits
 NETWORKS = (1, 10_000)  # networks trained side by side
 
 
-def check_limits(config) -> None:
-    """``ValueError`` for the first integer field of dataclass ``config`` outside its bounds.
+#: ``(largest value, why no larger one is useful)`` of real-valued settings whose natural range
+#: has no top, by field name (a field may declare its own: ``metadata={"ceiling": (high, why)}``).
+#: Beyond these a run computes nothing but overflow: a NaN loss (a ``DivergenceError``) or
+#: saturated units that report a meaningless but finite answer.
+REAL_LIMITS: dict[str, tuple[float, str]] = {
+    "learning_rate": (
+        1e6,
+        "a step a million times the gradient already leaves every chapter's useful range; "
+        "larger ones only overflow",
+    ),
+    "alpha": (1e6, "a penalty a million times the data loss already leaves the data unlearned"),
+    "noise": (100.0, "the images lie in [0, 1]: beyond 100 times their range the input is noise"),
+}
+
+
+def check_limits(config, *, reals: bool = True) -> None:
+    """``ValueError`` for the first field of dataclass ``config`` outside its bounds.
 
     A field's bounds are ``metadata["bounds"] = (smallest, largest)``; one message states them:
-    ``steps must be an integer between 1 and 10000000, got ...``. Fields without bounds are
-    left to the config's own checks.
+    ``steps must be an integer between 1 and 10000000, got ...``. Fields annotated ``bool`` must
+    hold a bool (``standardize='no'`` meant True). With ``reals``, a real-valued field must not
+    exceed its ceiling (``metadata["ceiling"]``, else :data:`REAL_LIMITS` by name), and the
+    message says why. Fields without bounds are left to the config's own checks.
     """
     import dataclasses
 
     for field in dataclasses.fields(config):
+        flag = getattr(config, field.name)
+        if field.type in (bool, "bool") and not isinstance(flag, bool | np.bool_):
+            name = field.name.replace("_", " ")  # 'no' is truthy: it would have meant True
+            raise ValueError(f"{name} must be True or False, got {flag!r}")
+        ceiling = field.metadata.get("ceiling", REAL_LIMITS.get(field.name))
+        if reals and ceiling is not None:
+            high, why = ceiling
+            value = getattr(config, field.name)
+            if _is_real(value) and value > high:
+                name = field.name.replace("_", " ")
+                raise ValueError(f"{name} must be at most {high:g} ({why}), got {value!r}")
         if "bounds" not in field.metadata:
             continue
         low, high = field.metadata["bounds"]

@@ -10,17 +10,20 @@ On start, :func:`jaxdl.cache.enable` turns on the persistent XLA compilation cac
 turned off with ``JAXDL_COMPILATION_CACHE``), so a second run of a command skips compilation.
 
 Thin by design: options are parsed into frozen dataclasses and handed to library code. Bad input
-exits with status 2 and one line (argparse's usage errors included); a failed check or a
-divergence with 1; Ctrl-C with 130 and one line. Never a traceback for any of these.
+exits with status 2 and one line (argparse's usage errors included); a failed check, a
+divergence or a file that cannot be written mid-run (a full disk) with 1; Ctrl-C with 130,
+SIGTERM with 143 and SIGHUP with 129, one line each, at any moment (see
+:mod:`jaxdl.interrupts`). Never a traceback for any of these.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
-from jaxdl import cache
+from jaxdl import interrupts
 from jaxdl.errors import DivergenceError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,10 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and run the subcommand; returns the exit status."""
+    """Parse ``argv`` and run the subcommand; returns the exit status.
+
+    Called without ``argv`` (the ``jaxdl`` command, ``python -m jaxdl``), it owns the process:
+    it handles SIGINT, SIGTERM and SIGHUP (:func:`jaxdl.interrupts.install`) and, after one of
+    them, ends the process itself with ``128 + signal`` (:func:`jaxdl.interrupts.exit_now`).
+    """
+    own_process = argv is None
+    if own_process:
+        interrupts.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        with interrupts.deferred():  # the imports of JAX and the chapters: never unwound halfway
+            args = build_parser().parse_args(argv)
+            from jaxdl import cache
         args.argv = argv
         cache.enable()
         return args.handler(args)
@@ -63,9 +76,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DivergenceError as error:
         print(f"jaxdl: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("jaxdl: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except OSError as error:  # a full disk or a directory made read-only during the run
+        print(f"jaxdl: error: {_os_error_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as stop:
+        status = interrupts.status(EXIT_INTERRUPTED)
+        print(f"jaxdl: {_interrupted_line(stop)}", file=sys.stderr, flush=True)
+        if own_process:
+            interrupts.exit_now(status)
+        return status
+
+
+def _interrupted_line(stop: KeyboardInterrupt) -> str:
+    """``interrupted`` (Ctrl-C) or ``stopped by SIGTERM``, and what the command said it saved."""
+    received = interrupts.received()
+    what = "interrupted" if received in (None, signal.SIGINT) else interrupts.Interrupted(received)
+    detail = getattr(stop, "line", None)
+    return f"{what} {detail}" if detail else str(what)
+
+
+def _os_error_line(error: OSError) -> str:
+    where = f" {error.filename!r}" if error.filename else ""
+    return f"{error.strerror or error}{where}" if error.strerror else str(error)
 
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]

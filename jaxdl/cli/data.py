@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 
@@ -18,6 +17,7 @@ from jaxdl.data.mnist import (
     is_official_mnist,
     mnist_with_checks,
 )
+from jaxdl.report import strict_json
 from jaxdl.validate import require_writable_file
 
 MAX_SHOW = 400
@@ -131,7 +131,7 @@ def cmd_data_mnist(args: argparse.Namespace) -> int:
         "show": show[1] if show else None,
     }
     if args.json:
-        print(json.dumps(summary))
+        print(strict_json(summary))
     else:
         _print_summary(summary)
     return 0

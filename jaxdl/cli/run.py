@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from jaxdl import milestones
 from jaxdl.cli.options import add_config_arguments, config_from_args
+from jaxdl.report import strict_json
 from jaxdl.validate import SEED, require_int, require_writable_file
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -65,7 +66,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = [[m.name, m.year, m.people, m.summary] for m in milestones.MILESTONES]
     if args.json:
         keys = ("name", "year", "people", "summary")
-        print(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
+        print(strict_json([dict(zip(keys, row, strict=True)) for row in rows]))
     else:
         _print_table(rows, ("milestone", "year", "people", "what it shows"))
     return EXIT_OK
@@ -82,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         save_figure(module.plot(report), args.plot)
     if args.json:
-        print(json.dumps(report.as_json()))
+        print(strict_json(report.as_json()))
     else:
         print(f"{report.milestone}: {report.headline}")
         for key, value in report.result.items():
@@ -101,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     checks = milestones.all_gradient_checks(seed=args.seed)
     passed = all(c.passed for c in checks)
     if args.json:
-        print(json.dumps({"passed": passed, "checks": [c.as_dict() for c in checks]}))
+        print(strict_json({"passed": passed, "checks": [c.as_dict() for c in checks]}))
     else:
         _print_table(_check_rows(checks), CHECK_HEADER)
         failed = sum(not c.passed for c in checks)
@@ -126,7 +127,7 @@ def cmd_tour(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[{milestone.year}] {milestone.name}: {report.headline}", flush=True)
     if args.json:
-        print(json.dumps([r.as_json() for r in reports]))
+        print(strict_json([r.as_json() for r in reports]))
     else:
         print()
         _print_table(rows, ("milestone", "year", "headline", "gradient checks", "seconds"))
@@ -166,7 +167,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         sub = names.add_parser(milestone.name, help=milestone.summary)
         add_config_arguments(sub, module.Config)
         sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.add_argument("--plot", metavar="PATH", help="write the milestone's figure as PNG")
+        sub.add_argument(
+            "--plot",
+            metavar="PATH",
+            help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
+        )
         sub.set_defaults(handler=_float64(cmd_run), module=module)
 
     p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")

@@ -3,14 +3,16 @@
 Options left unset take their value from ``--preset`` when one is named, else from
 :class:`jaxdl.training.recipe.Recipe`'s defaults (the options are derived from its fields). Bad settings exit with status 2 and one line
 (``ValueError``, raised before the first step); a diverging loss exits with status 1; Ctrl-C
-exits with status 130 and one line saying which epochs are saved and how to continue.
+(130), SIGTERM (143) or SIGHUP (129) at any moment exits with one line saying which epochs are
+saved and the command that continues. One process trains in a run directory at a time
+(:mod:`jaxdl.training.rundir`): a second is refused with status 2, naming the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import os
 import shlex
 import sys
 import time
@@ -19,9 +21,8 @@ from pathlib import Path
 from jaxdl.cli.options import add_config_arguments, given_options
 from jaxdl.errors import TrainingInterrupted
 from jaxdl.models import MODELS
+from jaxdl.report import strict_json
 from jaxdl.training.recipe import PRESETS, Recipe, preset
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
@@ -78,6 +79,14 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
     several.add_argument(
         "--process-id", type=int, metavar="I", help="this process's number, 0 to N-1"
     )
+    several.add_argument(
+        "--join-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long a process waits for the others to join before it gives up with status 2 "
+        "(default: %(default)s)",
+    )
     p.set_defaults(handler=cmd_train)
 
 
@@ -101,20 +110,44 @@ def _print_summary(model, recipe: Recipe) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``jaxdl train``; returns the exit status."""
-    from jaxdl.training import distributed
-    from jaxdl.training.loop import prepare_run_dir
-    from jaxdl.training.mnist import load_model
+    from jaxdl import interrupts
+    from jaxdl.training import distributed, rundir
 
     recipe = recipe_from_args(args)
     if args.resume and not args.out:
         raise ValueError("--resume needs --out DIR, the run directory to continue")
     several = (args.coordinator, args.num_processes, args.process_id)
     if distributed.requested(*several):
-        distributed.initialize(*several)  # before any JAX computation
+        _keep_stdout_for_the_result()
+        _join(args, several)  # before any JAX computation
     quiet = args.json or not distributed.is_primary()  # process 0 alone reports
     run_dir = Path(args.out or f"runs/{args.model}-{time.strftime('%Y%m%d-%H%M%S')}")
     if not distributed.is_multiprocess():  # (several processes: fit checks it on process 0)
-        prepare_run_dir(run_dir, resume=args.resume)  # a bad --out is refused before any work
+        # A bad --out, a directory another process trains in, a new run over an old one, or a
+        # --resume with nothing to continue: refused before any work. The directory itself is
+        # created only once the data is known good (by fit).
+        rundir.check_creatable(run_dir)
+        if run_dir.is_dir():
+            rundir.acquire(run_dir)
+        if run_dir.is_dir() or args.resume:
+            rundir.check_contents(run_dir, resume=args.resume)
+        if args.resume and saved_epoch(run_dir) > recipe.epochs:
+            raise ValueError(
+                f"--resume: the run in {str(run_dir)!r} has already trained "
+                f"{saved_epoch(run_dir)} epochs, more than --epochs {recipe.epochs}; ask for "
+                "at least as many to continue it"
+            )
+    interrupts.set_last_words(lambda: stopped_line(args, run_dir, None))
+    try:
+        return _train_and_report(args, recipe, run_dir, quiet)
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: the CLI prints the one line
+        raise interrupts.Stopped(stopped_line(args, run_dir, stop)) from None
+
+
+def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
+    from jaxdl.training import distributed
+    from jaxdl.training.mnist import load_model
+
     model = load_model(args.model)
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
@@ -134,11 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 flush=True,
             )
 
-    try:
-        run = _train(args, recipe, run_dir, progress, report_epoch)
-    except TrainingInterrupted as stop:
-        print(f"jaxdl: {stop}; continue with `{resume_command(args, run_dir)}`", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    run = _train(args, recipe, run_dir, progress, report_epoch)
     result = run.result() | {"run_dir": str(run_dir)}
     if not distributed.is_primary():
         return 0
@@ -150,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "preset": args.preset,
             "processes": distributed.process_count(),
         }
-        print(json.dumps({"command": "train", "config": config, "result": result}))
+        print(strict_json({"command": "train", "config": config, "result": result}))
     else:
         print(
             f"test accuracy {run.test_accuracy:.4f} (best epoch {run.fit.best_epoch}, "
@@ -178,9 +207,101 @@ def _train(args, recipe, run_dir, progress, report_epoch):
     )
 
 
-def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
+def _join(args: argparse.Namespace, several) -> None:
+    """Join the other processes within ``--join-timeout`` seconds and check that every process
+    runs the same settings; else one line and status 2 on each.
+
+    JAX's own failures here are C++ aborts after minutes (process 0 alone waited 309 s, then
+    "another task died"; different models met gloo's "collective mismatch" after 103 s): a
+    watchdog ends the wait first, and the settings are compared before the first collective of
+    the training itself.
+    """
+    import threading
+
+    from jaxdl import interrupts
+    from jaxdl.training import distributed
+
+    timeout = args.join_timeout
+    if not timeout > 0:
+        raise ValueError(f"--join-timeout must be a positive number of seconds, got {timeout!r}")
+    where = args.coordinator or os.environ.get(distributed.COORDINATOR_ENV, "the coordinator")
+
+    def give_up() -> None:
+        print(
+            f"jaxdl: error: the processes did not all join at {where} within {timeout:g} s "
+            "(--join-timeout): start every process, with the same --coordinator and "
+            "--num-processes, each --process-id once",
+            file=sys.stderr,
+            flush=True,
+        )
+        interrupts.exit_now(2)
+
+    watchdog = threading.Timer(timeout, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        distributed.initialize(*several, initialization_timeout=int(timeout) + 120)
+        settings = {
+            key: value
+            for key, value in sorted(vars(args).items())
+            if key not in _PER_PROCESS and isinstance(value, str | int | float | bool | None)
+        }
+        distributed.check_same_everywhere(
+            "settings (model, data, recipe)", distributed.fingerprint(settings)
+        )
+    finally:
+        watchdog.cancel()
+
+
+#: Options that may differ between the processes of one run.
+_PER_PROCESS = frozenset({"process_id", "coordinator", "out", "json", "join_timeout", "argv"})
+
+
+def _keep_stdout_for_the_result() -> None:
+    """Point file descriptor 1 at stderr, and Python's ``sys.stdout`` at the real stdout.
+
+    gloo (the CPU collectives of a multi-process run) prints "[Gloo] Rank 0 is connected to 1
+    peer ranks..." from C++ straight to descriptor 1, which made ``--json`` unparseable; now
+    what C++ writes there lands on stderr, and stdout carries only what this command prints.
+    """
+    import os
+
+    sys.stdout.flush()
+    real_stdout = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = open(real_stdout, "w", buffering=1, closefd=True)  # noqa: SIM115
+
+
+def saved_epoch(run_dir: Path) -> int:
+    """The newest epoch with a checkpoint in ``run_dir`` (0: none)."""
+    from jaxdl.training.checkpoints import CHECKPOINT_DIR
+
+    try:
+        names = [p.name for p in (run_dir / CHECKPOINT_DIR).iterdir() if p.is_dir()]
+    except OSError:
+        return 0
+    return max((int(name) for name in names if name.isdigit()), default=0)
+
+
+def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | None) -> str:
+    """What an interrupted run says after ``interrupted``: where it stopped, which epochs are
+    saved, and the command that continues (or starts again, when none is)."""
+    if isinstance(stop, TrainingInterrupted):  # (a save the signal waited for counts too)
+        where, saved = f"in epoch {stop.epoch}", max(stop.saved_epoch, saved_epoch(run_dir))
+    else:  # start-up, loading, compiling, or a second signal: read what the directory holds
+        where, saved = ("before the first epoch" if stop is not None else ""), saved_epoch(run_dir)
+    if not saved:
+        again = resume_command(args, run_dir, resume=False)
+        text = f"no epoch is saved; start again with `{again}`"
+    else:
+        epochs = "epoch 1 is" if saved == 1 else f"epochs 1..{saved} are"
+        text = f"{epochs} saved; continue with `{resume_command(args, run_dir)}`"
+    return f"{where}; {text}" if where else text
+
+
+def resume_command(args: argparse.Namespace, run_dir: Path, *, resume: bool = True) -> str:
     """The ``jaxdl train`` command line that continues this run: the same options, with
-    ``--resume --out DIR``."""
+    ``--resume --out DIR`` (``resume=False``: without ``--resume``, to start it again)."""
     kept, skip = [], False
     for word in args.argv:
         if skip:
@@ -191,4 +312,4 @@ def resume_command(args: argparse.Namespace, run_dir: Path) -> str:
             skip = True
         elif not word.startswith("--out="):
             kept.append(word)
-    return shlex.join(["jaxdl", *kept, "--resume", "--out", str(run_dir)])
+    return shlex.join(["jaxdl", *kept, *(["--resume"] if resume else []), "--out", str(run_dir)])

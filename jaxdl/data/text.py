@@ -106,6 +106,14 @@ def encode(
     return ids, lengths
 
 
+#: The sentiment classifier trains on the whole file at once (one batch; about 33 kB of
+#: memory per row of a short review): 200,000 rows took 6.6 GB and a million asked XLA for 30
+#: GB. Until it trains in minibatches, files are bounded below what fits a laptop.
+MAX_CSV_ROWS = 50_000
+MAX_CSV_BYTES = 64 * 2**20
+_SAMPLE_HINT = "use a random sample of the rows (the classifier trains on all of them at once)"
+
+
 def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
     """Read ``(texts, labels)`` from a UTF-8 CSV file with ``text`` and ``label`` columns.
 
@@ -114,13 +122,25 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
     Raises:
       ValueError: one line naming the file (and the line, where there is one): the path is
         missing or a directory, the bytes are not UTF-8, the CSV is malformed (a field longer
-        than the csv module's limit, say), the file is empty, lacks either column, has a row
-        without a label, or a label that is not binary (0/1, negative/positive, neg/pos).
+        than the csv module's limit, say), the file is empty, lacks either column or has one
+        twice, has a row without a label, a label that is not binary (0/1, negative/positive,
+        neg/pos) or one class only; or it is not a regular file (a FIFO), or larger than
+        :data:`MAX_CSV_ROWS` rows or :data:`MAX_CSV_BYTES` bytes.
     """
     path = Path(path)
     name = str(path)
     if path.is_dir():
         raise ValueError(f"CSV file {name!r} is a directory; give the path of a .csv file")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"CSV file {name!r} is not a regular file (a FIFO or a device: reading it could "
+            "block forever); give the path of a .csv file"
+        )
+    if path.is_file() and path.stat().st_size > MAX_CSV_BYTES:
+        raise ValueError(
+            f"CSV file {name!r} has {path.stat().st_size:,} bytes, more than the "
+            f"{MAX_CSV_BYTES:,} read here; {_SAMPLE_HINT}"
+        )
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -147,6 +167,12 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
                 f"CSV file {name!r} lacks column(s) {', '.join(missing)}; its header is "
                 f"{', '.join(fieldnames)}; expected 'text,label'"
             )
+        doubled = [c for c in ("text", "label") if columns.count(c) > 1]
+        if doubled:
+            raise ValueError(
+                f"CSV file {name!r} has {len(fieldnames)} columns and {doubled[0]!r} "
+                f"{columns.count(doubled[0])} times ({', '.join(fieldnames)}); keep one"
+            )
         text_key = fieldnames[columns.index("text")]
         label_key = fieldnames[columns.index("label")]
         texts, labels = [], []
@@ -159,6 +185,10 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
                 )
             texts.append(row.get(text_key) or "")
             labels.append(_LABELS[raw_label])
+            if len(texts) > MAX_CSV_ROWS:
+                raise ValueError(
+                    f"CSV file {name!r} has more than {MAX_CSV_ROWS:,} rows; {_SAMPLE_HINT}"
+                )
     except csv.Error as error:
         raise ValueError(
             f"{name} line {reader.line_num + 1}: not readable as CSV ({error}); check the quoting, "
@@ -166,6 +196,11 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
         ) from None
     if not texts:
         raise ValueError(f"CSV file {name!r} has a header but no rows")
+    if len(set(labels)) == 1:
+        raise ValueError(
+            f"CSV file {name!r}: all {len(labels)} labels are {labels[0]}; a classifier of one "
+            "class learns nothing (it scores 100% by answering it always): give both classes"
+        )
     return texts, labels
 
 

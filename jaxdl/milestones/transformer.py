@@ -864,10 +864,12 @@ def run(config: Config = Config()) -> Report:
     key = jax.random.key(config.seed)
     k_train, k_sample, k_check = jax.random.split(key, 3)
     if config.out is not None:
+        from jaxdl.training import rundir
         from jaxdl.training.checkpoints import has_checkpoints
         from jaxdl.validate import writable_directory
 
         writable_directory(config.out, option="--out")
+        rundir.acquire(config.out)  # one writer per run directory (issue 23)
         if has_checkpoints(config.out) and not config.resume:
             raise ValueError(
                 f"--out {config.out!r} already holds a run; add --resume to continue it, or "

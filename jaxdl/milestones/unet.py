@@ -397,7 +397,7 @@ def run(config: Config = Config()) -> Report:
     return Report(
         milestone="unet",
         config=config,
-        result=outcomes | {"symmetry_error_ratio": after / before},
+        result=outcomes | {"symmetry_error_ratio": after / before if before else None},
         checks=gradient_checks(key=k_check),
         headline=(
             f"output symmetry error {before:.4f} without the penalty, {after:.4f} with "

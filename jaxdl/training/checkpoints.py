@@ -36,11 +36,13 @@ import numpy as np
 CHECKPOINT_DIR = "checkpoints"
 KEEP = 2  # the newest checkpoint, and the one to fall back to if it is damaged
 MANIFEST = "sha256.json"
-_PARTIAL = ".partial-"
+PARTIAL = ".partial-"  # prefix of a save in progress, renamed to the epoch once complete
+_PARTIAL = PARTIAL
 
 #: Test hook: ``"<epoch>:<stage>"`` makes the process SIGKILL itself while saving that epoch,
 #: at ``stage`` "state" (half of state.npz written), "manifest" (every file but the manifest
-#: written) or "rename" (checkpoint in place, older ones not yet pruned).
+#: written) or "rename" (checkpoint in place, older ones not yet pruned);
+#: ``"<epoch>:<stage>:<SIGNAL>"`` sends that signal instead (``2:state:SIGTERM``).
 KILL_HOOK = "JAXDL_TEST_KILL_DURING_SAVE"
 
 
@@ -59,8 +61,10 @@ class Restored(NamedTuple):
 
 
 def _kill_hook(epoch: int, stage: str) -> None:
-    if os.environ.get(KILL_HOOK) == f"{epoch}:{stage}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    hook = os.environ.get(KILL_HOOK, "")
+    if hook == f"{epoch}:{stage}" or hook.startswith(f"{epoch}:{stage}:"):
+        name = hook.split(":")[2] if hook.count(":") == 2 else "SIGKILL"
+        os.kill(os.getpid(), getattr(signal, name))
 
 
 def _paths(tree: Any) -> list[tuple[str, Any]]:
@@ -151,13 +155,21 @@ def verify(directory: Path) -> dict[str, bytes]:
 
 
 class Checkpoints:
-    """The checkpoints of one run directory (one writer at a time)."""
+    """The checkpoints of one run directory (one writer at a time).
+
+    The writer is the process that holds the directory's lock
+    (:func:`jaxdl.training.rundir.prepare`): only it deletes the ``.partial-`` directories
+    a killed save left, so a reader never deletes the save of a run in progress. Closing
+    releases the lock.
+    """
 
     def __init__(self, run_dir: str | Path):
-        self.root = Path(run_dir) / CHECKPOINT_DIR
+        from jaxdl.training import rundir
+
+        self.run_dir = Path(run_dir)
+        self.root = self.run_dir / CHECKPOINT_DIR
         self.root.mkdir(parents=True, exist_ok=True)
-        for leftover in self.root.glob(_PARTIAL + "*"):  # a save killed before its rename
-            shutil.rmtree(leftover, ignore_errors=True)
+        rundir.remove_partial_saves(self.run_dir)  # a save killed before its rename
 
     def epochs(self) -> list[int]:
         """Epochs that have a checkpoint directory (complete or not), newest first."""
@@ -170,7 +182,33 @@ class Checkpoints:
         return epochs[0] if epochs else None
 
     def save(self, epoch: int, state: Any, best_params: Any, meta: dict[str, Any]) -> Path:
-        """Write the checkpoint of ``epoch`` atomically, then keep only the newest :data:`KEEP`."""
+        """Write the checkpoint of ``epoch`` atomically, then keep only the newest :data:`KEEP`.
+
+        A signal that arrives meanwhile (SIGINT, SIGTERM under the ``jaxdl`` command) is held
+        back until the checkpoint is complete (:func:`jaxdl.interrupts.deferred`).
+
+        Raises:
+          OSError: the files cannot be written (a full disk, a directory made read-only): one
+            line naming the epoch and the cause; the half-written save is removed, the older
+            checkpoints are untouched.
+        """
+        from jaxdl import interrupts
+
+        with interrupts.deferred():
+            try:
+                return self._save(epoch, state, best_params, meta)
+            except OSError as error:
+                shutil.rmtree(self.root / f"{_PARTIAL}{epoch}", ignore_errors=True)
+                saved = [e for e in self.epochs() if e != epoch][:1]
+                kept = f"the checkpoint of epoch {saved[0]} is kept" if saved else "none is saved"
+                raise OSError(
+                    error.errno,
+                    f"cannot save the checkpoint of epoch {epoch} in {self.root} "
+                    f"({error.strerror or error}); {kept}: free space or fix the permissions, "
+                    "then resume",
+                ) from None
+
+    def _save(self, epoch: int, state: Any, best_params: Any, meta: dict[str, Any]) -> Path:
         partial = self.root / f"{_PARTIAL}{epoch}"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
@@ -181,7 +219,7 @@ class Checkpoints:
         }
         manifest = {}
         for name, data in files.items():
-            if name == "state.npz" and os.environ.get(KILL_HOOK) == f"{epoch}:state":
+            if name == "state.npz" and os.environ.get(KILL_HOOK, "").startswith(f"{epoch}:state"):
                 _write(partial / name, data[: len(data) // 2])
                 _kill_hook(epoch, "state")
             _write(partial / name, data)
@@ -232,7 +270,10 @@ class Checkpoints:
         )
 
     def close(self) -> None:
-        """Nothing to release (kept for callers that close what they open)."""
+        """Release the run directory's lock, if this process holds it."""
+        from jaxdl.training import rundir
+
+        rundir.release(self.run_dir)
 
 
 def decode(files: dict[str, bytes], like_state: Any, like_params: Any, *, name: str) -> Restored:

@@ -84,6 +84,8 @@ def initialize(
         raise ValueError(
             f"--process-id must be in [0, N) for N = --num-processes, got {process_id!r}"
         )
+    if coordinator is not None and process_id == 0:
+        _check_port_free(coordinator)
     # gloo is JAX's default CPU implementation; naming it keeps that choice explicit and stable.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
@@ -97,6 +99,29 @@ def initialize(
             "under Slurm or Open MPI, whose variables JAX reads)"
         ) from None
     jax.devices()  # meet the other processes now: the backends exchange their topologies
+
+
+def _check_port_free(coordinator: str) -> None:
+    """``ValueError`` when process 0 cannot listen at ``coordinator`` because the port is taken.
+
+    JAX's coordinator service, given a port in use, logs "Failed to add port to server" and
+    the process segfaults (and the others wait for it in silence); binding first says why.
+    """
+    import errno
+    import socket
+
+    port = int(coordinator.rpartition(":")[2])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # where JAX listens: all
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise ValueError(
+                    f"--coordinator {coordinator}: port {port} is in use (by another program, "
+                    "or by another process 0 of this run: each --process-id once); choose a "
+                    "free port, the same for every process"
+                ) from None
 
 
 def process_count() -> int:

@@ -38,16 +38,17 @@ from jaxdl.training.step import (
     make_train_chunk,
     make_train_step,
 )
-from jaxdl.validate import writable_directory
 
 PyTree = Any
 
 
 #: Recipe fields that must match to resume a run (the others may change between sessions):
 #: the epochs too, since they set the length of the cosine schedule (a run with a constant
-#: learning rate may be continued for more epochs).
+#: learning rate may be continued for more epochs); the backward pass and the device count too
+#: [issue 23], since they change the rounding (a resume that changed them ended up to 6e-6 away).
 _RESUME_FIELDS = (
-    "optimizer", "momentum", "learning_rate", "schedule", "batch_size", "epochs", "seed"
+    "optimizer", "momentum", "learning_rate", "schedule", "batch_size", "epochs", "seed",
+    "backward", "devices",
 )  # fmt: skip
 
 
@@ -84,21 +85,20 @@ def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
 
 
 def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
-    """Create ``run_dir`` and prove it writable, before any training step.
+    """Create ``run_dir``, prove it writable and lock it, before any training step.
 
-    Raises:
-      ValueError: if it cannot be created or written, or if it already holds checkpoints and
-        ``resume`` is false (a new run would silently overwrite them).
+    See :func:`jaxdl.training.rundir.prepare` (one writer per run directory; a new run never
+    overwrites a run, a resumed one must find one).
     """
-    from jaxdl.training.checkpoints import has_checkpoints
+    from jaxdl.training import rundir  # [issue 23: the run directory's lock lives there]
 
-    path = writable_directory(run_dir, option="run directory (--out)")
-    if not resume and has_checkpoints(path):
-        raise ValueError(
-            f"run directory {str(path)!r} already holds a run; pass --resume to continue it "
-            "or choose another --out"
-        )
-    return path
+    return rundir.prepare(run_dir, resume=resume)
+
+
+def _release_run_dir(run_dir: str | Path) -> None:
+    from jaxdl.training import rundir
+
+    rundir.release(run_dir)
 
 
 def _check_data(name: str, data: Batch) -> Batch:
@@ -116,12 +116,14 @@ def _check_data(name: str, data: Batch) -> Batch:
     if np.shape(images)[0] == 0:
         raise ValueError(f"the {name} set is empty")
     images, labels = np.asarray(images), np.asarray(labels)
-    if not np.issubdtype(images.dtype, np.floating):
+    if not jnp.issubdtype(images.dtype, jnp.floating):  # (bfloat16 is floating for JAX)
         raise ValueError(
             f"{name} images are {images.dtype} (values {images.min()}..{images.max()}); the "
             "models take float images in [0, 1]: convert with jaxdl.data.to_float_images "
             "(divides uint8 by 255)"
         )
+    _check_scale_and_labels(name, images, labels)  # [issue 23]
+    images = images.astype(np.float32)
     finite = np.isfinite(images.reshape(images.shape[0], -1)).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
@@ -132,6 +134,31 @@ def _check_data(name: str, data: Batch) -> Batch:
     if not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"{name} labels must be integer class indices, got {labels.dtype}")
     return Batch(jnp.asarray(images, jnp.float32), jnp.asarray(labels, jnp.int32))
+
+
+def _check_scale_and_labels(name: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Refuse the uint8 mistake made after ``.astype(float32)`` (whole numbers 0..255, which
+    trained silently to 44% validation accuracy) and integer labels beyond int32 (which
+    wrapped: 2**32 + 3 trained as class 3)."""
+    sample = np.asarray(images[: min(len(images), 256)], np.float32)
+    if (
+        sample.size
+        and sample.max() > 1
+        and sample.min() >= 0
+        and (sample == np.round(sample)).all()
+    ):
+        raise ValueError(
+            f"{name} images are floats holding whole numbers up to {sample.max():g}: the uint8 "
+            "0..255 scale; the models take [0, 1]: divide by 255 (jaxdl.data.to_float_images)"
+        )
+    if np.issubdtype(labels.dtype, np.integer) and labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        info = np.iinfo(np.int32)
+        if low < info.min or high > info.max:
+            raise ValueError(
+                f"{name} labels must be class indices; found {high if high > info.max else low}, "
+                "beyond int32 (it would wrap to another class)"
+            )
 
 
 def _check_labels(name: str, labels: jax.Array, classes: int) -> None:
@@ -320,6 +347,7 @@ def _open_run(plan, run_dir, resume, settings, state) -> tuple[_Progress, _RunDi
                 notes = directory.restore(progress)
         except ValueError as refused:
             error = refused
+            _release_run_dir(run_dir)  # [issue 23: a refused run leaves the directory unlocked]
     distributed.raise_everywhere(error)
     if distributed.is_multiprocess():  # process 0 read the checkpoint; the others take its values
         restored = distributed.broadcast_json(progress.meta(plan.recipe, {}) if primary else None)
@@ -360,7 +388,8 @@ def fit(
       train, validation: ``Batch(images [N, ...], labels [N])``; images become float32.
       recipe: the :class:`~jaxdl.training.recipe.Recipe` (its defaults when ``None``).
       run_dir: where to write ``metrics.jsonl``, ``tensorboard/`` and ``checkpoints/``.
-      resume: continue from ``run_dir``'s newest checkpoint that verifies.
+      resume: continue from ``run_dir``'s newest checkpoint that verifies (refused when it has
+        none).
       progress: show a progress bar on stderr.
       on_epoch_end: called with each epoch's record once it is saved.
       settings: what else defines the run (``{"model": "mlp"}``), checked on resume.

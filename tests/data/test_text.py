@@ -70,8 +70,8 @@ def test_missing_file(tmp_path):
 def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     # Excel's "CSV UTF-8" starts with EF BB BF: it was read as a column "\ufefftext".
     path = tmp_path / "excel.csv"
-    path.write_bytes(b"\xef\xbb\xbftext,label\ngood,1\n")
-    assert text.read_labelled_csv(path) == (["good"], [1])
+    path.write_bytes(b"\xef\xbb\xbftext,label\ngood,1\nbad,0\n")
+    assert text.read_labelled_csv(path) == (["good", "bad"], [1, 0])
 
 
 @pytest.mark.parametrize(

@@ -43,19 +43,20 @@ def run_two_processes(out: Path) -> list[dict]:
     env.pop(COORDINATOR_ENV, None)
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     logs = [out / f"process{i}.log" for i in range(2)]
+    errs = [out / f"process{i}.err" for i in range(2)]
     processes = []
     try:
-        for i, log in enumerate(logs):
+        for i, (log, err) in enumerate(zip(logs, errs, strict=True)):
             worker_env = env | ({COORDINATOR_ENV: coordinator} if i == 1 else {})
             command = [sys.executable, "-m", "tests.training.distributed_worker"]
-            with log.open("w") as sink:
+            with log.open("w") as sink, err.open("w") as err_sink:
                 processes.append(
                     subprocess.Popen(
                         [*command, coordinator, str(i), str(out)],
                         cwd=ROOT,
                         env=worker_env,
                         stdout=sink,
-                        stderr=subprocess.STDOUT,
+                        stderr=err_sink,
                     )  # fmt: skip
                 )
         deadline = time.monotonic() + DEADLINE_SECONDS
@@ -69,18 +70,42 @@ def run_two_processes(out: Path) -> list[dict]:
             if p.poll() is None:
                 p.kill()
             p.wait()
-    output = "\n".join(f"--- process {i}:\n{log.read_text()[-4000:]}" for i, log in enumerate(logs))
+    output = "\n".join(
+        f"--- process {i}:\n{log.read_text()[-2000:]}\n{err.read_text()[-3000:]}"
+        for i, (log, err) in enumerate(zip(logs, errs, strict=True))
+    )
     codes = [p.returncode for p in processes]
     assert codes == [0, 0], f"exit codes {codes} (negative: killed at the deadline)\n{output}"
-    return [json.loads(log.read_text().strip().splitlines()[-1]) for log in logs]
+    # stdout holds JSON alone: `jaxdl train --json`'s result, then the worker's (gloo's
+    # "[Gloo] Rank 0 is connected..." goes to stderr)
+    printed = [[json.loads(line) for line in log.read_text().splitlines()] for log in logs]
+    assert "result" in printed[0][0], output
+    return [lines[-1] for lines in printed]
 
 
 def assert_trees_close(a, b):
     assert_trees_match(a, b, atol=1e-6)
 
 
+def start_two_device_reference(out: Path) -> subprocess.Popen:
+    """The same ``jaxdl train`` in one process over two CPU devices (the mesh of the two
+    processes), started beside them."""
+    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    env.pop(COORDINATOR_ENV, None)
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    argv = [*distributed_worker.MLP_ARGS, "--devices", "2", "--out", str(out)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxdl", *argv], cwd=ROOT, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
 def test_two_processes_train_the_parameters_of_one(tmp_path, capsys):
+    two_devices = start_two_device_reference(tmp_path / "two-devices")
     results = run_two_processes(tmp_path)
+    out, err = two_devices.communicate(timeout=DEADLINE_SECONDS)
+    assert two_devices.returncode == 0, err[-3000:]
+    json.loads(out)  # stdout holds the result alone
 
     # The same runs in this one process, with the workers' numerics (no x64, as `jaxdl train`).
     reference = tmp_path / "reference"
@@ -95,6 +120,10 @@ def test_two_processes_train_the_parameters_of_one(tmp_path, capsys):
     # The MLP through `jaxdl train`: process 0 wrote the run directory, process 1 nothing.
     mlp = jax.tree.map(np.asarray, distributed_worker.mlp_like())
     assert_trees_close(load_best_params(tmp_path / "mlp", mlp), load_best_params(reference, mlp))
+    # ... and bit for bit those of one process over as many devices (the README's claim).
+    assert_trees_match(
+        load_best_params(tmp_path / "mlp", mlp), load_best_params(tmp_path / "two-devices", mlp)
+    )
     records = read_metrics(tmp_path / "mlp")
     assert [r["val_accuracy"] for r in records] == [one["result"]["epochs"][0]["val_accuracy"]]
     # The tiny model, interrupted and resumed across both processes.

@@ -1,0 +1,195 @@
+"""Signals that stop a command: Ctrl-C (SIGINT), SIGTERM (Slurm, Kubernetes, systemd, ``timeout``)
+and SIGHUP all end a run the same way, with one line and status ``128 + signal``.
+
+What :func:`install` sets up, for the ``jaxdl`` command (library code never installs handlers;
+without them everything here is a no-op and Ctrl-C is Python's ``KeyboardInterrupt``):
+
+- **The first signal** raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread,
+  so training stops between two steps, the ``finally`` blocks close what is open, and the
+  command prints its one line (the saved epochs and how to continue).
+- **Inside** :func:`deferred` (a checkpoint being saved, the start-up imports) the signal waits
+  until the block ends: a save is never cut in half by the first signal.
+- **A second signal** while the first is being handled ends the process at once, with one line
+  and the same status: never a traceback, never a wait the user cannot cut short.
+- **The exit** after an interrupt skips the interpreter's finalization (:func:`exit_now`).
+
+Why the exit skips finalization: JAX waits for a compilation with
+``BlockUntilReadyWithCancel``, which polls Python's signals every 200 ms and returns a
+``KeyboardInterrupt`` to Python *without cancelling the compilation*: XLA goes on compiling on its
+own thread pool. A normal exit then garbage-collects the XLA client (``Py_FinalizeEx`` ->
+``PyClient::~PyClient`` -> ``PjRtClient::~PjRtClient``), destroying its devices while that
+compile thread still runs ``PjRtLoadedExecutable::Create`` -> ``SingleDeviceSharding::Create`` on
+one of them: a call through a freed object, SIGSEGV (exit 139, 4 of 9 tries of ``jaxdl run
+elman-rnn`` interrupted 3-7 s after start; core dump of jaxlib 0.10.2). No Python-level wait can
+cancel that compile, so after an interrupt the command flushes its output and leaves with
+``os._exit``: the kernel ends the compile thread with the process, and nothing is destroyed under
+it. (Files are closed by then: ``fit`` closes its writers and checkpoints in ``finally``.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+#: The signals :func:`install` handles (SIGQUIT keeps its core dump, SIGKILL cannot be caught).
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the command to stop. ``signum``: which; ``status``: ``128 + signum``."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.status = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+
+
+class Stopped(KeyboardInterrupt):
+    """A command stopped by a signal, with what it says about its state.
+
+    ``line``: the rest of the command's one line, e.g. ``"in epoch 3; epochs 1..2 are saved;
+    continue with `...`"``.
+    """
+
+    def __init__(self, line: str):
+        self.line = line
+        super().__init__(line)
+
+
+_installed = False
+_depth = 0  # nesting of deferred() blocks
+_pending: int | None = None  # a signal that arrived inside a deferred block
+_received: int | None = None  # the first signal, once delivered or pending
+_last_words: Callable[[], str] | None = None  # the line a second signal prints
+
+
+def install(last_words: Callable[[], str] | None = None) -> None:
+    """Handle :data:`SIGNALS` as described above (main thread only; idempotent).
+
+    Args:
+      last_words: gives the one line printed when a second signal ends the process at once
+        (e.g. which epochs are saved); called from the signal handler, so it must be quick.
+    """
+    global _installed, _last_words
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _last_words = last_words or _last_words
+    for signum in SIGNALS:
+        if signal.getsignal(signum) is signal.SIG_IGN:
+            continue  # nohup's SIGHUP, a shell's background job's SIGINT: the parent's choice
+        signal.signal(signum, _handle)
+    _installed = True
+
+
+def set_last_words(last_words: Callable[[], str] | None) -> None:
+    """Replace the line a second signal prints (see :func:`install`)."""
+    global _last_words
+    _last_words = last_words
+
+
+def installed() -> bool:
+    """Whether :func:`install` has run in this process."""
+    return _installed
+
+
+def received() -> int | None:
+    """The first signal this process received since :func:`install` (``None``: none)."""
+    return _received
+
+
+def status(default: int = 130) -> int:
+    """The exit status for the signal received: ``128 + signum`` (``default`` when none)."""
+    return default if _received is None else 128 + _received
+
+
+#: Functions in which an exception is printed as "Exception ignored" and dropped: a signal that
+#: lands there is raised again once they return (JAX's gc callback collects XLA's garbage on
+#: every Python collection; jax-ml/jax#18246 shows Ctrl-C lost and a traceback printed there).
+_SWALLOWING = frozenset({"_xla_gc_callback", "__del__"})
+
+
+def _in_swallowing_frame(frame) -> bool:
+    for _ in range(8):
+        if frame is None:
+            return False
+        if frame.f_code.co_name in _SWALLOWING:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _handle(signum: int, frame) -> None:
+    global _pending, _received
+    if _received is None and _in_swallowing_frame(frame):
+        signal.raise_signal(signum)  # trips the handler again at the next bytecode
+        return
+    if _received is not None:  # a second signal while the first is handled: stop now
+        line = "stopped at once by a second signal"
+        if _last_words is not None:
+            try:
+                line = f"{line}; {_last_words()}"
+            except Exception:  # noqa: BLE001 - the line is best effort, the exit is not
+                pass
+        _write_line(f"jaxdl: {line}")
+        exit_now(128 + _received)
+    _received = signum
+    if _depth:
+        _pending = signum
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold back the first signal until the block ends, then raise it (no-op if not installed).
+
+    For work that must not be cut in half (a checkpoint's files and rename) or that must not
+    be unwound by an exception (an extension module being imported).
+    """
+    global _depth, _pending
+    if not _installed or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+        if not _depth and _pending is not None:
+            signum, _pending = _pending, None
+            raise Interrupted(signum)
+
+
+def _write_line(line: str) -> None:
+    try:
+        os.write(sys.stderr.fileno(), (line + "\n").encode())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def exit_now(status: int):
+    """Flush stdout and stderr and end the process with ``status``, skipping finalization."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(status)
+
+
+__all__ = [
+    "SIGNALS",
+    "Interrupted",
+    "Stopped",
+    "deferred",
+    "exit_now",
+    "install",
+    "installed",
+    "received",
+    "set_last_words",
+    "status",
+]

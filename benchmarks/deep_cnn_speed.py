@@ -54,7 +54,7 @@ def make_batch(batch_size: int, seed: int = 0) -> tuple[jax.Array, jax.Array]:
 
 
 def jaxdl_step(
-    *, backward: str | None = None, written_out: bool = False
+    *, backward: str | nn.Ops = "auto", written_out: bool = False, compiler_options=None
 ) -> tuple[Callable, Callable]:
     """``(init(key) -> state, step(state, x, y) -> (state, loss))`` for jaxdl's model."""
     opt = optax.adam(LEARNING_RATE)
@@ -75,7 +75,7 @@ def jaxdl_step(
         updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, t + 1), loss
 
-    return init, jax.jit(step, donate_argnums=0)
+    return init, jax.jit(step, donate_argnums=0, compiler_options=compiler_options)
 
 
 def flax_step() -> tuple[Callable, Callable]:

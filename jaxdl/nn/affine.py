@@ -8,12 +8,12 @@ formula as its ``jax.custom_vjp`` rule. The two share one rule builder, :func:`a
 their backward passes need the same saved values (input and weights).
 
 A convolution with one input channel (the first layer on grey images) is written without
-``conv_general_dilated``: its forward as the sum of the ``kh kw`` shifted copies of the image
-times one kernel row each (elementwise, so XLA:CPU fuses it with the bias, the ReLU and the
-pooling after it, where YNNPACK's convolution of a single channel was the step's slowest
-kernel), its kernel gradient as one matrix product of those shifted copies with ``g``. Timed
-against the convolution forms by ``benchmarks/deep_cnn_speed.py --variants``, which keeps the
-alternatives.
+``conv_general_dilated``: its forward (kernels up to 5x5) as the sum of the ``kh kw`` shifted
+copies of the image times one kernel row each (elementwise, so XLA:CPU fuses it with the bias,
+the ReLU and the pooling after it, where YNNPACK's convolution of a single channel was the
+step's slowest kernel), its kernel gradient as one matrix product of those shifted copies with
+``g``. Timed against the convolution forms by ``benchmarks/deep_cnn_speed.py --variants``,
+which keeps the alternatives.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
 _CONV_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+#: Largest one-channel kernel (``kh kw``) whose forward is written as shifted products: larger
+#: ones (a wide blur, say) would unroll into that many terms, so they keep the convolution.
+_MAX_SHIFTED_TERMS = 25
 
 
 def dense(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
@@ -92,7 +95,7 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
             "do not fit ([B, H, W, C_in], [kh, kw, C_in, C_out], [C_out])"
         )
     kh, kw = jnp.shape(w)[:2]
-    if jnp.shape(x)[3] == 1:
+    if jnp.shape(x)[3] == 1 and kh * kw <= _MAX_SHIFTED_TERMS:
         rows = jnp.asarray(w).reshape(kh * kw, -1)  # [kh kw, C_out]
         shifted = _shifted_copies(jnp.asarray(x), kh, kw)
         y = shifted[0][..., None] * rows[0][None, None, None, :]

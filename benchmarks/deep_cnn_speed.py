@@ -13,13 +13,16 @@ printed before and after.
 ``jaxdl`` is the model as shipped (the platform's default backward pass,
 :func:`jaxdl.nn.default_backward`); ``jaxdl hand`` and ``jaxdl autodiff`` force each
 backward pass. ``--variants`` adds the backward pass written out layer by layer
-(``deep_cnn.loss_and_grad``) and the layer alternatives in :data:`VARIANTS`, to re-make the
-implementation choices of :mod:`jaxdl.nn` on another machine.
+(``deep_cnn.loss_and_grad``), the layer alternatives in :data:`VARIANTS` and the compiler
+options in :data:`COMPILER_VARIANTS`, to re-make the implementation choices of :mod:`jaxdl.nn`
+on another machine. ``--host-devices 2`` splits XLA:CPU into two devices (one thread each, set
+before JAX starts) and adds ``jaxdl sharded``: the same step with the batch split across them.
 
 Usage::
 
     python benchmarks/deep_cnn_speed.py [--batch-sizes 64 128] [--steps 20] [--rounds 5]
                                         [--variants] [--no-flax] [--no-torch]
+                                        [--host-devices N]
 """
 
 from __future__ import annotations
@@ -27,18 +30,32 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
-from jax import lax
 
-from jaxdl import losses, nn
-from jaxdl.models import deep_cnn, flax_cnn
-from jaxdl.nn import lrn as lrn_op
+def _host_devices_before_jax(argv: list[str]) -> None:
+    """``--host-devices N`` must reach XLA before JAX starts: set it here, ahead of the import."""
+    if "--host-devices" in argv[:-1]:
+        count = argv[argv.index("--host-devices") + 1]
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
+
+
+if __name__ == "__main__":
+    _host_devices_before_jax(sys.argv)
+
+import jax  # noqa: E402  (after the device count is set)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from jax import lax  # noqa: E402
+
+from jaxdl import losses, nn  # noqa: E402
+from jaxdl.models import deep_cnn, flax_cnn  # noqa: E402
+from jaxdl.nn import affine, pooling  # noqa: E402
+from jaxdl.nn import lrn as lrn_op  # noqa: E402
 
 LEARNING_RATE = 1e-3
 
@@ -54,7 +71,7 @@ def make_batch(batch_size: int, seed: int = 0) -> tuple[jax.Array, jax.Array]:
 
 
 def jaxdl_step(
-    *, backward: str | None = None, written_out: bool = False
+    *, backward: str | nn.Ops = "auto", written_out: bool = False, compiler_options=None
 ) -> tuple[Callable, Callable]:
     """``(init(key) -> state, step(state, x, y) -> (state, loss))`` for jaxdl's model."""
     opt = optax.adam(LEARNING_RATE)
@@ -75,7 +92,29 @@ def jaxdl_step(
         updates, opt_state = opt.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, t + 1), loss
 
-    return init, jax.jit(step, donate_argnums=0)
+    return init, jax.jit(step, donate_argnums=0, compiler_options=compiler_options)
+
+
+def sharded_step() -> tuple[Callable, Callable, Callable]:
+    """jaxdl's step with the batch split across every host device (parameters replicated;
+    XLA adds the gradients' all-reduce): ``(init, step, place(x, y))``."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec("batch"))
+    init, step = jaxdl_step()
+    step = jax.jit(
+        step.__wrapped__,
+        donate_argnums=0,
+        in_shardings=(replicated, split, split),
+        out_shardings=(replicated, replicated),
+    )
+
+    def place(x, y):
+        return jax.device_put(x, split), jax.device_put(y, split)
+
+    return (lambda key: jax.device_put(init(key), replicated)), step, place
 
 
 def flax_step() -> tuple[Callable, Callable]:
@@ -156,19 +195,57 @@ def pool_reduce_window(x):
     return lax.reduce_window(x, -jnp.inf, lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "SAME")
 
 
+def _conv2d_kernel_grad_patches(x, g, kh, kw):
+    """``dw`` as one contraction of the ``kh kw`` shifted copies ``[B, H, W, kh kw C]`` with
+    ``g`` over ``B, H, W`` (XLA:CPU's matmul path instead of the convolution)."""
+    if x.shape[-1] == 1:
+        return affine._conv2d_kernel_grad(x, g, kh, kw)
+    (low_h, high_h), (low_w, high_w) = affine._same_padding(kh), affine._same_padding(kw)
+    b, h, w, c = x.shape
+    xp = jnp.pad(x, ((0, 0), (low_h, high_h), (low_w, high_w), (0, 0)))
+    patches = jnp.concatenate(
+        [xp[:, i : i + h, j : j + w, :] for i in range(kh) for j in range(kw)], axis=-1
+    )
+    dw = lax.dot_general(patches, g, (((0, 1, 2), (0, 1, 2)), ((), ())))
+    return dw.reshape(kh, kw, c, g.shape[-1])
+
+
+def _conv2d_patches_grad(x, w, g):
+    dx, _, db = affine.conv2d_grad(x, w, g)
+    return dx, _conv2d_kernel_grad_patches(x, g, *w.shape[:2]), db
+
+
+_conv2d_patches = affine.affine_rule(affine.conv2d, _conv2d_patches_grad)
+
 #: Alternatives to the hand-backward layers, as :class:`jaxdl.nn.Ops` (``--variants``).
 VARIANTS = {
     "LRN reduce_window": nn.HAND.replace(lrn=flax_cnn.tf_lrn),
     "pool reduce_window": nn.HAND.replace(max_pool=pool_reduce_window),
+    "pool reshape-max autodiff": nn.HAND.replace(max_pool=pooling.max_pool),
+    "kernel grad patches": nn.HAND.replace(conv2d=_conv2d_patches),
+}
+
+#: XLA compiler options to time against the defaults (``--variants``; CPU only). jaxlib 0.10.2
+#: hands convolutions, dots and reductions to YNNPACK; the first turns its convolutions off
+#: (back to XLA's Eigen convolution).
+COMPILER_VARIANTS = {
+    "YNNPACK convolutions off": {
+        "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,"
+        "LIBRARY_FUSION_TYPE_REDUCE"
+    },
 }
 
 
 # ------------------------------------------------------------------------------- timing
 
 
-def prepare_jax(init, step, batch_size: int) -> tuple[float, Callable[[int], float]]:
-    """``(compile seconds, run)`` for a jitted JAX step; ``run(n)`` times ``n`` steps (seconds)."""
+def prepare_jax(init, step, batch_size: int, place=None) -> tuple[float, Callable[[int], float]]:
+    """``(compile seconds, run)`` for a jitted JAX step; ``run(n)`` times ``n`` steps (seconds).
+
+    ``place(x, y)`` puts the batch on its devices (a sharded step)."""
     x, y = make_batch(batch_size)
+    if place is not None:
+        x, y = place(x, y)
     state = init(jax.random.key(0))
     start = time.perf_counter()
     state, loss = step(state, x, y)
@@ -210,17 +287,25 @@ def prepare_torch(torch_and_step, batch_size: int) -> Callable[[int], float]:
     return run
 
 
-def interleaved(runs: dict[str, Callable[[int], float]], steps: int, rounds: int) -> dict:
+def interleaved(
+    runs: dict[str, Callable[[int], float]], steps: int, rounds: int, cpu: dict | None = None
+) -> dict:
     """Seconds per round for each contender, the contenders taking turns (order rotated).
 
     Taking turns makes every round's contenders meet the same load, so a ratio is computed
-    within each round and the median over rounds is reported.
+    within each round and the median over rounds is reported. ``cpu``, if given, collects the
+    process's CPU seconds per round by name: on a machine shared with other jobs a JAX
+    contender's CPU time moves far less than its wall time (PyTorch's spinning threads count
+    as CPU time, so its figure is only meaningful with one thread).
     """
     names = list(runs)
     seconds: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.process_time()
             seconds[name].append(runs[name](steps))
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - start)
     return seconds
 
 
@@ -232,6 +317,13 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
     parser.add_argument("--variants", action="store_true", help="also time layer alternatives")
     parser.add_argument("--no-flax", action="store_true", help="skip the Flax NNX twin")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
+    parser.add_argument(
+        "--host-devices",
+        type=int,
+        default=None,
+        help="split XLA:CPU into this many devices and add 'jaxdl sharded' (the batch split "
+        "across them); takes effect only when the script is run, before JAX starts",
+    )
     parser.add_argument(
         "--torch-threads",
         type=int,
@@ -273,16 +365,29 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                     for name, ops in VARIANTS.items()
                 ),
             ]
+            if jax.default_backend() == "cpu":
+                contenders += [
+                    (f"jaxdl {name}", lambda o=options: jaxdl_step(compiler_options=o))
+                    for name, options in COMPILER_VARIANTS.items()
+                ]
+        if args.host_devices and len(jax.devices()) > 1:
+            contenders.append(("jaxdl sharded", sharded_step))
         runs: dict[str, Callable[[int], float]] = {}
         for name, make in contenders:
-            compile_s, runs[name] = prepare_jax(*make(), batch)
+            init, step, *place = make()
+            compile_s, runs[name] = prepare_jax(init, step, batch, *place)
             print(f"batch {batch:4d}  {name:<28} compiled in {compile_s:.1f} s")
         if torch_and_step is not None:
             runs["pytorch"] = prepare_torch(torch_and_step, batch)
-        seconds = interleaved(runs, args.steps, args.rounds)
+        cpu: dict[str, list[float]] = {}
+        seconds = interleaved(runs, args.steps, args.rounds, cpu)
         rates = {name: args.steps * batch / statistics.median(s) for name, s in seconds.items()}
         for name, rate in rates.items():
-            print(f"batch {batch:4d}  {name:<28} {rate:9.0f} img/s  (median of {args.rounds})")
+            cpu_ms = 1000 * statistics.median(cpu[name]) / args.steps
+            print(
+                f"batch {batch:4d}  {name:<28} {rate:9.0f} img/s  (median of {args.rounds}); "
+                f"CPU {cpu_ms:.0f} ms/step"
+            )
         for name in rates:
             if name != "jaxdl":
                 ratios = [o / j for j, o in zip(seconds["jaxdl"], seconds[name], strict=True)]

@@ -4,6 +4,8 @@ A full smoke run (batch 2, one step) costs two train-step compilations, about 20
 is left out of the suite: ``python benchmarks/deep_cnn_speed.py --batch-sizes 2 --steps 1``.
 """
 
+import os
+
 import pytest
 
 from tests.scripts import load_script
@@ -13,3 +15,12 @@ def test_benchmark_rejects_bad_sizes():
     with pytest.raises(SystemExit) as exit_info:
         load_script("benchmarks", "deep_cnn_speed").main(["--steps", "0"])
     assert exit_info.value.code == 2
+
+
+def test_host_devices_reach_xla_before_jax_starts(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    script = load_script("benchmarks", "deep_cnn_speed")
+    script._host_devices_before_jax(["deep_cnn_speed.py", "--host-devices", "2"])
+    assert os.environ["XLA_FLAGS"] == (
+        "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2"
+    )

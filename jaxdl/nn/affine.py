@@ -7,8 +7,13 @@ input, weights and bias (the vector-Jacobian product); ``*_hand`` is the same fo
 formula as its ``jax.custom_vjp`` rule. The two share one rule builder, :func:`affine_rule`:
 their backward passes need the same saved values (input and weights).
 
-The first layer's kernel gradient is one matrix product (timed against the convolution form by
-``benchmarks/deep_cnn_speed.py --variants``, which keeps the alternatives).
+A convolution with one input channel (the first layer on grey images) is written without
+``conv_general_dilated``: its forward (kernels up to 5x5) as the sum of the ``kh kw`` shifted
+copies of the image times one kernel row each (elementwise, so XLA:CPU fuses it with the bias,
+the ReLU and the pooling after it, where YNNPACK's convolution of a single channel was the
+step's slowest kernel), its kernel gradient as one matrix product of those shifted copies with
+``g``. Timed against the convolution forms by ``benchmarks/deep_cnn_speed.py --variants``,
+which keeps the alternatives.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
 _CONV_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
+#: Largest one-channel kernel (``kh kw``) whose forward is written as shifted products: larger
+#: ones (a wide blur, say) would unroll into that many terms, so they keep the convolution.
+_MAX_SHIFTED_TERMS = 25
 
 
 def dense(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
@@ -87,6 +95,13 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
             "do not fit ([B, H, W, C_in], [kh, kw, C_in, C_out], [C_out])"
         )
     kh, kw = jnp.shape(w)[:2]
+    if jnp.shape(x)[3] == 1 and kh * kw <= _MAX_SHIFTED_TERMS:
+        rows = jnp.asarray(w).reshape(kh * kw, -1)  # [kh kw, C_out]
+        shifted = _shifted_copies(jnp.asarray(x), kh, kw)
+        y = shifted[0][..., None] * rows[0][None, None, None, :]
+        for copy, row in zip(shifted[1:], rows[1:], strict=True):
+            y = y + copy[..., None] * row[None, None, None, :]
+        return y + jnp.asarray(b)[None, None, None, :]
     y = lax.conv_general_dilated(
         jnp.asarray(x),
         jnp.asarray(w),
@@ -131,22 +146,28 @@ def conv2d_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, ja
     return dx, _conv2d_kernel_grad(x, g, kh, kw), jnp.sum(g, axis=(0, 1, 2))
 
 
+def _shifted_copies(x: jax.Array, kh: int, kw: int) -> list[jax.Array]:
+    """The ``kh kw`` shifted copies ``xpad[:, i : i + H, j : j + W]`` of a one-channel image
+    ``[B, H, W, 1]``, each ``[B, H, W]``, in the kernel's row-major order."""
+    pad_h, pad_w = _same_padding(kh), _same_padding(kw)
+    _, h, w, _ = x.shape
+    xp = jnp.pad(x[..., 0], ((0, 0), pad_h, pad_w))
+    return [xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)]
+
+
 def _conv2d_kernel_grad(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Array:
     """``dw [kh, kw, C_in, C_out]`` of :func:`conv2d_grad`, in the form XLA:CPU runs faster.
 
     With one input channel (the first layer), as one matrix product of the ``kh kw`` shifted
-    copies of the image with ``g``; otherwise as a convolution in which the batch axis of ``x``
-    plays the input features and its channels the batch (the result's spatial extent is
+    copies of the image, stacked on a leading axis (each copy a contiguous block, no transpose),
+    with ``g``; otherwise as a convolution in which the batch axis of ``x`` plays the input
+    features and its channels the batch (the result's spatial extent is
     ``H + low + high - H + 1 = kh``). ``benchmarks/deep_cnn_speed.py`` times the train step.
     """
     pad_h, pad_w = _same_padding(kh), _same_padding(kw)
-    b, h, w, c = x.shape
-    if c == 1:
-        xp = jnp.pad(x[..., 0], ((0, 0), pad_h, pad_w))
-        shifted = jnp.stack(
-            [xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)], axis=-1
-        )  # [B, H, W, kh kw]
-        dw = lax.dot_general(shifted, g, (((0, 1, 2), (0, 1, 2)), ((), ())))
+    if x.shape[-1] == 1:
+        shifted = jnp.stack(_shifted_copies(x, kh, kw))  # [kh kw, B, H, W]
+        dw = lax.dot_general(shifted, g, (((1, 2, 3), (0, 1, 2)), ((), ())))
         return dw.reshape(kh, kw, 1, g.shape[-1])
     return lax.conv_general_dilated(
         x,

@@ -1,7 +1,12 @@
 """2x2 max-pooling with stride 2, its hand gradient and its custom_vjp rule.
 
-Written as reshape-and-max rather than ``lax.reduce_window`` (timed by
-``benchmarks/deep_cnn_speed.py --variants``).
+The pure forward :func:`max_pool` is reshape-and-max (``jax.grad`` of it splits ties equally:
+the autodiff reference). The hand rule computes the same maxima from the four strided quarters
+of the input, elementwise, and finds each window's winner again in the backward pass from the
+saved input: on XLA:CPU the forward then fuses with the convolution's bias and ReLU before it
+(no arg-max pass, no reduction kernel), and the backward with the ReLU and LRN gradients around
+it. ``lax.reduce_window`` and the earlier arg-max form are timed by
+``benchmarks/deep_cnn_speed.py --variants``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,17 @@ def _pad_to_even(x: jax.Array, value: float) -> jax.Array:
     return jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=value)
 
 
-def _windows(x: jax.Array) -> jax.Array:
-    """``[B, H, W, C]`` (H, W even) -> ``[B, H/2, W/2, C, 4]``, the four entries of each window."""
-    b, h, w, c = x.shape
-    x = x.reshape(b, h // 2, 2, w // 2, 2, c)
-    return x.transpose(0, 1, 3, 5, 2, 4).reshape(b, h // 2, w // 2, c, 4)
+def _quarters(x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """The four entries of every 2x2 window of ``x`` (padded to even sides with ``-inf``), each
+    ``[B, H/2, W/2, C]``, in row-major order within the window: top left, top right, bottom
+    left, bottom right. Strided slices, so every use below is an elementwise XLA fusion."""
+    x = _pad_to_even(x, -jnp.inf)
+    return x[:, 0::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 0::2], x[:, 1::2, 1::2]
+
+
+def _max_of_quarters(quarters) -> jax.Array:
+    a, b, c, d = quarters
+    return jnp.maximum(jnp.maximum(a, b), jnp.maximum(c, d))
 
 
 def max_pool(x: ArrayLike) -> jax.Array:
@@ -52,6 +63,8 @@ def max_pool_grad(x: ArrayLike, g: ArrayLike) -> jax.Array:
     ``dx[n, h, v, c] = g[n, h // 2, v // 2, c]`` if ``x[n, h, v, c]`` is the largest entry of its
     window, else 0. With ties the first maximum (row-major within the window) takes it all, as
     in TensorFlow; ``jax.grad`` splits ties instead, so comparisons assume distinct values.
+    Computed elementwise from the window's four strided quarters: the first that equals the
+    window's maximum takes ``g``, the others zero, interleaved back into place.
 
     Args:
       x: forward input ``[B, H, W, C]``.
@@ -61,37 +74,37 @@ def max_pool_grad(x: ArrayLike, g: ArrayLike) -> jax.Array:
       ``[B, H, W, C]``.
     """
     x, g = jnp.asarray(x), jnp.asarray(g)
-    return _route_to_winners(_winners(x), jnp.asarray(g), x.shape)
-
-
-def _winners(x: jax.Array) -> jax.Array:
-    """Each window's arg-max, 0..3 in row-major order (first maximum on ties) ``[B, H/2, W/2, C]``."""
-    return jnp.argmax(_windows(_pad_to_even(x, -jnp.inf)), axis=-1).astype(jnp.int8)
-
-
-def _route_to_winners(winner: jax.Array, g: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """``g [B, H/2, W/2, C]`` placed at each window's winner, zeros elsewhere: ``[B, H, W, C]``."""
-    b, h, w, c = shape
-    hp, wp = winner.shape[1] * 2, winner.shape[2] * 2
-    slots = jnp.arange(4, dtype=winner.dtype)[None, None, None, None, :]
-    routed = jnp.where(winner[..., None] == slots, g[..., None], jnp.zeros((), g.dtype))
-    dx = routed.reshape(b, hp // 2, wp // 2, c, 2, 2).transpose(0, 1, 4, 2, 5, 3)
-    return dx.reshape(b, hp, wp, c)[:, :h, :w, :]
+    quarters = _quarters(x)
+    peak = _max_of_quarters(quarters)
+    zero = jnp.zeros((), g.dtype)
+    taken = jnp.zeros(peak.shape, bool)  # an earlier entry of the window already won
+    routed = []
+    for entry in quarters[:3]:
+        wins = (entry == peak) & ~taken
+        routed.append(jnp.where(wins, g, zero))
+        taken = taken | wins
+    routed.append(jnp.where(taken, zero, g))  # the last entry takes what is left
+    top = jnp.stack(routed[:2], axis=3)  # [B, H/2, W/2, 2, C]
+    bottom = jnp.stack(routed[2:], axis=3)
+    dx = jnp.stack([top, bottom], axis=2)  # [B, H/2, 2, W/2, 2, C]
+    b, h2, _, w2, _, c = dx.shape
+    return dx.reshape(b, 2 * h2, 2 * w2, c)[:, : x.shape[1], : x.shape[2], :]
 
 
 @jax.custom_vjp
 def _max_pool_hand(x: jax.Array) -> jax.Array:
-    return max_pool(x)
+    return _max_of_quarters(_quarters(x))
 
 
 def _max_pool_fwd(x):
-    # Keep each window's winner (one byte) rather than x; the same reduction finds both.
-    return max_pool(x), (_winners(x), jnp.zeros((0,) + x.shape, jnp.int8))
+    # Keep x rather than the winners: finding them again in the backward pass is elementwise
+    # and fuses there, and XLA may rebuild x itself from the layer before (as it does for the
+    # one-channel convolution) instead of keeping it.
+    return _max_of_quarters(_quarters(x)), x
 
 
-def _max_pool_bwd(saved, g):
-    winner, shape_carrier = saved
-    return (_route_to_winners(winner, g, shape_carrier.shape[1:]),)
+def _max_pool_bwd(x, g):
+    return (max_pool_grad(x, g),)
 
 
 _max_pool_hand.defvjp(_max_pool_fwd, _max_pool_bwd)

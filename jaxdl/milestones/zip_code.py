@@ -505,25 +505,25 @@ def curvature_accuracy(params: Params, x: ArrayLike) -> dict[str, dict[str, floa
     Exact (ratio 1, error at rounding level) for H3 and the output; H1 and H2 show what the
     dropped cross terms cost.
     """
-    x = jnp.asarray(x)
-    ratios, errors = {}, {}
-    c_all = jax.vmap(lambda v: _curvature_jit(params, v[None]))(x)
-    g_all = jax.vmap(lambda v: _gauss_newton_jit(params, v[None]))(x)
+    c_all, g_all = _per_digit_curvatures(params, jnp.asarray(x))
     out = {}
     for layer, w, b in (("h1", 0, 1), ("h2", 2, 3), ("h3", 4, 5), ("out", 6, 7)):
-        c = np.concatenate(
-            [np.asarray(c_all[w]).reshape(len(x), -1), np.asarray(c_all[b]).reshape(len(x), -1)],
-            axis=1,
-        )
-        g = np.concatenate(
-            [np.asarray(g_all[w]).reshape(len(x), -1), np.asarray(g_all[b]).reshape(len(x), -1)],
-            axis=1,
-        )
+        c = np.concatenate([np.asarray(c_all[i]).reshape(len(x), -1) for i in (w, b)], axis=1)
+        g = np.concatenate([np.asarray(g_all[i]).reshape(len(x), -1) for i in (w, b)], axis=1)
         keep = g > 1e-12 * g.max()
-        ratios[layer] = float(np.median(c[keep] / g[keep]))
-        errors[layer] = float(np.max(np.abs(c - g).max(axis=1) / g.max(axis=1)))
-        out[layer] = {"median_ratio": ratios[layer], "max_relative_error": errors[layer]}
+        out[layer] = {
+            "median_ratio": float(np.median(c[keep] / g[keep])),
+            "max_relative_error": float(np.max(np.abs(c - g).max(axis=1) / g.max(axis=1))),
+        }
     return out
+
+
+@jax.jit
+def _per_digit_curvatures(params: Params, x: jax.Array) -> tuple[Params, Params]:
+    """:func:`curvature` and :func:`gauss_newton_diagonal` of each digit of ``x`` (one program)."""
+    c = jax.vmap(lambda v: curvature(params, v[None]))(x)
+    g = jax.vmap(lambda v: gauss_newton_diagonal(params, v[None]))(x)
+    return c, g
 
 
 _curvature_jit = jax.jit(curvature)
@@ -656,17 +656,8 @@ def run(config: Config = Config()) -> Report:
     last = methods[-1]
     final = results[last].params
     wrong, answers = misclassified(final, test_digits)
-    accuracy = curvature_accuracy(final, train_digits.images[:8])
-    check_x, check_t = train_digits.images[:2], train_digits.targets[:2]
-    checks = [
-        check_gradient(
-            f"zip-code: loss_grad at the trained weights ({LABELS[last]})",
-            lambda p: loss(p, check_x, check_t),
-            lambda p: loss_grad(p, check_x, check_t),
-            final,
-        ),
-        _curvature_check(final, check_x[:1], name="at the trained weights"),
-    ]
+    accuracy = curvature_accuracy(final, train_digits.images[:4])
+    checks = [_curvature_check(final, train_digits.images[:1], name="at the trained weights")]
     result = {
         "data": (
             f"{n_train} training and {n_test} test digits from {config.data!r} (MNIST stand-in), "

@@ -580,6 +580,7 @@ class Config:
     def __post_init__(self):
         check_limits(self)
         require_int("passes", self.passes, minimum=1, maximum=10_000)
+        require_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
         require_int("train size", self.train_size, minimum=1, maximum=1_000_000)
         require_int("test size", self.test_size, minimum=1, maximum=1_000_000)
         for name in ("learning_rate", "epsilon", "mu"):

@@ -24,3 +24,12 @@ def test_host_devices_reach_xla_before_jax_starts(monkeypatch):
     assert os.environ["XLA_FLAGS"] == (
         "--xla_cpu_enable_fast_math=false --xla_force_host_platform_device_count=2"
     )
+
+
+def test_zip_code_benchmark_rejects_bad_sizes_before_any_work():
+    # A smoke run (python benchmarks/zip_code.py --passes 1 --train-size 50 [--no-torch]) costs
+    # a compilation of the 23-pass program; here only the argument check.
+    for bad in (["--passes", "0"], ["--train-size", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            load_script("benchmarks", "zip_code").main(bad)
+        assert exit_info.value.code == 2

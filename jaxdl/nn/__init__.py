@@ -16,6 +16,8 @@ that every network takes.
 - :mod:`~jaxdl.nn.layer_norm`: layer normalisation without bias.
 - :mod:`~jaxdl.nn.attention`: causal multi-head self-attention with a fused QKV projection.
 - :mod:`~jaxdl.nn.mlp`: the exact GELU and the Transformer's 4x MLP.
+- :mod:`~jaxdl.nn.shared_conv`: shared weights with a bias per unit (the 1989 zip-code net).
+- :mod:`~jaxdl.nn.table_conv`: a convolution through a connection table (its H2).
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch.
@@ -33,13 +35,26 @@ from jaxdl.nn import (
     mlp,
     pooling,
     residual,
+    shared_conv,
+    table_conv,
 )
 from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
 #: Every op module, for ``jaxdl check`` (each has ``gradient_checks``).
 OP_MODULES = (
-    affine, pooling, lrn, dropout, batch_norm, residual, embedding, layer_norm, attention, mlp
-)  # fmt: skip
+    affine,
+    pooling,
+    lrn,
+    dropout,
+    shared_conv,
+    table_conv,
+    batch_norm,
+    residual,
+    embedding,
+    layer_norm,
+    attention,
+    mlp,
+)
 
 __all__ = [
     "AUTODIFF",

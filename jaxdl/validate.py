@@ -130,29 +130,27 @@ SEED = (0, 2**32 - 1)  # a PRNG seed: 32 bits
 NETWORKS = (1, 10_000)  # networks trained side by side
 
 
-#: ``(largest value, why no larger one is useful)`` of real-valued settings whose natural range
-#: has no top, by field name (a field may declare its own: ``metadata={"ceiling": (high, why)}``).
-#: Beyond these a run computes nothing but overflow: a NaN loss (a ``DivergenceError``) or
-#: saturated units that report a meaningless but finite answer.
-REAL_LIMITS: dict[str, tuple[float, str]] = {
-    "learning_rate": (
-        1e6,
-        "a step a million times the gradient already leaves every chapter's useful range; "
-        "larger ones only overflow",
-    ),
-    "alpha": (1e6, "a penalty a million times the data loss already leaves the data unlearned"),
-    "noise": (100.0, "the images lie in [0, 1]: beyond 100 times their range the input is noise"),
-}
+# ``(largest value, why no larger one is useful)`` of real-valued settings whose natural range
+# has no top; a config field declares its own, ``metadata={"ceiling": LEARNING_RATE_CEILING}``.
+# Beyond these a run computes nothing but overflow: a NaN loss (a ``DivergenceError``) or
+# saturated units that report a meaningless but finite answer.
+LEARNING_RATE_CEILING = (
+    1e6,
+    "a step a million times the gradient already leaves every chapter's useful range; "
+    "larger ones only overflow",
+)
+PENALTY_CEILING = (1e6, "a penalty a million times the data loss already leaves the data unlearned")
+NOISE_CEILING = (100.0, "the images lie in [0, 1]: beyond 100 times their range the input is noise")
 
 
-def check_limits(config, *, reals: bool = True) -> None:
+def check_limits(config) -> None:
     """``ValueError`` for the first field of dataclass ``config`` outside its bounds.
 
     A field's bounds are ``metadata["bounds"] = (smallest, largest)``; one message states them:
     ``steps must be an integer between 1 and 10000000, got ...``. Fields annotated ``bool`` must
-    hold a bool (``standardize='no'`` meant True). With ``reals``, a real-valued field must not
-    exceed its ceiling (``metadata["ceiling"]``, else :data:`REAL_LIMITS` by name), and the
-    message says why. Fields without bounds are left to the config's own checks.
+    hold a bool (``standardize='no'`` meant True). A real-valued field must not exceed its
+    ceiling (``metadata["ceiling"] = (largest, why)``), and the message says why. Fields
+    without bounds are left to the config's own checks.
     """
     import dataclasses
 
@@ -161,8 +159,8 @@ def check_limits(config, *, reals: bool = True) -> None:
         if field.type in (bool, "bool") and not isinstance(flag, bool | np.bool_):
             name = field.name.replace("_", " ")  # 'no' is truthy: it would have meant True
             raise ValueError(f"{name} must be True or False, got {flag!r}")
-        ceiling = field.metadata.get("ceiling", REAL_LIMITS.get(field.name))
-        if reals and ceiling is not None:
+        ceiling = field.metadata.get("ceiling")
+        if ceiling is not None:
             high, why = ceiling
             value = getattr(config, field.name)
             if _is_real(value) and value > high:

@@ -42,6 +42,7 @@ from jaxdl.losses import binary_cross_entropy, check_same_shape, half_sse, half_
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import (
+    LEARNING_RATE_CEILING,
     NETWORKS,
     SEED,
     STEPS,
@@ -561,7 +562,8 @@ class Config:
     )
     key: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "jax.random seed"})
     learning_rate: float = dataclasses.field(
-        default=1.0, metadata={"help": "step size", "flag": "--lr"}
+        default=1.0,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "step size", "flag": "--lr"},
     )
 
     def __post_init__(self):

@@ -46,7 +46,7 @@ from jaxdl.nn import batch_norm as bn
 from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import SEED, check_limits, require_positive_float
+from jaxdl.validate import LEARNING_RATE_CEILING, SEED, check_limits, require_positive_float
 
 MILESTONE = Milestone(
     "batch-norm",
@@ -359,7 +359,12 @@ class Config:
         metadata={"bounds": (1, 10_000_000), "help": "steps between measurements of Figure 1"},
     )
     learning_rate: float = dataclasses.field(
-        default=LEARNING_RATE, metadata={"help": "SGD step size (both nets)", "flag": "--lr"}
+        default=LEARNING_RATE,
+        metadata={
+            "ceiling": LEARNING_RATE_CEILING,
+            "help": "SGD step size (both nets)",
+            "flag": "--lr",
+        },
     )
     init_std: float = dataclasses.field(
         default=INIT_STD, metadata={"help": "standard deviation of the initial weights"}

@@ -67,6 +67,7 @@ from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
     BATCH,
+    LEARNING_RATE_CEILING,
     SEED,
     STEPS,
     WIDTH,
@@ -556,7 +557,8 @@ class Config:
         default=8, metadata={"bounds": (1, 100_000), "help": "bit triplets per stream"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.03, metadata={"help": "Adam step size", "flag": "--lr"}
+        default=0.03,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
     )
     clip: float = dataclasses.field(
         default=1.0, metadata={"help": "optax.clip_by_global_norm threshold"}

@@ -26,7 +26,13 @@ from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
-from jaxdl.validate import STEPS, check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    LEARNING_RATE_CEILING,
+    STEPS,
+    check_limits,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "gradient-descent",
@@ -116,7 +122,8 @@ class Config:
 
     start: float = dataclasses.field(default=0.5, metadata={"help": "starting point x0"})
     learning_rate: float = dataclasses.field(
-        default=0.01, metadata={"help": "step size", "flag": "--lr"}
+        default=0.01,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "step size", "flag": "--lr"},
     )
     steps: int = dataclasses.field(
         default=60, metadata={"bounds": STEPS, "help": "number of descent steps"}

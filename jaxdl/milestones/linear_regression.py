@@ -41,7 +41,13 @@ from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import STEPS, check_limits, require_positive_float, require_positive_int
+from jaxdl.validate import (
+    LEARNING_RATE_CEILING,
+    STEPS,
+    check_limits,
+    require_positive_float,
+    require_positive_int,
+)
 
 MILESTONE = Milestone(
     "linear-regression",
@@ -296,7 +302,8 @@ class Config:
         default=100, metadata={"bounds": STEPS, "help": "number of descent steps"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.01, metadata={"help": "step size", "flag": "--lr"}
+        default=0.01,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "step size", "flag": "--lr"},
     )
     start_b: float = dataclasses.field(default=1.0, metadata={"help": "starting intercept b"})
     start_m: float = dataclasses.field(default=1.0, metadata={"help": "starting slope m"})

@@ -67,6 +67,7 @@ from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
     BATCH,
+    LEARNING_RATE_CEILING,
     SEED,
     STEPS,
     WIDTH,
@@ -770,7 +771,8 @@ class Config:
         default=30, metadata={"bounds": (2, 100_000), "help": "sequence length"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.01, metadata={"help": "Adam step size", "flag": "--lr"}
+        default=0.01,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
     )
     clip: float = dataclasses.field(
         default=1.0, metadata={"help": "optax.clip_by_global_norm threshold"}

@@ -60,6 +60,7 @@ from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import (
     EPOCHS,
+    LEARNING_RATE_CEILING,
     SEED,
     STEPS,
     check_limits,
@@ -416,7 +417,8 @@ class Config:
         default=100, metadata={"bounds": STEPS, "help": "number of random picks"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.2, metadata={"help": "step size", "flag": "--lr"}
+        default=0.2,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "step size", "flag": "--lr"},
     )
     seed: int = dataclasses.field(
         default=0, metadata={"bounds": SEED, "help": "PRNG seed (start and picks)"}

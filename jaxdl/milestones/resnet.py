@@ -50,7 +50,7 @@ from jaxdl.nn.affine import conv2d
 from jaxdl.nn.backward import BACKWARDS, Backward, default_backward, ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
-from jaxdl.validate import SEED, STEPS, check_limits, require_positive_float
+from jaxdl.validate import LEARNING_RATE_CEILING, SEED, STEPS, check_limits, require_positive_float
 
 MILESTONE = Milestone(
     "resnet",
@@ -360,7 +360,12 @@ class Config:
         metadata={"bounds": (1, 16), "help": "the paper's widths 16/32/64 divided by this"},
     )
     learning_rate: float = dataclasses.field(
-        default=LEARNING_RATE, metadata={"help": "SGD step size (momentum 0.9)", "flag": "--lr"}
+        default=LEARNING_RATE,
+        metadata={
+            "ceiling": LEARNING_RATE_CEILING,
+            "help": "SGD step size (momentum 0.9)",
+            "flag": "--lr",
+        },
     )
     data: str = dataclasses.field(
         default="sample",

@@ -71,6 +71,7 @@ from jaxdl.training import trainer
 from jaxdl.validate import (
     BATCH,
     EPOCHS,
+    LEARNING_RATE_CEILING,
     SEED,
     check_limits,
     require_finite,
@@ -441,7 +442,8 @@ class Config:
         default=10, metadata={"bounds": BATCH, "help": "examples per step"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.001, metadata={"help": "Adam step size", "flag": "--lr"}
+        default=0.001,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
     )
     standardize: bool = dataclasses.field(
         default=True, metadata={"help": "scale features by the training mean and std"}

@@ -53,6 +53,7 @@ from jaxdl.optim import init_train_state
 from jaxdl.report import Report
 from jaxdl.validate import (
     BATCH,
+    LEARNING_RATE_CEILING,
     SEED,
     STEPS,
     check_limits,
@@ -728,7 +729,12 @@ class Config:
         default=64, metadata={"bounds": (1, 2048), "help": "embedding width C"}
     )
     learning_rate: float = dataclasses.field(
-        default=2e-3, metadata={"help": "AdamW peak learning rate", "flag": "--lr"}
+        default=2e-3,
+        metadata={
+            "ceiling": LEARNING_RATE_CEILING,
+            "help": "AdamW peak learning rate",
+            "flag": "--lr",
+        },
     )
     engine: Literal["default", "hand", "gpt_backward", "autodiff"] = dataclasses.field(
         default="default",

@@ -64,6 +64,9 @@ from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
     BATCH,
+    LEARNING_RATE_CEILING,
+    NOISE_CEILING,
+    PENALTY_CEILING,
     SEED,
     STEPS,
     check_limits,
@@ -276,7 +279,9 @@ def symmetric_task(
 class Config:
     """U-Net on the synthetic symmetric-target task, with and without the symmetry penalty."""
 
-    alpha: float = dataclasses.field(default=10.0, metadata={"help": "weight of the penalty"})
+    alpha: float = dataclasses.field(
+        default=10.0, metadata={"ceiling": PENALTY_CEILING, "help": "weight of the penalty"}
+    )
     steps: int = dataclasses.field(
         default=150, metadata={"bounds": STEPS, "help": "training steps"}
     )
@@ -287,12 +292,15 @@ class Config:
     base: int = dataclasses.field(
         default=8, metadata={"bounds": (1, 1_024), "help": "U-Net channels at full size"}
     )
-    noise: float = dataclasses.field(default=0.6, metadata={"help": "input noise std"})
+    noise: float = dataclasses.field(
+        default=0.6, metadata={"ceiling": NOISE_CEILING, "help": "input noise std"}
+    )
     missing: float = dataclasses.field(
         default=0.3, metadata={"help": "fraction of labels set to NaN"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.01, metadata={"help": "Adam step size", "flag": "--lr"}
+        default=0.01,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
     )
     seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 

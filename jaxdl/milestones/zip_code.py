@@ -53,7 +53,7 @@ from jaxdl.nn.affine import dense, dense_grad
 from jaxdl.nn.shared_conv import shared_conv, shared_conv_grad, shared_conv_hand
 from jaxdl.nn.table_conv import table_conv, table_conv_grad, table_conv_hand
 from jaxdl.report import Report
-from jaxdl.validate import check_limits, require_int, require_positive_float
+from jaxdl.validate import LEARNING_RATE_CEILING, check_limits, require_int, require_positive_float
 
 MILESTONE = Milestone(
     "zip-code",
@@ -557,7 +557,8 @@ class Config:
         default="sqrt", metadata={"help": "weights uniform in +-2.4/sqrt(F) or +-2.4/F"}
     )
     learning_rate: float = dataclasses.field(
-        default=0.03, metadata={"help": "SGD step size", "flag": "--lr"}
+        default=0.03,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "SGD step size", "flag": "--lr"},
     )
     epsilon: float = dataclasses.field(
         default=NEWTON_EPSILON, metadata={"help": "Newton: global step, eps / (mu + h_kk)"}

@@ -101,7 +101,7 @@ class Recipe:
 
     def __post_init__(self):
         # The learning rate has no top here: fit stops at the first non-finite loss, naming it.
-        check_limits(self, reals=False)
+        check_limits(self)
         for name in ("epochs", "batch_size", "chunk_steps", "log_every", "eval_batch_size"):
             require_positive_int(name.replace("_", " "), getattr(self, name))
         require_positive_int("devices", self.devices)

@@ -53,7 +53,13 @@ from jaxdl.nn.affine import dense, dense_grad
 from jaxdl.nn.shared_conv import shared_conv, shared_conv_grad, shared_conv_hand
 from jaxdl.nn.table_conv import table_conv, table_conv_grad, table_conv_hand
 from jaxdl.report import Report
-from jaxdl.validate import LEARNING_RATE_CEILING, check_limits, require_int, require_positive_float
+from jaxdl.validate import (
+    LEARNING_RATE_CEILING,
+    SEED,
+    check_limits,
+    require_int,
+    require_positive_float,
+)
 
 MILESTONE = Milestone(
     "zip-code",
@@ -576,12 +582,13 @@ class Config:
     test_size: int = dataclasses.field(
         default=PAPER_TEST, metadata={"help": "test digits, the first of the source"}
     )
-    seed: int = dataclasses.field(default=0, metadata={"help": "seed of the initial weights"})
+    seed: int = dataclasses.field(
+        default=0, metadata={"bounds": SEED, "help": "seed of the initial weights"}
+    )
 
     def __post_init__(self):
         check_limits(self)
         require_int("passes", self.passes, minimum=1, maximum=10_000)
-        require_int("seed", self.seed, minimum=0, maximum=2**32 - 1)
         require_int("train size", self.train_size, minimum=1, maximum=1_000_000)
         require_int("test size", self.test_size, minimum=1, maximum=1_000_000)
         for name in ("learning_rate", "epsilon", "mu"):

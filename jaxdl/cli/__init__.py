@@ -24,9 +24,8 @@ import sys
 from collections.abc import Sequence
 
 from jaxdl import interrupts
+from jaxdl.cli.status import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from jaxdl.errors import DivergenceError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,14 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         interrupts.install()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        parser = args = None
         with interrupts.deferred():  # the imports of JAX and the chapters: never unwound halfway
-            args = build_parser().parse_args(argv)
+            parser = build_parser()
+            args = parser.parse_args(argv)
             from jaxdl import cache
         args.argv = argv
         cache.enable()
         return args.handler(args)
     except ValueError as error:
-        print(f"jaxdl: error: {error}", file=sys.stderr)
+        print(f"jaxdl: error: {_in_flags(str(error), parser, args)}", file=sys.stderr)
         return EXIT_USAGE
     except DivergenceError as error:
         print(f"jaxdl: {error}", file=sys.stderr)
@@ -85,6 +86,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if own_process:
             interrupts.exit_now(status)
         return status
+
+
+def _in_flags(message: str, parser: argparse.ArgumentParser, args) -> str:
+    """``message`` with the library's argument names (``batch_size=64``) as this command's
+    options (``--batch-size 64``): the library names what it was given, the command its flags."""
+    import re
+
+    command = getattr(args, "command", None)
+    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if command is None or not subparsers:
+        return message
+    sub = subparsers[0].choices[command]
+    for action in sub._actions:
+        flags = [o for o in action.option_strings if o.startswith("--")]
+        if flags and action.dest != "help":
+            message = re.sub(rf"(?<![\w-]){action.dest}=True\b", flags[0], message)
+            message = re.sub(rf"(?<![\w-]){action.dest}=", flags[0] + " ", message)
+    return message
 
 
 def _interrupted_line(stop: KeyboardInterrupt) -> str:

@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 
 from jaxdl import exercises
+from jaxdl.cli.status import EXIT_FAILED, EXIT_OK
 from jaxdl.validate import require_writable_file
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def cmd_exercise(args: argparse.Namespace) -> int:

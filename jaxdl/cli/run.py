@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 from jaxdl import milestones
 from jaxdl.cli.options import add_config_arguments, config_from_args
+from jaxdl.cli.status import EXIT_FAILED, EXIT_OK
 from jaxdl.report import strict_json
 from jaxdl.validate import SEED, require_int, require_writable_file
-
-EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def _chapters() -> list[tuple[milestones.Milestone, object]]:

@@ -43,19 +43,19 @@ def data_parallel(devices: int, *, batch_size: int) -> DataParallel | None:
         # Several processes (jaxdl.training.distributed): the mesh spans all their devices.
         if devices not in (1, len(available)):
             raise ValueError(
-                f"--devices {devices}: a run of {jax.process_count()} processes uses all "
-                f"{len(available)} of their devices; leave --devices unset"
+                f"devices={devices}: a run of {jax.process_count()} processes uses all "
+                f"{len(available)} of their devices; leave devices unset"
             )
         devices = len(available)
     if devices > len(available):
         raise ValueError(
-            f"--devices {devices} asks for more devices than the {len(available)} JAX can see "
+            f"devices={devices} asks for more devices than the {len(available)} JAX can see "
             f"({available[0].platform}); on CPU, set "
             f"XLA_FLAGS=--xla_force_host_platform_device_count={devices} before starting"
         )
     if batch_size % devices:
         raise ValueError(
-            f"batch size {batch_size} does not divide evenly across {devices} devices; "
+            f"batch_size={batch_size} does not divide evenly across {devices} devices; "
             f"choose a batch size that is a multiple of {devices}"
         )
     if devices == 1:

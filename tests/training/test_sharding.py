@@ -56,5 +56,5 @@ def test_eight_devices_give_the_single_device_parameters():
     for name in ("w", "b"):
         np.testing.assert_allclose(out["sharded"][name], out["single"][name], rtol=1e-5, atol=1e-6)
     assert out["val"][0] == out["val"][1]
-    assert "batch size 36 does not divide evenly across 8 devices" in out["indivisible"]
+    assert "batch_size=36 does not divide evenly across 8 devices" in out["indivisible"]
     assert "more devices than the 8" in out["too_many"]

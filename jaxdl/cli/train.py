@@ -167,7 +167,7 @@ def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
                 flush=True,
             )
 
-    run = _train(args, recipe, run_dir, progress, report_epoch)
+    run = _train(args, model, recipe, run_dir, progress, report_epoch)
     result = run.result() | {"run_dir": str(run_dir)}
     if not distributed.is_primary():
         return 0
@@ -191,7 +191,7 @@ def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
     return 0
 
 
-def _train(args, recipe, run_dir, progress, report_epoch):
+def _train(args, model, recipe, run_dir, progress, report_epoch):
     from jaxdl.training.mnist import train_mnist
 
     return train_mnist(
@@ -203,6 +203,7 @@ def _train(args, recipe, run_dir, progress, report_epoch):
         resume=args.resume,
         progress=progress,
         on_epoch_end=report_epoch,
+        model=model,
         notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr, flush=True),
     )
 

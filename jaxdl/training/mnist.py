@@ -103,14 +103,16 @@ def train_mnist(
     progress: bool = False,
     on_epoch_end=None,
     notify=None,
+    model: Model | None = None,
 ) -> MnistRun:
     """Train ``model_name`` on MNIST with ``recipe`` and score its best parameters on the test set.
 
     ``data`` is "sample" (the embedded 8000/2000 real digits), "download" or a directory of
-    the four IDX files. Everything else is :func:`jaxdl.training.fit`'s.
+    the four IDX files; ``model`` the module of ``model_name`` when the caller has it loaded
+    already. Everything else is :func:`jaxdl.training.fit`'s.
     """
     recipe = recipe or Recipe()
-    model = load_model(model_name)
+    model = load_model(model_name) if model is None else model  # (the CLI loaded it already)
     mnist = load_mnist(
         str(data), validation_fraction=validation_fraction, key=keys(recipe.seed).split
     )

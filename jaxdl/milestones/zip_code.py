@@ -791,6 +791,7 @@ def plot(report: Report):
     digits are then loaded again from ``report.config``).
     """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from jaxdl.plotting import COLUMN_WIDTH
 
@@ -821,6 +822,7 @@ def plot(report: Report):
         yscale="log",
         title=f"zip-code network on the MNIST stand-in, {result['passes']} passes",
     )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="small", ncols=2)
     kernels = np.asarray(result["h1_kernels"])  # [5, 5, 12]
     bound = np.abs(kernels).max()

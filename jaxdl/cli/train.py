@@ -24,6 +24,73 @@ from jaxdl.models import MODELS
 from jaxdl.report import strict_json
 from jaxdl.training.recipe import PRESETS, Recipe, preset
 
+SEVERAL = "several processes or machines"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainOptions:
+    """What ``jaxdl train`` takes besides the model and the recipe: one option per field."""
+
+    data: str = dataclasses.field(
+        default="sample",
+        metadata={
+            "metavar": "sample|download|DIR",
+            "help": "the embedded 10000-digit sample, the full MNIST download, or a directory "
+            "with the four IDX files",
+        },
+    )
+    preset: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "choices": tuple(PRESETS),
+            "help": "a named recipe (tflearn: seed 000's); options given explicitly override it",
+        },
+    )
+    validation_fraction: float = dataclasses.field(
+        default=0.1,
+        metadata={"help": "part of the training images held out for validation"},
+    )
+    out: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "metavar": "DIR",
+            "help": "run directory for checkpoints, metrics.jsonl and TensorBoard events "
+            "(default: runs/MODEL-TIMESTAMP)",
+        },
+    )
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"switch": True, "help": "continue the run in --out from its last checkpoint"},
+    )
+    json: bool = dataclasses.field(
+        default=False, metadata={"switch": True, "help": "print one JSON object, no progress bar"}
+    )
+    coordinator: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "group": SEVERAL,
+            "metavar": "HOST:PORT",
+            "help": "process 0's address and a free port, the same for every process",
+        },
+    )
+    num_processes: int | None = dataclasses.field(
+        default=None,
+        metadata={"group": SEVERAL, "metavar": "N", "help": "how many processes take part"},
+    )
+    process_id: int | None = dataclasses.field(
+        default=None,
+        metadata={"group": SEVERAL, "metavar": "I", "help": "this process's number, 0 to N-1"},
+    )
+    join_timeout: float = dataclasses.field(
+        default=60.0,
+        metadata={
+            "group": SEVERAL,
+            "metavar": "SECONDS",
+            "help": "how long a process waits for the others to join before it gives up with "
+            "status 2",
+        },
+    )
+
 
 def add_train_command(commands: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand to the ``jaxdl`` parser's subcommands."""
@@ -33,60 +100,12 @@ def add_train_command(commands: argparse._SubParsersAction) -> None:
         description="Train a model on MNIST with checkpoints, metrics and a progress bar.",
     )
     p.add_argument("model", choices=tuple(MODELS), help="the model to train")
-    p.add_argument(
-        "--data",
-        default="sample",
-        metavar="sample|download|DIR",
-        help="the embedded 10000-digit sample, the full MNIST download, or a directory with "
-        "the four IDX files (default: %(default)s)",
-    )
-    p.add_argument(
-        "--preset",
-        choices=tuple(PRESETS),
-        help="a named recipe (tflearn: seed 000's); options given explicitly override it",
-    )
     add_config_arguments(p, Recipe, unset_is_none=True)
-    p.add_argument(
-        "--validation-fraction",
-        type=float,
-        default=0.1,
-        help="part of the training images held out for validation (default: %(default)s)",
-    )
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="run directory for checkpoints, metrics.jsonl and TensorBoard events "
-        "(default: runs/MODEL-TIMESTAMP)",
-    )
-    p.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
-    several = p.add_argument_group(
-        "several processes or machines",
+    add_config_arguments(p, TrainOptions, groups={SEVERAL: (
         "start the same command once per process, changing only --process-id; process 0 "
         "writes --out. Unset values come from JAX's environment variables "
-        "(JAX_COORDINATOR_ADDRESS; Slurm's or Open MPI's process count and rank)",
-    )
-    several.add_argument(
-        "--coordinator",
-        metavar="HOST:PORT",
-        help="process 0's address and a free port, the same for every process",
-    )
-    several.add_argument(
-        "--num-processes", type=int, metavar="N", help="how many processes take part"
-    )
-    several.add_argument(
-        "--process-id", type=int, metavar="I", help="this process's number, 0 to N-1"
-    )
-    several.add_argument(
-        "--join-timeout",
-        type=float,
-        default=60.0,
-        metavar="SECONDS",
-        help="how long a process waits for the others to join before it gives up with status 2 "
-        "(default: %(default)s)",
-    )
+        "(JAX_COORDINATOR_ADDRESS; Slurm's or Open MPI's process count and rank)"
+    )})  # fmt: skip
     p.set_defaults(handler=cmd_train)
 
 

@@ -106,12 +106,12 @@ def encode(
     return ids, lengths
 
 
-#: The sentiment classifier trains on the whole file at once (one batch; about 33 kB of
-#: memory per row of a short review): 200,000 rows took 6.6 GB and a million asked XLA for 30
-#: GB. Until it trains in minibatches, files are bounded below what fits a laptop.
-MAX_CSV_ROWS = 50_000
-MAX_CSV_BYTES = 64 * 2**20
-_SAMPLE_HINT = "use a random sample of the rows (the classifier trains on all of them at once)"
+#: The sentiment classifier reads its rows in mini-batches, but keeps every row's token ids
+#: (``max_length`` int32s) and the texts in memory: about 1 kB a row of a short review beside
+#: the file itself. Bounded so a file that could not fit a laptop is refused at once.
+MAX_CSV_ROWS = 2_000_000
+MAX_CSV_BYTES = 512 * 2**20
+_SAMPLE_HINT = "use a random sample of the rows"
 
 
 def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:

@@ -464,6 +464,9 @@ def sentiment_logits(params: SentimentParams, ids: ArrayLike, lengths: ArrayLike
     return (h @ params.lstm.w_y + params.lstm.b_y[None, :])[:, 0]
 
 
+_sentiment_logits_jit = jax.jit(sentiment_logits)
+
+
 def _sentiment_loss(params: SentimentParams, batch: tuple) -> jax.Array:
     ids, lengths, labels = batch
     return binary_cross_entropy_with_logits(sentiment_logits(params, ids, lengths), labels)
@@ -482,11 +485,15 @@ def train_sentiment(
     steps: int = 200,
     learning_rate: float = 0.02,
     clip: float = 1.0,
+    batch_size: int = 256,
 ):
     """Fit an embedding + LSTM classifier to ``(text, label)`` pairs; report held-out accuracy.
 
     The vocabulary is built from the training split only (see :mod:`jaxdl.data.text`); texts are cut
-    to ``max_length`` tokens. Full-batch training, meant for data that fits in memory.
+    to ``max_length`` tokens. A training split of at most ``batch_size`` texts is one batch at
+    every step; a larger one is read in shuffled mini-batches of ``batch_size`` (one epoch after
+    another), so memory grows with the batch, not with the file. Accuracy is scored in batches
+    of the same size.
 
     Args:
       texts: the documents.
@@ -512,7 +519,9 @@ def train_sentiment(
     bad = sorted({repr(v) for v in labels if v not in (0, 1)})
     if bad:
         raise ValueError(f"labels must be 0 or 1, got {', '.join(bad[:5])}")
-    for name, value in (("embedding", embedding), ("hidden", hidden), ("steps", steps)):
+    for name, value in (
+        ("embedding", embedding), ("hidden", hidden), ("steps", steps), ("batch_size", batch_size)
+    ):  # fmt: skip
         require_positive_int(name, value)
     require_positive_float("learning rate", learning_rate)
     k_split, k_emb, k_lstm = jax.random.split(key, 3)
@@ -527,20 +536,27 @@ def train_sentiment(
         embedding=0.1 * jax.random.normal(k_emb, (len(vocab), embedding), F32),
         lstm=init_lstm(key=k_lstm, inputs=embedding, hidden=hidden, outputs=1),
     )
+    train = (jnp.asarray(ids[train_idx]), jnp.asarray(lengths[train_idx]), y[train_idx])
+    if len(train_idx) <= batch_size:
+        feed = trainer.fixed(train)
+    else:
+        per_epoch = len(train_idx) // batch_size
+        epochs = jax.random.split(k_split, -(-steps // per_epoch))
+        feed, _ = trainer.shuffled_epochs(train, batch_size=batch_size, keys=epochs)
     run = trainer.train(
-        _sentiment_loss,
-        params,
-        clipped_adam(float(learning_rate), float(clip)),
-        trainer.fixed((ids[train_idx], lengths[train_idx], y[train_idx])),
-        steps=steps,
+        _sentiment_loss, params, clipped_adam(float(learning_rate), float(clip)), feed, steps=steps
     )
     params, losses = run.state.params, run.losses
 
     def accuracy(idx) -> float:
         if len(idx) == 0:
             return float("nan")
-        logits = sentiment_logits(params, ids[idx], lengths[idx])
-        return float(jnp.mean((logits > 0) == (y[idx] > 0.5)))
+        right = 0
+        for start in range(0, len(idx), batch_size):
+            rows = idx[start : start + batch_size]
+            logits = _sentiment_logits_jit(params, ids[rows], lengths[rows])
+            right += int(jnp.sum((logits > 0) == (y[rows] > 0.5)))
+        return right / len(idx)
 
     result = SentimentResult(
         params, losses, accuracy(train_idx), accuracy(test_idx), len(train_idx), len(test_idx)

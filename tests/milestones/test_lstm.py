@@ -261,3 +261,13 @@ def test_bad_paper_configs(args, message):
         lstm.Config(paper=True, **args)
     with pytest.raises(ValueError, match="length must be an integer >= 20"):
         lstm.reproduce_adding_1997(key=jax.random.key(0), length=19)
+
+
+def test_sentiment_reads_a_large_file_in_mini_batches():
+    texts = [("good fine nice " if i % 2 else "bad awful poor ") + f"w{i}" for i in range(40)]
+    labels = [i % 2 for i in range(40)]
+    result, _ = lstm.train_sentiment(
+        texts, labels, key=jax.random.key(0), steps=6, batch_size=4, test_fraction=0.25
+    )
+    assert result.losses.shape == (6,) and np.isfinite(result.losses).all()
+    assert result.n_train == 30 and 0.0 <= result.test_accuracy <= 1.0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import os
 import re
 import shutil
@@ -162,6 +163,31 @@ def add_notebook_link(app: Sphinx, doctree: nodes.document) -> None:
         return
     title = next(iter(section.findall(nodes.title)))
     section.insert(section.index(title) + 1, para)
+    laptop = _on_a_laptop(app, module)
+    if laptop is not None:
+        section.insert(section.index(para) + 1, laptop)
+
+
+def _on_a_laptop(app: Sphinx, module: str) -> nodes.paragraph | None:
+    """ "On a laptop: ``jaxdl run NAME`` took N s ...": what ``scripts/measure_laptop.py``
+    measured for the chapter (``docs/laptop.json``), with the date and the machine."""
+    path = Path(app.srcdir) / "laptop.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    name = module.replace("_", "-")
+    if name not in record["chapters"]:
+        return None
+    timing = record["chapters"][name]
+    command = f"jaxdl run {name}"
+    para = nodes.paragraph(classes=["jaxdl-laptop"])
+    para += nodes.strong("On a laptop: ", "On a laptop: ")
+    para += nodes.literal(command, command)
+    para += nodes.Text(
+        f" takes about {timing['seconds']:.0f} s with the compilation cache warm "
+        f"({record['machine']}, measured {record['date']}) and prints: {timing['headline']}"
+    )
+    return para
 
 
 # ------------------------------------------------------------- notebooks in plain Jupyter

@@ -22,8 +22,11 @@ RTOL, ATOL = 1e-10, 1e-12
 
 
 def assert_close(hand, auto):
+    # The absolute tolerance scales with the array: an entry near zero that is a difference of
+    # large terms carries their rounding (1e-12 on gradients of size 1e2, say).
     for h, a in zip(jax.tree.leaves(hand), jax.tree.leaves(auto), strict=True):
-        np.testing.assert_allclose(h, a, rtol=RTOL, atol=ATOL)
+        scale = max(1.0, float(np.max(np.abs(a)))) if np.size(a) else 1.0
+        np.testing.assert_allclose(h, a, rtol=RTOL, atol=ATOL * scale)
 
 
 def _normal(seed, *shapes, scale=1.0):

@@ -274,3 +274,24 @@ def test_chapter_shows_its_code_and_has_three_exercises(site, chapter):
     )
     assert listing, f"{chapter}: no listing of its code"
     assert 'href="../_modules/jaxdl/' in html, f"{chapter}: no link to its source"
+
+
+def test_on_a_laptop_line_says_what_was_measured_where(tmp_path):
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import jaxdl_site
+    finally:
+        sys.path.pop(0)
+    record = {
+        "date": "2026-11-30",
+        "machine": "2 CPU cores, no GPU",
+        "chapters": {"gradient-descent": {"seconds": 4.2, "headline": "x = 1.092837"}},
+    }
+    (tmp_path / "laptop.json").write_text(json.dumps(record))
+    app = type("App", (), {"srcdir": str(tmp_path)})()
+    line = jaxdl_site._on_a_laptop(app, "gradient_descent").astext()
+    assert line == (
+        "On a laptop: jaxdl run gradient-descent takes about 4 s with the compilation cache warm "
+        "(2 CPU cores, no GPU, measured 2026-11-30) and prints: x = 1.092837"
+    )
+    assert jaxdl_site._on_a_laptop(app, "lstm") is None  # not measured: no line

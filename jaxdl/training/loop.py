@@ -329,7 +329,9 @@ def _warn(note: str) -> None:
     warnings.warn(note, stacklevel=3)
 
 
-def _open_run(plan, run_dir, resume, settings, state) -> tuple[_Progress, _RunDirectory | None]:
+def _open_run(
+    plan, run_dir, resume, settings, state, notify
+) -> tuple[_Progress, _RunDirectory | None]:
     """The run's starting point: fresh, or restored from ``run_dir`` (on process 0, then sent to
     every process); and the run directory process 0 writes."""
     progress = _Progress(state, _snapshot(state.params))
@@ -358,7 +360,8 @@ def _open_run(plan, run_dir, resume, settings, state) -> tuple[_Progress, _RunDi
         progress.best_epoch = restored["best_epoch"]
         progress.best_accuracy = restored["best_val_accuracy"]
     if directory is not None:
-        directory.notes = notes
+        for note in notes:  # damaged checkpoints skipped on the way to the one restored
+            notify(note)
         directory.open_metrics(progress.history)
     return progress, directory
 
@@ -407,9 +410,7 @@ def fit(
     recipe = recipe or Recipe()
     plan = _plan(model, train, validation, recipe)
     state = init_state(model, plan.optimizer, key=plan.init_key)
-    run, directory = _open_run(plan, run_dir, resume, settings, state)
-    for note in directory.notes if directory is not None else ():
-        (notify or _warn)(note)
+    run, directory = _open_run(plan, run_dir, resume, settings, state, notify or _warn)
     start_epoch = epoch = saved_epoch = run.epoch
     engine = _Engine(plan, run.state)
     run.state = engine.state
@@ -442,11 +443,15 @@ def fit(
         if directory is not None:
             directory.close()
     stopped_early |= bool(recipe.patience) and len(run.history) < recipe.epochs
+    return _result(run, engine.compile_seconds, stopped_early, images / seconds if seconds else 0)
+
+
+def _result(run: _Progress, compile_seconds: float, stopped_early: bool, speed) -> FitResult:
     state, best = run.state, run.best_params
     if distributed.is_multiprocess():  # this process's own copies, usable without the others
         state, best = jax.tree.map(jnp.asarray, _host((state, best)))
     return FitResult(state.params, best, run.best_epoch, run.history, stopped_early,
-                     engine.compile_seconds, images / seconds if seconds else 0.0)  # fmt: skip
+                     compile_seconds, float(speed))  # fmt: skip
 
 
 def _fingerprint(data: Batch) -> str:

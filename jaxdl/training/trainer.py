@@ -218,23 +218,12 @@ def train(
     with ProgressBar(progress, steps) as bar:
         while done < steps and stopped_at is None:
             n = min(chunk_steps, steps - done)
-            state, feed_state, values = _chunk(
-                state,
-                feed_state,
-                loss=loss,
-                optimizer=optimizer,
-                next_batch=feed.next,
-                steps=n,
-                has_aux=has_aux,
-            )
-            value, aux = values if has_aux else (values, None)
-            value = np.asarray(value)
-            bad = first_non_finite(value)
-            if bad is not None:
-                raise DivergenceError("loss", done + bad + 1)
+            state, feed_state, values = _chunk(state, feed_state, loss=loss, optimizer=optimizer,
+                                               next_batch=feed.next, steps=n, has_aux=has_aux)  # fmt: skip
+            value, aux = _read(values, has_aux, done)
             losses.append(value)
             if has_aux:
-                auxes.append(jax.tree.map(np.asarray, aux))
+                auxes.append(aux)
             looked, done = done, done + n
             if stop is not None:
                 stopped_at = stop(np.concatenate(losses), _stack(auxes), looked)
@@ -242,6 +231,16 @@ def train(
                 hook(state, feed_state, done)
             bar.advance(n, loss=float(value.mean()))
     return Trained(state, feed_state, np.concatenate(losses), _stack(auxes), stopped_at)
+
+
+def _read(values, has_aux: bool, done: int) -> tuple[np.ndarray, PyTree]:
+    """A chunk's losses and aux on the host; ``DivergenceError`` at its first non-finite loss."""
+    value, aux = values if has_aux else (values, None)
+    value = np.asarray(value)
+    bad = first_non_finite(value)
+    if bad is not None:
+        raise DivergenceError("loss", done + bad + 1)
+    return value, None if aux is None else jax.tree.map(np.asarray, aux)
 
 
 def _stack(auxes: list[PyTree]) -> PyTree:

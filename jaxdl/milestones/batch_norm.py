@@ -204,19 +204,6 @@ def _evaluate(net: Net, stat_batches: jax.Array, test: Batch) -> tuple[jax.Array
 
 
 @functools.cache
-def _sampler(batch: int):
-    """The feed's ``next``: ``batch`` random training examples (with replacement) per step."""
-
-    def next_batch(state):
-        key, x, y = state
-        key, k = jax.random.split(key)
-        index = jax.random.randint(k, (batch,), 0, x.shape[0])
-        return (key, x, y), Batch(x[index], y[index])
-
-    return next_batch
-
-
-@functools.cache
 def _sgd(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
 
@@ -273,7 +260,7 @@ def train_net(
         _loss_for(backward),
         net,
         _sgd(learning_rate),
-        trainer.Feed((k_feed, train.x, train.y), _sampler(BATCH)),
+        trainer.sampled(Batch(train.x, train.y), batch_size=BATCH, key=k_feed),
         steps=steps,
         chunk_steps=eval_every,
         progress=None if progress is None else trainer.Progress(progress),

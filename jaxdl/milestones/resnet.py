@@ -248,17 +248,6 @@ def _test_error(net: Net, stat_batches: jax.Array, test: Batch, *, residual_: bo
 
 
 @functools.cache
-def _sampler(batch: int):
-    def next_batch(state):
-        key, x, y = state
-        key, k = jax.random.split(key)
-        index = jax.random.randint(k, (batch,), 0, x.shape[0])
-        return (key, x, y), Batch(x[index], y[index])
-
-    return next_batch
-
-
-@functools.cache
 def _optimizer(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate, momentum=MOMENTUM)
 
@@ -324,7 +313,7 @@ def train_one(
         LOSSES[(residual_, default_backward() if backward == "auto" else backward)],
         net,
         _optimizer(learning_rate),
-        trainer.Feed((k_feed, train.x, train.y), _sampler(BATCH)),
+        trainer.sampled(Batch(train.x, train.y), batch_size=BATCH, key=k_feed),
         steps=steps,
         has_aux=True,
         chunk_steps=min(steps, 100),

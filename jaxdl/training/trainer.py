@@ -104,6 +104,23 @@ def shuffled_epochs(data: PyTree, *, batch_size: int, keys: jax.Array) -> tuple[
     return Feed(state, _epoch_next(batch_size, steps)), steps
 
 
+@functools.cache
+def _sample_next(batch_size: int) -> Callable:
+    def next_batch(state):
+        key, data = state
+        key, k = jax.random.split(key)
+        index = jax.random.randint(k, (batch_size,), 0, jax.tree.leaves(data)[0].shape[0])
+        return (key, data), jax.tree.map(lambda a: a[index], data)
+
+    return next_batch
+
+
+def sampled(data: PyTree, *, batch_size: int, key: jax.Array) -> Feed:
+    """``batch_size`` examples of ``data`` (arrays with one leading length) drawn at random,
+    with replacement, at every step (the batch keeps ``data``'s pytree type)."""
+    return Feed((key, data), _sample_next(batch_size))
+
+
 class Progress(NamedTuple):
     """A tqdm bar on stderr: its description, its unit and how many units one step is."""
 

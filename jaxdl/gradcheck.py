@@ -303,6 +303,25 @@ def check_rule(
     ]
 
 
+def vjp_checks(
+    name: str, forward: Callable, formula: Callable, custom: Callable, at: tuple, g: jax.Array
+) -> list[GradCheck]:
+    """:func:`check_rule` for an op of several inputs, stated by its parts: the pure
+    ``forward(*p)``, the hand ``formula(*p, g)`` (one gradient per input) and the ``custom``
+    rule, all through ``sum(op(*p) * g)`` for the upstream gradient ``g``."""
+
+    def reference(p):
+        return jnp.sum(forward(*p) * g)
+
+    return check_rule(
+        name,
+        reference,
+        lambda p: tuple(formula(*p, g)),
+        lambda p: jnp.sum(custom(*p) * g),
+        at,
+    )
+
+
 def normal_draws(key: jax.Array, dtype=None, *, pool: int = 1024) -> Callable[[tuple], jax.Array]:
     """``normal(shape)``: standard-normal arrays carved from one draw of ``pool`` numbers.
 
@@ -312,12 +331,12 @@ def normal_draws(key: jax.Array, dtype=None, *, pool: int = 1024) -> Callable[[t
     values = np.asarray(jax.random.normal(key, (pool,), dtype))
     used = 0
 
-    def normal(shape: tuple[int, ...]) -> jax.Array:
+    def normal(shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:
         nonlocal used
         size = math.prod(shape)
         if used + size > pool:
             raise ValueError(f"normal_draws: {pool} numbers are not enough for {shape}")
         used += size
-        return jnp.asarray(values[used - size : used].reshape(shape))
+        return jnp.asarray(scale * values[used - size : used].reshape(shape))
 
     return normal

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.gradcheck import normal_draws, vjp_checks
+from jaxdl.nn._matmul import matmul_rows, weight_grad
 from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
@@ -179,10 +180,10 @@ register("causal_self_attention", causal_self_attention, causal_self_attention_h
 def gradient_checks(*, key: jax.Array) -> list:
     """Attention with 2 heads over 4 positions: formula and rule vs ``jax.grad`` vs finite
     differences."""
-    pool = Pool(key, 1024)
-    x = pool.normal((2, 4, 6))
-    w_qkv, w_proj = pool.normal((6, 18), 0.5), pool.normal((6, 6), 0.5)
-    g = pool.normal((2, 4, 6))
+    normal = normal_draws(key, pool=1024)
+    x = normal((2, 4, 6))
+    w_qkv, w_proj = normal((6, 18), 0.5), normal((6, 6), 0.5)
+    g = normal((2, 4, 6))
     return vjp_checks(
         "nn.causal_self_attention",
         lambda a, b, c: causal_self_attention(a, b, c, 2),

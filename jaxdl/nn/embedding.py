@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.gradcheck import normal_draws, vjp_checks
+from jaxdl.nn._matmul import matmul_rows, weight_grad
 from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
@@ -176,11 +177,11 @@ register("lm_head", lm_head, lm_head_hand)
 
 def gradient_checks(*, key: jax.Array) -> list:
     """Embedding (a repeated id among them) and tied head vs ``jax.grad`` vs finite differences."""
-    pool = Pool(key, 512)
-    wte, wpe = pool.normal((6, 4)), pool.normal((5, 4))
+    normal = normal_draws(key, pool=512)
+    wte, wpe = normal((6, 4)), normal((5, 4))
     ids = jnp.asarray([[0, 3, 3], [5, 0, 1]])  # id 3 twice, 0 twice, 2 and 4 never
-    g = pool.normal((2, 3, 4))
-    h, g_head = pool.normal((2, 3, 4)), pool.normal((2, 3, 6))
+    g = normal((2, 3, 4))
+    h, g_head = normal((2, 3, 4)), normal((2, 3, 6))
     return vjp_checks(
         "nn.embed",
         lambda a, b: embed(a, b, ids),

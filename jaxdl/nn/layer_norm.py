@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, vjp_checks
+from jaxdl.gradcheck import normal_draws, vjp_checks
 from jaxdl.nn.backward import register
 
 #: PyTorch's ``F.layer_norm`` default, which nanoGPT uses.
@@ -123,6 +123,6 @@ register("layer_norm", layer_norm, layer_norm_hand)
 
 def gradient_checks(*, key: jax.Array) -> list:
     """The hand layer norm vs ``jax.grad`` vs finite differences (formula and rule)."""
-    pool = Pool(key, 256)
-    x, w, g = pool.normal((2, 3, 5), 2.0), 1.0 + pool.normal((5,), 0.3), pool.normal((2, 3, 5))
+    normal = normal_draws(key, pool=256)
+    x, w, g = normal((2, 3, 5), 2.0), 1.0 + normal((5,), 0.3), normal((2, 3, 5))
     return vjp_checks("nn.layer_norm", layer_norm, layer_norm_grad, layer_norm_hand, (x, w), g)

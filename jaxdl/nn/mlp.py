@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from jaxdl.nn._checks import Pool, matmul_rows, vjp_checks, weight_grad
+from jaxdl.gradcheck import normal_draws, vjp_checks
+from jaxdl.nn._matmul import matmul_rows, weight_grad
 from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
@@ -140,11 +141,11 @@ register("mlp", mlp, mlp_hand)
 
 def gradient_checks(*, key: jax.Array) -> list:
     """GELU and the MLP: hand formula and custom_vjp rule vs ``jax.grad`` vs finite differences."""
-    pool = Pool(key, 512)
-    x = pool.normal((2, 3, 4), 1.5)
-    w_fc, w_proj = pool.normal((4, 16), 0.5), pool.normal((16, 4), 0.5)
-    g = pool.normal((2, 3, 4))
-    z, gz = pool.normal((7,), 2.0), pool.normal((7,))
+    normal = normal_draws(key, pool=512)
+    x = normal((2, 3, 4), 1.5)
+    w_fc, w_proj = normal((4, 16), 0.5), normal((16, 4), 0.5)
+    g = normal((2, 3, 4))
+    z, gz = normal((7,), 2.0), normal((7,))
     return vjp_checks("nn.gelu", gelu, gelu_grad, gelu_hand, (z,), gz) + vjp_checks(
         "nn.mlp", mlp, mlp_grad, mlp_hand, (x, w_fc, w_proj), g
     )

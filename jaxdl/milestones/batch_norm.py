@@ -66,7 +66,8 @@ PAPER_STEPS = 50_000
 INIT_STD = 0.05
 LEARNING_RATE = 1.0
 STEPS = 2000
-#: The sigmoid whose input distribution Figure 1(b, c) follows: unit 0 of the last hidden layer.
+#: Figure 1 (panels b and c) follows the input distribution of this sigmoid, unit 0 of the last
+#: hidden layer.
 TRACKED_UNIT = 0
 PERCENTILES = (15, 50, 85)
 

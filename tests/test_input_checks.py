@@ -1,6 +1,6 @@
-"""The "also found" cases of issue 23: each a clear error, nothing lost, nothing silently wrong
-(fit's data checks, gzip bombs, a full disk, output paths, empty gradient checks, booleans,
-one writer per run directory)."""
+"""Inputs that once trained silently or crashed: each now a clear error, nothing lost, nothing
+silently wrong (fit's data checks, gzip bombs, a full disk, output paths, empty gradient checks,
+booleans, one writer per run directory)."""
 
 from __future__ import annotations
 

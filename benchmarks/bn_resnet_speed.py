@@ -27,16 +27,17 @@ import jax.numpy as jnp
 
 def contenders(args) -> dict[str, dict[str, object]]:
     """``{case: {backward: timed_call}}``, each compiled once before timing."""
+    from jaxdl.data.digits import flattened, load_pooled
     from jaxdl.milestones import batch_norm, resnet
     from jaxdl.training import trainer
 
     dtype = jnp.float64 if args.float64 else jnp.float32
     key = jax.random.key(0)
-    train_bn, _ = batch_norm.load("sample", dtype)
-    feed_bn = trainer.Feed((key, train_bn.x, train_bn.y), batch_norm._sampler(batch_norm.BATCH))
+    train_bn, _ = flattened("sample", dtype)
+    feed_bn = trainer.sampled(train_bn, batch_size=batch_norm.BATCH, key=key)
     net_bn = batch_norm.init_net(key, batch_norm=True, dtype=dtype)
-    train_rn, _ = resnet.load("sample", args.resnet_side)
-    feed_rn = trainer.Feed((key, train_rn.x, train_rn.y), resnet._sampler(resnet.BATCH))
+    train_rn, _ = load_pooled("sample", args.resnet_side)
+    feed_rn = trainer.sampled(train_rn, batch_size=resnet.BATCH, key=key)
     n = args.resnet_n
     net_rn = resnet.init_net(key, n, (4, 8, 16))
 

@@ -114,9 +114,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", args.dtype == "float64")
+    from jaxdl.data import digits
     from jaxdl.milestones import zip_code as zc
 
-    train, test = zc.load_digits(train_size=args.train_size)
+    train, test = digits.load_digits("sample", train_size=args.train_size, test_size=zc.PAPER_TEST)
     params = zc.init_params(key=jax.random.key(0))
     steps = args.passes * len(train.labels)
     print(

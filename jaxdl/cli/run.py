@@ -154,24 +154,37 @@ def _float64(handler):
     return wrapped
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``list``, ``run``, ``check`` and ``tour`` to the ``jaxdl`` parser's subcommands."""
+def _run_options(sub: argparse.ArgumentParser, milestone: milestones.Milestone) -> None:
+    """``jaxdl run NAME``'s options: the chapter's ``Config`` fields, ``--json`` and ``--plot``."""
+    module = milestone.load()
+    add_config_arguments(sub, module.Config)
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
+    )
+    sub.set_defaults(handler=_float64(cmd_run), module=module)
+
+
+def add_commands(commands: argparse._SubParsersAction, argv: Sequence[str] | None = None) -> None:
+    """Add ``list``, ``run``, ``check`` and ``tour`` to the ``jaxdl`` parser's subcommands.
+
+    ``jaxdl run NAME`` gets the options of chapter ``NAME`` only, the one ``argv`` names (every
+    chapter's when ``argv`` is ``None``): the other chapters are not imported.
+    """
+    argv = None if argv is None else list(argv)
+    wanted = argv[1] if argv and len(argv) > 1 and argv[0] == "run" else None
     p = commands.add_parser("list", help="the milestones, oldest first")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("run", help="run one milestone's experiment")
     names = p.add_subparsers(dest="milestone", required=True, metavar="MILESTONE")
-    for milestone, module in _chapters():
+    for milestone in milestones.MILESTONES:
         sub = names.add_parser(milestone.name, help=milestone.summary)
-        add_config_arguments(sub, module.Config)
-        sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.add_argument(
-            "--plot",
-            metavar="PATH",
-            help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
-        )
-        sub.set_defaults(handler=_float64(cmd_run), module=module)
+        if argv is None or milestone.name == wanted:
+            _run_options(sub, milestone)
 
     p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")
     p.add_argument("--seed", type=int, default=0, help="seed for the random points")

@@ -80,9 +80,15 @@ AUTODIFF = Ops("autodiff")
 HAND = Ops("hand")
 
 
+def platform_choice(by_platform: dict[str, str], platform: str | None = None) -> str:
+    """What a per-platform table (measured by a benchmark) picks for ``platform`` (default: JAX's
+    default backend); a platform it does not list gets the autodiff reference."""
+    return by_platform.get(platform or jax.default_backend(), "autodiff")
+
+
 def default_backward(platform: str | None = None) -> str:
     """The backward pass ``"auto"`` means on ``platform`` (default: JAX's default backend)."""
-    return BACKWARD_BY_PLATFORM.get(platform or jax.default_backend(), "autodiff")
+    return platform_choice(BACKWARD_BY_PLATFORM, platform)
 
 
 def ops(backward: Backward | Ops = "auto") -> Ops:

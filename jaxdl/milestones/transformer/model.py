@@ -109,7 +109,7 @@ ENGINE_BY_PLATFORM = {"cpu": "gpt_backward"}
 
 def default_engine(platform: str | None = None) -> str:
     """The engine to train with on ``platform`` (default: JAX's default backend)."""
-    return ENGINE_BY_PLATFORM.get(platform or jax.default_backend(), "autodiff")
+    return backward.platform_choice(ENGINE_BY_PLATFORM, platform)
 
 
 def ops(engine: str) -> backward.Ops:
@@ -223,18 +223,18 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
     x0 = embedding.embed(params.wte, params.wpe, ids)
 
     def block_forward(x, w: Blocks):
-        x_hat1, r1 = layer_norm._normalise(x)
+        x_hat1, r1 = layer_norm.normalise(x)
         a_in = x_hat1 * w.ln_1[None, None, :]
-        y, saved_attn = attention._forward_saved(a_in, w.w_qkv, w.w_attn, heads)
+        y, saved_attn = attention.attention_forward(a_in, w.w_qkv, w.w_attn, heads)
         x_mid = x + y
-        x_hat2, r2 = layer_norm._normalise(x_mid)
+        x_hat2, r2 = layer_norm.normalise(x_mid)
         m_in = x_hat2 * w.ln_2[None, None, :]
         h = jnp.einsum("btc,cf->btf", m_in, w.w_fc)
         x_out = x_mid + jnp.einsum("btf,fc->btc", mlp.gelu(h), w.w_mlp)
         return x_out, _Saved(x, (x_hat1, r1), saved_attn[:6], x_mid, (x_hat2, r2), h)
 
     x, saved = jax.lax.scan(block_forward, x0, params.blocks)
-    x_hat_f, r_f = layer_norm._normalise(x)
+    x_hat_f, r_f = layer_norm.normalise(x)
     h_f = x_hat_f * params.ln_f[None, None, :]
     logits = embedding.lm_head(h_f, params.wte)
     v = logits.shape[-1]

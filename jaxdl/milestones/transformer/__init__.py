@@ -61,6 +61,7 @@ from jaxdl.validate import (
     STEPS,
     check_limits,
     require_positive_float,
+    require_positive_int,
 )
 
 from .model import (
@@ -157,11 +158,18 @@ class Config:
             "2000 steps (overrides those options; a few minutes)"
         },
     )
+    eval_every: int | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "estimate the losses (and, with --out, save a checkpoint) every N steps "
+            "(default: at the end only; every 250 steps with --paper)",
+            "metavar": "N",
+        },
+    )
     out: str | None = dataclasses.field(
         default=None,
         metadata={
-            "help": "save a checkpoint to this directory after every evaluation (every 250 "
-            "steps with --paper)",
+            "help": "save a checkpoint to this directory after every evaluation (see --eval-every)",
             "metavar": "DIR",
         },
     )
@@ -198,6 +206,8 @@ class Config:
         require_positive_float("temperature", self.temperature)
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
+        if self.eval_every is not None:
+            require_positive_int("eval_every", self.eval_every)
         if self.resume and self.out is None:
             raise ValueError("--resume needs --out, the directory of the run to continue")
 
@@ -277,7 +287,7 @@ def run(config: Config = Config()) -> Report:
         data,
         key=k_train,
         engine=engine,
-        eval_every=250 if config.paper else s["steps"],
+        eval_every=config.eval_every or (250 if config.paper else s["steps"]),
         progress=config.paper,
         run_dir=config.out,
         resume=config.resume,

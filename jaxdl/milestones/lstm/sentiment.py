@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.data.text import build_vocabulary, encode
 from jaxdl.losses import binary_cross_entropy_with_logits
 from jaxdl.nn.recurrent import LSTMParams, init_lstm, lstm_hidden
 from jaxdl.optim import clipped_adam
@@ -91,17 +92,7 @@ def train_sentiment(
       ValueError: on mismatched lengths, labels other than 0/1, too few examples, an empty
         vocabulary, or a bad setting.
     """
-    from jaxdl.data.text import build_vocabulary, encode
-
-    if len(texts) != len(labels):
-        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
-    if len(texts) < 2:
-        raise ValueError(f"need at least 2 labelled texts, got {len(texts)}")
-    if not 0.0 <= test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    bad = sorted({repr(v) for v in labels if v not in (0, 1)})
-    if bad:
-        raise ValueError(f"labels must be 0 or 1, got {', '.join(bad[:5])}")
+    _check_sentiment_inputs(texts, labels, test_fraction)
     for name, value in (
         ("embedding", embedding), ("hidden", hidden), ("steps", steps), ("batch_size", batch_size)
     ):  # fmt: skip
@@ -109,8 +100,7 @@ def train_sentiment(
     require_positive_float("learning rate", learning_rate)
     k_split, k_emb, k_lstm = jax.random.split(key, 3)
     order = np.asarray(jax.random.permutation(k_split, len(texts)))
-    n_test = int(round(test_fraction * len(texts)))
-    n_test = min(n_test, len(texts) - 1)
+    n_test = min(int(round(test_fraction * len(texts))), len(texts) - 1)
     test_idx, train_idx = order[:n_test], order[n_test:]
     vocab = build_vocabulary([texts[i] for i in train_idx], max_size=max_vocabulary)
     ids, lengths = encode(texts, vocab, max_length=max_length)
@@ -129,19 +119,39 @@ def train_sentiment(
     run = trainer.train(
         _sentiment_loss, params, clipped_adam(float(learning_rate), float(clip)), feed, steps=steps
     )
-    params, losses = run.state.params, run.losses
-
-    def accuracy(idx) -> float:
-        if len(idx) == 0:
-            return float("nan")
-        right = 0
-        for start in range(0, len(idx), batch_size):
-            rows = idx[start : start + batch_size]
-            logits = _sentiment_logits_jit(params, ids[rows], lengths[rows])
-            right += int(jnp.sum((logits > 0) == (y[rows] > 0.5)))
-        return right / len(idx)
-
+    params = run.state.params
+    scored = (params, ids, lengths, y, batch_size)
     result = SentimentResult(
-        params, losses, accuracy(train_idx), accuracy(test_idx), len(train_idx), len(test_idx)
+        params,
+        run.losses,
+        _accuracy(*scored, train_idx),
+        _accuracy(*scored, test_idx),
+        len(train_idx),
+        len(test_idx),
     )
     return result, vocab
+
+
+def _check_sentiment_inputs(texts, labels, test_fraction: float) -> None:
+    if len(texts) != len(labels):
+        raise ValueError(f"got {len(texts)} texts but {len(labels)} labels")
+    if len(texts) < 2:
+        raise ValueError(f"need at least 2 labelled texts, got {len(texts)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
+    bad = sorted({repr(v) for v in labels if v not in (0, 1)})
+    if bad:
+        raise ValueError(f"labels must be 0 or 1, got {', '.join(bad[:5])}")
+
+
+def _accuracy(params, ids, lengths, y, batch_size: int, idx) -> float:
+    """The share of the texts ``idx`` classified right, scored ``batch_size`` at a time (NaN
+    for none)."""
+    if len(idx) == 0:
+        return float("nan")
+    right = 0
+    for start in range(0, len(idx), batch_size):
+        rows = idx[start : start + batch_size]
+        logits = _sentiment_logits_jit(params, ids[rows], lengths[rows])
+        right += int(jnp.sum((logits > 0) == (y[rows] > 0.5)))
+    return right / len(idx)

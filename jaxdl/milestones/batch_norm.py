@@ -41,12 +41,12 @@ import numpy as np
 import optax
 
 from jaxdl import losses  # noqa: F401  (the switch's softmax_cross_entropy)
+from jaxdl.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
 from jaxdl.data.batches import Batch
 from jaxdl.data.digits import flattened
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
-from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import LEARNING_RATE_CEILING, SEED, check_limits, require_positive_float

@@ -54,10 +54,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.backward import with_gradient
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import with_gradient
 from jaxdl.nn.recurrent import (
     ElmanParams,
     elman_bptt_checks,

@@ -42,6 +42,7 @@ import numpy as np
 import optax
 
 from jaxdl.activations import relu
+from jaxdl.backward import BACKWARDS, Backward, default_backward, ops
 from jaxdl.data.batches import Batch
 from jaxdl.data.digits import load_pooled
 from jaxdl.gradcheck import GradCheck, check_gradient
@@ -49,7 +50,6 @@ from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
 from jaxdl.nn import residual
 from jaxdl.nn.affine import conv2d
-from jaxdl.nn.backward import BACKWARDS, Backward, default_backward, ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import LEARNING_RATE_CEILING, SEED, STEPS, check_limits, require_positive_float

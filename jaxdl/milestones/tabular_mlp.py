@@ -54,6 +54,7 @@ from jax.typing import ArrayLike
 
 from jaxdl import mlp
 from jaxdl.activations import ACTIVATIONS
+from jaxdl.backward import with_gradient
 from jaxdl.data import tables
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import (
@@ -64,7 +65,6 @@ from jaxdl.losses import (
 )
 from jaxdl.milestones import Milestone
 from jaxdl.mlp import Layer
-from jaxdl.nn.backward import with_gradient
 from jaxdl.optim import TrainState
 from jaxdl.report import Report
 from jaxdl.training import trainer

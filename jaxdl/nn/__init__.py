@@ -3,7 +3,7 @@
 Each module is one op or a small family: the pure forward, the hand backward beside it (the
 formula in its docstring, as llm.c pairs ``layernorm_forward`` with ``layernorm_backward``), the
 ``jax.custom_vjp`` rule built from the two (``*_hand``), and ``gradient_checks`` for
-``jaxdl check``. :mod:`~jaxdl.nn.backward` is the one switch between the hand rules and autodiff
+``jaxdl check``. :mod:`~jaxdl.backward` is the one switch between the hand rules and autodiff
 that every network takes.
 
 - :mod:`~jaxdl.nn.affine`: dense and 2-D convolution layers.
@@ -27,6 +27,7 @@ Importing this package registers every op's rules with the switch (the imports b
 modules ``jaxdl check`` runs, :data:`OP_MODULES`, are found on the file system.
 """
 
+from jaxdl.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     affine,
     attention,
@@ -41,7 +42,6 @@ from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     shared_conv,
     table_conv,
 )
-from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
 
 def _op_modules() -> tuple:

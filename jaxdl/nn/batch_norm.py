@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 
 #: Added to the variance inside the square root (Algorithm 1); the paper gives no value.
 EPSILON = 1e-5

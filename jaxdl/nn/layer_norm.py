@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn.backward import register
 
 #: PyTorch's ``F.layer_norm`` default, which nanoGPT uses.
 EPS = 1e-5

@@ -40,9 +40,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxdl.activations import relu, relu_grad
+from jaxdl.backward import register
 from jaxdl.nn import batch_norm as bn
 from jaxdl.nn.affine import conv2d, conv2d_grad
-from jaxdl.nn.backward import register
 
 
 class BlockParams(NamedTuple):

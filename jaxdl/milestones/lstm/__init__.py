@@ -53,9 +53,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl.backward import with_gradient
 from jaxdl.gradcheck import GradCheck
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import with_gradient
 from jaxdl.nn.recurrent import (
     elman_bptt_checks,
     elman_last_step_mse,

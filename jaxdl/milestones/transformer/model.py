@@ -19,9 +19,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxdl import backward
 from jaxdl.data.text import TextBatch
 from jaxdl.losses import softmax_cross_entropy, softmax_cross_entropy_grad
-from jaxdl.nn import attention, backward, embedding, layer_norm, mlp
+from jaxdl.nn import attention, embedding, layer_norm, mlp
 from jaxdl.validate import require_positive_int
 
 F32 = jnp.float32
@@ -96,7 +97,7 @@ def count_parameters(params: GPT, *, with_positions: bool = False) -> int:
 
 
 #: The pure forwards: ``jax.grad`` differentiates them by autodiff (the reference). The ops are
-#: looked up by name in :mod:`jaxdl.nn.backward`'s switch: ``embed``, ``layer_norm``,
+#: looked up by name in :mod:`jaxdl.backward`'s switch: ``embed``, ``layer_norm``,
 #: ``causal_self_attention``, ``mlp``, ``lm_head``, ``softmax_cross_entropy``.
 AUTODIFF = backward.AUTODIFF
 #: The same forwards with the hand backward passes as ``custom_vjp`` rules.

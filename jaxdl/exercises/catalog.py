@@ -234,7 +234,7 @@ _T, _B, _I, _H = 4, 2, 3, 2
 
 
 def _lstm_inputs():
-    from jaxdl.milestones.lstm import LSTMParams
+    from jaxdl.nn.recurrent import LSTMParams
 
     params = st.builds(
         LSTMParams,
@@ -253,7 +253,7 @@ def _lstm_inputs():
 def _lstm_truth(params, xs, d_h):
     import jax
 
-    from jaxdl.milestones.lstm import lstm_hidden_reference
+    from jaxdl.nn.recurrent import lstm_hidden_reference
 
     return jax.vjp(lstm_hidden_reference, params, xs)[1](d_h)
 
@@ -262,7 +262,7 @@ def _lstm_truth(params, xs, d_h):
 def _lstm_trace():
     import jax
 
-    from jaxdl.milestones.lstm import lstm_trace
+    from jaxdl.nn.recurrent import lstm_trace
 
     return jax.jit(lstm_trace)
 
@@ -275,7 +275,7 @@ def _lstm_call(function, inputs):
 LSTM = Exercise(
     name="lstm-bptt",
     chapter="lstm",
-    solution="jaxdl.milestones.lstm:lstm_bptt",
+    solution="jaxdl.nn.recurrent:lstm_bptt",
     task="""
 Backpropagation through time for the LSTM: the gradient of a loss of the final hidden state.
 
@@ -301,7 +301,7 @@ Returns:
 """,
     imports=(
         "import jax\nimport jax.numpy as jnp\n\n"
-        "from jaxdl.milestones.lstm import LSTMParams, LSTMTrace"
+        "from jaxdl.nn.recurrent import LSTMParams, LSTMTrace"
     ),
     inputs=_lstm_inputs,
     truth=_lstm_truth,

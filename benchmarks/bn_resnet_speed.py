@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -85,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.float64:
         jax.config.update("jax_enable_x64", True)
 
-    print(f"load average before: {os.getloadavg()}; {jax.devices()[0].device_kind}")
+    from jaxdl import machine
+
+    before = machine.snapshot()
+    print(f"load average at start {before}; {jax.devices()[0].device_kind}")
     for case, calls in contenders(args).items():
         start = time.perf_counter()
         for call in calls.values():
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  hand / autodiff: {statistics.median(ratios):.3f} "
             f"(range {min(ratios):.3f}-{max(ratios):.3f})"
         )
-    print(f"\nload average after: {os.getloadavg()}")
+    print("\n" + machine.verdict(before))
 
 
 if __name__ == "__main__":

@@ -774,21 +774,23 @@ def plot(report: Report):
     from jaxdl.plotting import new_figure
 
     data = report.plot_data
-    panels = [("Figure 1: logistic regression", data["figure_1"])]
+    panels = [("Fig. 1: logistic regression", data["figure_1"])]
     if data["figure_2a"]:
-        panels.append(("Figure 2(a): MLP, dropout", data["figure_2a"]))
+        panels.append(("Fig. 2(a): MLP, dropout", data["figure_2a"]))
     fig, axes = new_figure(len(panels) + 1)
     for ax, (title, curves) in zip(axes[:-1], panels, strict=True):
         for c in curves:
             passes = np.arange(1, len(c.cost_per_pass) + 1)
             ax.plot(passes, c.cost_per_pass, label=f"{LABELS[c.name]} ({c.alpha:g})")
-        ax.set(xlabel="passes over the training set", ylabel="training cost", title=title)
+        ax.set(xlabel="passes over the training set", ylabel="training cost")
+        ax.set_title(title, fontsize=10 if len(panels) > 1 else None)
         ax.set_yscale("log")
         ax.legend(fontsize=8)
     ax = axes[-1]
     for rule, path in data["reddi"].items():
         ax.plot(np.arange(len(path)), path, label=LABELS[rule])
     ax.axhline(-1.0, ls=":", color="0.4", label="best x = -1")
-    ax.set(xlabel="step", ylabel="x", title="Reddi et al.'s problem")
+    ax.set(xlabel="step", ylabel="x")
+    ax.set_title("Reddi et al.'s problem", fontsize=10 if len(panels) > 1 else None)
     ax.legend(fontsize=8)
     return fig

@@ -28,8 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paper", action="store_true", help="longer, as many samples as Table 1")
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
-    config = gan.Config(steps=args.steps, hidden=args.hidden, samples=args.samples,
-                        data=args.data, paper=args.paper)  # fmt: skip
+    config = gan.Config(
+        steps=args.steps, hidden=args.hidden, samples=args.samples, data=args.data, paper=args.paper
+    )
     result = gan.run(config).result
     p = result["parzen"]
     print(

@@ -100,8 +100,9 @@ class GAN(NamedTuple):
 
 
 def _dense(key, f_in, f_out, dtype):
-    return Dense(jax.random.normal(key, (f_in, f_out), dtype) / math.sqrt(f_in),
-                 jnp.zeros((f_out,), dtype))  # fmt: skip
+    return Dense(
+        jax.random.normal(key, (f_in, f_out), dtype) / math.sqrt(f_in), jnp.zeros((f_out,), dtype)
+    )
 
 
 def init_gan(key: jax.Array, hidden: int = HIDDEN, latent: int = LATENT, dtype=jnp.float32) -> GAN:
@@ -284,8 +285,9 @@ def _with_noise(next_batch, latent: int):
         inner, key = state
         inner, real = next_batch(inner)
         key, k = jax.random.split(key)
-        return (inner, key), Batch(real, jax.random.uniform(k, (real.shape[0], latent), real.dtype,
-                                                             -1.0, 1.0))  # fmt: skip
+        return (inner, key), Batch(
+            real, jax.random.uniform(k, (real.shape[0], latent), real.dtype, -1.0, 1.0)
+        )
 
     return next_with_noise
 
@@ -367,9 +369,12 @@ def train_classifier(x: jax.Array, y: jax.Array, *, key: jax.Array) -> Classifie
     the test digits)."""
     c = Classifier(jnp.zeros((784, 10), x.dtype), jnp.zeros((10,), x.dtype))
     run = trainer.train(
-        _classifier_loss, c, _classifier_opt(), trainer.sampled((x, y), batch_size=128, key=key),
+        _classifier_loss,
+        c,
+        _classifier_opt(),
+        trainer.sampled((x, y), batch_size=128, key=key),
         steps=500,
-    )  # fmt: skip
+    )
     return run.state.params
 
 
@@ -415,8 +420,12 @@ def load(data: str) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
         return jnp.asarray(np.asarray(images, np.float32).reshape(len(images), -1) / 255.0)
 
     x = flat(train.images)
-    return (x[VALIDATION:], jnp.asarray(train.labels[VALIDATION:], jnp.int32), x[:VALIDATION],
-            flat(test.images))  # fmt: skip
+    return (
+        x[VALIDATION:],
+        jnp.asarray(train.labels[VALIDATION:], jnp.int32),
+        x[:VALIDATION],
+        flat(test.images),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -476,23 +485,31 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
             lambda d: discriminator_loss(d, fake, real),
             lambda d: discriminator_backward(d, fake, real),
             net.d,
-        ),  # fmt: skip
+        ),
         check_gradient(
             "gan: discriminator loss custom_vjp",
             lambda d: discriminator_loss(d, fake, real),
             jax.grad(lambda d: discriminator_loss_hand(d, fake, real)),
             net.d,
-        ),  # fmt: skip
+        ),
     ]
     for kind in ("non_saturating", "minimax"):
-        checks.append(check_gradient(
-            f"gan: generator_backward ({kind}), through D",
-            lambda g, kind=kind: generator_loss(g, net.d, z, kind),
-            lambda g, kind=kind: generator_backward(g, net.d, z, kind), net.g))  # fmt: skip
-        checks.append(check_gradient(
-            f"gan: generator loss ({kind}) custom_vjp",
-            lambda g, kind=kind: generator_loss(g, net.d, z, kind),
-            jax.grad(lambda g, kind=kind: GENERATOR_LOSSES_HAND[kind](g, net.d, z)), net.g))  # fmt: skip
+        checks.append(
+            check_gradient(
+                f"gan: generator_backward ({kind}), through D",
+                lambda g, kind=kind: generator_loss(g, net.d, z, kind),
+                lambda g, kind=kind: generator_backward(g, net.d, z, kind),
+                net.g,
+            )
+        )
+        checks.append(
+            check_gradient(
+                f"gan: generator loss ({kind}) custom_vjp",
+                lambda g, kind=kind: generator_loss(g, net.d, z, kind),
+                jax.grad(lambda g, kind=kind: GENERATOR_LOSSES_HAND[kind](g, net.d, z)),
+                net.g,
+            )
+        )
     return checks
 
 

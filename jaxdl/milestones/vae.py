@@ -468,14 +468,25 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     mu, logvar, eps, g = normal((4, 3)), normal((4, 3), 0.7), normal((4, 3)), normal((4, 3))
     logits, x = normal((3, 5), 2.0), jax.random.uniform(k_x, (3, 5), mu.dtype)
     checks = vjp_checks(
-        "vae: reparameterize", reparameterize, reparameterize_backward, reparameterize_hand,
-        (mu, logvar, eps), g,
-    )  # fmt: skip
+        "vae: reparameterize",
+        reparameterize,
+        reparameterize_backward,
+        reparameterize_hand,
+        (mu, logvar, eps),
+        g,
+    )
     one = jnp.ones([], mu.dtype)
-    checks += vjp_checks("vae: gaussian_kl", gaussian_kl, gaussian_kl_backward, gaussian_kl_hand,
-                         (mu, logvar), one)  # fmt: skip
-    checks += vjp_checks("vae: bernoulli_nll", bernoulli_nll, bernoulli_nll_backward,
-                         bernoulli_nll_hand, (logits, x), one)  # fmt: skip
+    checks += vjp_checks(
+        "vae: gaussian_kl", gaussian_kl, gaussian_kl_backward, gaussian_kl_hand, (mu, logvar), one
+    )
+    checks += vjp_checks(
+        "vae: bernoulli_nll",
+        bernoulli_nll,
+        bernoulli_nll_backward,
+        bernoulli_nll_hand,
+        (logits, x),
+        one,
+    )
     net = init_vae(k_net, 3, 4, mu.dtype)
     batch = NoisyBatch((jax.random.uniform(k_x, (3, 784)) > 0.5).astype(mu.dtype), k_eps)
     checks.append(
@@ -503,7 +514,7 @@ def run(config: Config = Config()) -> Report:
             passes=passes,
             key=jax.random.fold_in(key, z),
             progress=config.paper,
-        )  # fmt: skip
+        )
         for z in latents
     ]
     two_d = next(c for c in curves if c.latent == 2)
@@ -565,8 +576,9 @@ def plot(report: Report):
     ax_m.set(title="Fig. 4: 2-d manifold")
     ax_m.axis("off")
     rec = data["reconstructions"]
-    ax_r.imshow(np.concatenate([np.concatenate(list(row), axis=0) for row in rec], axis=1),
-                cmap="gray")  # fmt: skip
+    ax_r.imshow(
+        np.concatenate([np.concatenate(list(row), axis=0) for row in rec], axis=1), cmap="gray"
+    )
     ax_r.set(title="digit | reconstruction")
     ax_r.axis("off")
     return fig

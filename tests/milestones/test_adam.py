@@ -87,8 +87,9 @@ def test_rules_match_optax_under_jit_within_rounding():
         return jax.jit(lambda: jax.lax.scan(step, (params, rule.init(params)), grads)[1])()
 
     for name, (ours, theirs) in chapter.OPTAX_TWINS.items():
-        np.testing.assert_allclose(path(ours(0.01)), path(theirs(0.01)), rtol=1e-13, atol=0,
-                                   err_msg=name)  # fmt: skip
+        np.testing.assert_allclose(
+            path(ours(0.01)), path(theirs(0.01)), rtol=1e-13, atol=0, err_msg=name
+        )
 
 
 def test_bias_correction_makes_a_constant_gradient_its_own_average():

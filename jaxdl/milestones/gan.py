@@ -568,6 +568,7 @@ def run(config: Config = Config()) -> Report:
         progress=config.paper,
     )
     final = run_.state.params
+    last = generate(final.g, grid_z)  # the last row of samples, beside their nearest digits
     samples = generate(final.g, noise(k_parzen, n_samples))
     sigma, sigma_scores = choose_sigma(samples, validation)
     parzen, parzen_se = parzen_log_likelihood(samples, test, sigma)
@@ -601,8 +602,7 @@ def run(config: Config = Config()) -> Report:
         ),
         plot_data={
             "snapshots": snapshots,
-            "neighbours": np.asarray(train[nearest(samples[:10], train)]),
-            "samples": np.asarray(samples[:10]),
+            "neighbours": np.asarray(train[nearest(last, train)]),
             "losses": aux,
             "histogram": histogram,
             "sigma_scores": sigma_scores,

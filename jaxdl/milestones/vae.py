@@ -561,6 +561,8 @@ def run(config: Config = Config()) -> Report:
 def plot(report: Report):
     """Figure 2 (the bound against examples seen), Figure 4 (the 2-D manifold) and
     reconstructions of test digits by the widest latent."""
+    from matplotlib.ticker import NullFormatter
+
     from jaxdl.plotting import COLUMN_WIDTH, new_figure
 
     data = report.plot_data
@@ -570,8 +572,9 @@ def plot(report: Report):
         ax_b.plot(c.examples[1:], c.train_bound[1:], "-", color=color, label=f"{c.latent}-d")
         ax_b.plot(c.examples[1:], c.test_bound[1:], "--", color=color)
     ax_b.set_xscale("log")
+    ax_b.xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4, ... would overlap
     ax_b.set(xlabel="training digits seen", ylabel="ELBO (nats)", title="Fig. 2: bound")
-    ax_b.legend(fontsize=7, title="train -, test --", title_fontsize=7)
+    ax_b.legend(fontsize=7, title="train -, test --", title_fontsize=7, loc="lower right")
     ax_m.imshow(data["manifold"], cmap="gray")
     ax_m.set(title="Fig. 4: 2-d manifold")
     ax_m.axis("off")

@@ -190,7 +190,9 @@ def bernoulli_nll_backward(
 ) -> tuple[jax.Array, jax.Array]:
     """Gradient of :func:`bernoulli_nll` given ``g`` (a scalar), ``B`` the batch::
 
-    d/dlogits = (sigmoid(logits) - x) / B          d/dx = -logits / B
+        d/dlogits = (sigmoid(logits) - x) / B          d/dx = -logits / B
+
+    (``d softplus(l) / dl = sigmoid(l)``): each pixel's error, its probability less its value.
     """
     logits, x = jnp.asarray(logits), jnp.asarray(x)
     b = logits.shape[0]

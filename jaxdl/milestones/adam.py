@@ -47,10 +47,10 @@ import numpy as np
 import optax
 
 from jaxdl.activations import relu
+from jaxdl.backward import AUTODIFF, HAND, Ops
 from jaxdl.data.batches import shuffled_batch_indices
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import AUTODIFF, HAND, Ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import EPOCHS, SEED, WIDTH, check_limits, require_positive_float

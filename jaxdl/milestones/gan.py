@@ -13,7 +13,7 @@ recommends that ``G`` maximise ``log D(G(z))`` instead (the *non-saturating* los
 Both generator losses and the discriminator's loss have their backward pass written by hand
 here, from the loss back through ``D``'s layers and on into ``G``'s
 (:func:`generator_backward`, :func:`discriminator_backward`); each drives the training as a
-``jax.custom_vjp`` rule (:func:`jaxdl.nn.backward.with_gradient`) and is proven against
+``jax.custom_vjp`` rule (:func:`jaxdl.backward.with_gradient`) and is proven against
 ``jax.grad`` in float64.
 
 **The paper's number.** Table 1 estimates the test log-likelihood of MNIST under the generator
@@ -41,9 +41,9 @@ import numpy as np
 import optax
 
 from jaxdl.activations import relu
+from jaxdl.backward import with_gradient
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import with_gradient
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import SEED, STEPS, WIDTH, check_limits

@@ -47,9 +47,9 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxdl.backward import AUTODIFF, HAND, Ops
 from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws, vjp_checks
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import AUTODIFF, HAND, Ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import EPOCHS, SEED, WIDTH, check_limits

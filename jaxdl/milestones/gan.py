@@ -42,6 +42,7 @@ import optax
 
 from jaxdl.activations import relu
 from jaxdl.backward import with_gradient
+from jaxdl.data.digits import flattened
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
@@ -412,20 +413,9 @@ def gradient_at_the_start(params: GAN, d: Discriminator, *, key: jax.Array) -> d
 def load(data: str) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Training digits (less :data:`VALIDATION` held out), their labels, validation and test
     digits, all ``[N, 784]`` float32 in [0, 1]."""
-    from jaxdl.data import mnist
-
-    train, test = mnist("train", data), mnist("test", data)
-
-    def flat(images):
-        return jnp.asarray(np.asarray(images, np.float32).reshape(len(images), -1) / 255.0)
-
-    x = flat(train.images)
-    return (
-        x[VALIDATION:],
-        jnp.asarray(train.labels[VALIDATION:], jnp.int32),
-        x[:VALIDATION],
-        flat(test.images),
-    )
+    train, test = flattened(data, jnp.float32)
+    x = train.images
+    return (x[VALIDATION:], train.labels[VALIDATION:], x[:VALIDATION], test.images)
 
 
 @dataclasses.dataclass(frozen=True)

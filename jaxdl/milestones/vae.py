@@ -47,6 +47,7 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxdl import nn  # noqa: F401  (the dense op the nets take from the switch)
 from jaxdl.backward import AUTODIFF, HAND, Ops
 from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws, vjp_checks
 from jaxdl.milestones import Milestone

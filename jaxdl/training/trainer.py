@@ -68,12 +68,16 @@ def fresh(make: Callable[..., PyTree], *, key: jax.Array) -> Feed:
 @functools.cache
 def _epoch_next(batch_size: int, steps_per_epoch: int) -> Callable:
     def next_batch(state):
-        data, keys, step = state
+        data, keys, order, step = state
         n = jax.tree.leaves(data)[0].shape[0]
-        order = shuffled_batch_indices(keys[step // steps_per_epoch], n, batch_size)
+        order = jax.lax.cond(  # each epoch's permutation drawn once, at its first step
+            step % steps_per_epoch == 0,
+            lambda: shuffled_batch_indices(keys[step // steps_per_epoch], n, batch_size),
+            lambda: order,
+        )
         index = order[step % steps_per_epoch]
         batch = jax.tree.map(lambda a: jnp.take(a, index, axis=0), data)
-        return (data, keys, step + 1), batch
+        return (data, keys, order, step + 1), batch
 
     return next_batch
 
@@ -82,14 +86,16 @@ def shuffled_epochs(data: PyTree, *, batch_size: int, keys: jax.Array) -> tuple[
     """Mini-batches of ``data`` (arrays with one leading length ``N``), reshuffled every epoch.
 
     Epoch ``e`` visits :func:`~jaxdl.data.batches.shuffled_batch_indices` of ``keys[e]``: full
-    batches in a fresh order, the last partial batch left out. Returns the feed and the number
-    of steps per epoch (``N // batch_size``); train ``len(keys) * steps`` steps in all.
+    batches in a fresh order, the last partial batch left out; the order is drawn once per
+    epoch and carried. Returns the feed and the number of steps per epoch
+    (``N // batch_size``); train ``len(keys) * steps`` steps in all.
     """
     n = jax.tree.leaves(data)[0].shape[0]
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be between 1 and the {n} examples, got {batch_size}")
     steps = n // batch_size
-    state = (data, keys, jnp.zeros([], jnp.int32))
+    order = jnp.zeros((steps, batch_size), jnp.int32)
+    state = (data, keys, order, jnp.zeros([], jnp.int32))
     return Feed(state, _epoch_next(batch_size, steps)), steps
 
 

@@ -132,21 +132,6 @@ def test_reddi_counterexample_adam_goes_wrong_amsgrad_does_not():
         chapter.reddi_problem("sgd")
 
 
-def test_passes_feed_gives_the_trainer_s_shuffled_epochs():
-    from jaxdl.training import trainer
-
-    data = chapter.Batch(jnp.arange(40.0).reshape(20, 2), jnp.arange(20, dtype=jnp.int32))
-    keys = jax.random.split(jax.random.key(1), 3)
-    ours, steps = chapter.passes_feed(data, batch_size=6, keys=keys)
-    theirs, steps_theirs = trainer.shuffled_epochs(data, batch_size=6, keys=keys)
-    assert steps == steps_theirs == 3
-    a, b = ours.state, theirs.state
-    for _ in range(9):
-        a, batch_a = jax.jit(ours.next)(a)
-        b, batch_b = jax.jit(theirs.next)(b)
-        np.testing.assert_array_equal(batch_a.y, batch_b.y)
-
-
 @pytest.fixture(scope="module")
 def report():
     return chapter.run(chapter.Config(passes=3, paper=True, mlp_passes=1, hidden=16))

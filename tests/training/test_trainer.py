@@ -76,3 +76,20 @@ def test_stop_rule_ends_after_its_chunk_and_aux_is_stacked():
 def test_bad_step_counts_are_refused(steps):
     with pytest.raises(ValueError, match="steps"):
         trainer.train(quadratic, jnp.zeros(3), OPTIMIZER, trainer.fixed(jnp.zeros(3)), steps=steps)
+
+
+def test_shuffled_epochs_visit_each_epoch_s_order_drawn_once():
+    """Epoch e's batches are shuffled_batch_indices(keys[e]) in turn; the order is drawn at the
+    epoch's first step and carried (a permutation per step cost 3.5 ms on 8000 digits)."""
+    from jaxdl.data.batches import shuffled_batch_indices
+
+    data = (jnp.arange(40.0).reshape(20, 2), jnp.arange(20, dtype=jnp.int32))
+    keys = jax.random.split(jax.random.key(1), 3)
+    feed, steps = trainer.shuffled_epochs(data, batch_size=6, keys=keys)
+    assert steps == 3
+    state, step = feed.state, jax.jit(feed.next)
+    for e in range(3):
+        order = np.asarray(shuffled_batch_indices(keys[e], 20, 6))
+        for s in range(steps):
+            state, (_, labels) = step(state)
+            np.testing.assert_array_equal(labels, order[s])

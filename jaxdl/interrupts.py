@@ -4,9 +4,17 @@ and SIGHUP all end a run the same way, with one line and status ``128 + signal``
 What :func:`install` sets up, for the ``jaxdl`` command (library code never installs handlers;
 without them everything here is a no-op and Ctrl-C is Python's ``KeyboardInterrupt``):
 
-- **The first signal** raises :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread,
-  so training stops between two steps, the ``finally`` blocks close what is open, and the
-  command prints its one line (the saved epochs and how to continue).
+- **The first signal** is recorded first (:func:`received`: a flag that nothing can drop), then
+  raised as :class:`Interrupted` (a ``KeyboardInterrupt``) in the main thread, so training stops
+  between two steps, the ``finally`` blocks close what is open, and the command prints its one
+  line (the saved epochs and how to continue). A raise can be dropped: Python prints and ignores
+  an exception raised in a garbage-collector callback (JAX's ``_xla_gc_callback`` runs on every
+  collection), a ``__del__`` or a weakref callback. So the flag stays, and it is acted on:
+  a dropped :class:`Interrupted` is caught by ``sys.unraisablehook``, which says nothing and
+  delivers the signal again from a helper thread (a compilation JAX waits on is cut short all
+  the same); every training loop calls :func:`check` between its chunks, which raises the
+  recorded signal from a safe place; and the command checks once more before it exits, so a
+  signal never ends in status 0.
 - **Inside** :func:`deferred` (a checkpoint being saved, the start-up imports) the signal waits
   until the block ends: a save is never cut in half by the first signal.
 - **A second signal** while the first is being handled ends the process at once, with one line
@@ -33,6 +41,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 #: The signals :func:`install` handles (SIGQUIT keeps its core dump, SIGKILL cannot be caught).
@@ -64,7 +73,11 @@ _installed = False
 _depth = 0  # nesting of deferred() blocks
 _pending: int | None = None  # a signal that arrived inside a deferred block
 _received: int | None = None  # the first signal, once delivered or pending
+_redelivering = False  # the next delivery is the first signal again (its raise was dropped)
+_in_hook = False  # sys.unraisablehook is handling a dropped Interrupted
+_closing = False  # the command's work is done: a signal now ends the process at once
 _last_words: Callable[[], str] | None = None  # the line a second signal prints
+_previous_unraisablehook = None
 
 
 def install(last_words: Callable[[], str] | None = None) -> None:
@@ -74,7 +87,7 @@ def install(last_words: Callable[[], str] | None = None) -> None:
       last_words: gives the one line printed when a second signal ends the process at once
         (e.g. which epochs are saved); called from the signal handler, so it must be quick.
     """
-    global _installed, _last_words
+    global _installed, _last_words, _previous_unraisablehook
     if threading.current_thread() is not threading.main_thread():
         return
     _last_words = last_words or _last_words
@@ -82,6 +95,9 @@ def install(last_words: Callable[[], str] | None = None) -> None:
         if signal.getsignal(signum) is signal.SIG_IGN:
             continue  # nohup's SIGHUP, a shell's background job's SIGINT: the parent's choice
         signal.signal(signum, _handle)
+    if sys.unraisablehook is not _unraisable:
+        _previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = _unraisable
     _installed = True
 
 
@@ -106,30 +122,68 @@ def status(default: int = 130) -> int:
     return default if _received is None else 128 + _received
 
 
-#: Functions in which an exception is printed as "Exception ignored" and dropped: a signal that
-#: lands there is raised again once they return (JAX's gc callback collects XLA's garbage on
-#: every Python collection; jax-ml/jax#18246 shows Ctrl-C lost and a traceback printed there).
-_SWALLOWING = frozenset({"_xla_gc_callback", "__del__"})
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal was received: for loops, between their steps.
+
+    The handler raises the signal where Python happens to be, and there it may be dropped
+    (see above); a loop that calls this between chunks stops at the next one all the same.
+    A no-op inside :func:`deferred` (the block raises at its end), in other threads, and
+    without :func:`install`.
+    """
+    if _received is None or _depth or threading.current_thread() is not threading.main_thread():
+        return
+    raise Interrupted(_received)
 
 
-def _in_swallowing_frame(frame) -> bool:
-    for _ in range(8):
-        if frame is None:
-            return False
-        if frame.f_code.co_name in _SWALLOWING:
-            return True
-        frame = frame.f_back
-    return False
+def closing() -> None:
+    """The command's work is done: from now on a signal ends the process at once, with its
+    status and one line (it could no longer be raised anywhere that reports it)."""
+    global _closing
+    _closing = True
+
+
+def _unraisable(unraisable) -> None:
+    """``sys.unraisablehook``: an :class:`Interrupted` that Python dropped is delivered again."""
+    global _in_hook
+    if isinstance(unraisable.exc_value, Interrupted) and _received is not None:
+        _in_hook = True
+        try:
+            _redeliver()
+        finally:
+            _in_hook = False
+        return
+    (_previous_unraisablehook or sys.__unraisablehook__)(unraisable)
+
+
+def _redeliver() -> None:
+    """Send the first signal to the main thread again, from a helper thread, a moment later
+    (the main thread handles it at its next bytecode, or cuts short the wait it is in)."""
+    global _redelivering
+    _redelivering = True
+    main = threading.main_thread().ident
+
+    def send() -> None:
+        time.sleep(0.01)
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_kill(main, _received)
+
+    threading.Thread(target=send, daemon=True).start()
 
 
 def _handle(signum: int, frame) -> None:
-    global _pending, _received
-    if _received is None and _in_swallowing_frame(frame):
-        signal.raise_signal(signum)  # trips the handler again at the next bytecode
-        return
-    if _received is not None:  # a second signal while the first is handled: stop now
-        line = "stopped at once by a second signal"
-        if _last_words is not None:
+    global _pending, _received, _redelivering
+    if _redelivering and _received is not None:  # the first signal again: raise it here
+        if _in_hook:  # ... but not inside the hook that sent it: it would be dropped again
+            _redeliver()
+            return
+        _redelivering = False
+        signum = _received
+    elif _received is not None or _closing:  # a second signal, or one after the work: stop now
+        line = "stopped at once by a second signal" if _received is not None else None
+        _received = _received or signum
+        if line is None:
+            line = "interrupted" if signum == signal.SIGINT else str(Interrupted(signum))
+        elif _last_words is not None:
             try:
                 line = f"{line}; {_last_words()}"
             except Exception:  # noqa: BLE001 - the line is best effort, the exit is not
@@ -186,6 +240,8 @@ __all__ = [
     "Interrupted",
     "Stopped",
     "deferred",
+    "check",
+    "closing",
     "exit_now",
     "install",
     "installed",

@@ -308,8 +308,12 @@ def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | 
     saved, and the command that continues (or starts again, when none is)."""
     if isinstance(stop, TrainingInterrupted):  # (a save the signal waited for counts too)
         where, saved = f"in epoch {stop.epoch}", max(stop.saved_epoch, saved_epoch(run_dir))
-    else:  # start-up, loading, compiling, or a second signal: read what the directory holds
-        where, saved = ("before the first epoch" if stop is not None else ""), saved_epoch(run_dir)
+    else:  # start-up, loading, compiling, the test set, or a second signal: read the directory
+        saved = saved_epoch(run_dir)
+        where = "before the first epoch" if not saved else f"after epoch {saved}"
+        if saved and saved >= getattr(args, "epochs", saved + 1):
+            where += ", the last"
+        where = where if stop is not None else ""
     if not saved:
         again = resume_command(args, run_dir, resume=False)
         text = f"no epoch is saved; start again with `{again}`"

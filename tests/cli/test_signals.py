@@ -217,6 +217,8 @@ def test_a_signal_raised_inside_a_gc_callback_still_stops_the_command(tmp_path):
     status, _, err = finish(process)
     assert status == 143, err[-3000:]  # before: 0, the signal printed as "Exception ignored"
     assert err.count("\n") == 1 and "Traceback" not in err, err
-    found = re.fullmatch(r"jaxdl: stopped by SIGTERM (in|after) epoch (\d+)(, the last)?; .*\n", err)
+    found = re.fullmatch(
+        r"jaxdl: stopped by SIGTERM (in|after) epoch (\d+)(, the last)?; .*\n", err
+    )
     assert found and "before the first epoch" not in err, err
     assert (found[3] is not None) == (found[1] == "after" and found[2] == "4"), err

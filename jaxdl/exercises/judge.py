@@ -471,10 +471,9 @@ def _descendants(pid: int) -> list[int]:
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL process ``pid``, its process group, and all its descendants (stopped first, so
-    that none forks while they are counted; a descendant in a new session too)."""
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
+    """SIGKILL process ``pid``, its process group, and all its descendants, a descendant in a
+    new session too: all are stopped first (so that none forks, and none is orphaned out of
+    sight, while they are counted), then killed."""
     for _ in range(3):
         try:
             family = [pid, *_descendants(pid)] if os.path.isdir("/proc") else [pid]
@@ -483,6 +482,8 @@ def kill_tree(pid: int) -> None:
         for member in family:
             with contextlib.suppress(OSError):
                 os.kill(member, signal.SIGSTOP)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
         for member in family:
             with contextlib.suppress(OSError):
                 os.kill(member, signal.SIGKILL)

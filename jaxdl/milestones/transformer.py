@@ -799,6 +799,8 @@ class Config:
         require_positive_float("temperature", self.temperature)
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
+        if self.prompt != "\n" and not self.sample:
+            raise ValueError("prompt is only used with sample (--prompt needs --sample)")
         if self.resume and self.out is None:
             raise ValueError("--resume needs --out, the directory of the run to continue")
 
@@ -869,6 +871,8 @@ def run(config: Config = Config()) -> Report:
     s = config.settings()
     key = jax.random.key(config.seed)
     k_train, k_sample, k_check = jax.random.split(key, 3)
+    data = load_text(config.text, context=s["context"])  # (before --out is made)
+    prompt = data.chars.encode(config.prompt) if config.sample else None  # refused before work
     if config.out is not None:
         from jaxdl.training import rundir
         from jaxdl.training.checkpoints import has_checkpoints
@@ -881,8 +885,6 @@ def run(config: Config = Config()) -> Report:
                 f"--out {config.out!r} already holds a run; add --resume to continue it, or "
                 "choose another directory"
             )
-    data = load_text(config.text, context=s["context"])
-    prompt = data.chars.encode(config.prompt) if config.sample else None  # refused before work
     engine = _engine(config)
     trained = train_gpt(
         data,

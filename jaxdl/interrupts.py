@@ -218,6 +218,59 @@ def deferred() -> Iterator[None]:
             raise Interrupted(signum)
 
 
+@contextlib.contextmanager
+def blocking(
+    line: str, *, timeout: float | None = None, on_timeout: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """For a wait in C++ that never returns to Python (``jax.distributed.initialize`` waiting
+    for its peers): a signal ends the process within a moment, with ``jaxdl: interrupted`` (or
+    ``stopped by SIGTERM``) and ``line``, status ``128 + signal``; after ``timeout`` seconds,
+    ``on_timeout()`` is called (it should end the process).
+
+    A handler written in Python runs only when the main thread runs Python, so a helper thread
+    watches the wake-up descriptor, where Python's C-level handler writes each signal's number
+    at once. Without :func:`install` only the timeout is watched.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False) if _installed else -1
+    stop = threading.Event()
+
+    def watch() -> None:
+        import select
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not stop.is_set():
+            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait <= 0:
+                if on_timeout is not None and not stop.is_set():
+                    on_timeout()
+                return
+            if select.select([read], [], [], wait)[0]:
+                data = os.read(read, 64)
+                signums = [n for n in data if n in {int(s) for s in SIGNALS}]
+                if signums and not stop.is_set():
+                    signum = signums[0]
+                    what = "interrupted" if signum == signal.SIGINT else str(Interrupted(signum))
+                    _write_line(f"jaxdl: {what} {line}")
+                    exit_now(128 + signum)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if _installed:
+            signal.set_wakeup_fd(previous)
+        watcher.join()
+        os.close(read)
+        os.close(write)
+
+
 def _write_line(line: str) -> None:
     try:
         os.write(sys.stderr.fileno(), (line + "\n").encode())

@@ -600,8 +600,11 @@ def judge_file(
     """
     import jax
 
-    jax.config.update("jax_enable_x64", True)
-    path = Path(path)
+    with jax.enable_x64(True):  # float64 here, without changing the caller's setting
+        return _judge_file(Path(path), name, examples, timeout, learner)
+
+
+def _judge_file(path: Path, name: str, examples: int, timeout, learner) -> Verdict:
     exercise = get(name)
     start = time.monotonic()
     source = path.read_text(errors="replace")
@@ -644,14 +647,3 @@ def judge_file(
         )
         return Verdict(name, True, kind, message, (), judged)
     return Verdict(name, False, kind, f"FAIL {name}: {message}", details, judged)
-
-
-def main(argv: list[str]) -> int:
-    """``python -m jaxdl.exercises.judge NAME FILE EXAMPLES``: print the verdict as JSON."""
-    name, path, examples = argv
-    print(json.dumps(judge_file(path, name, examples=int(examples)).as_json()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

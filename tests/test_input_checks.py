@@ -297,3 +297,13 @@ def test_empty_text_a_prompt_without_sample_and_a_fifo_out_are_refused_in_one_li
         err = capsys.readouterr().err
         assert words in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_a_newton_step_or_an_initial_spread_beyond_its_ceiling_is_refused(capsys):
+    for argv, words in [
+        (["run", "zip-code", "--epsilon", "1e20"], "epsilon must be at most 1 "),
+        (["run", "batch-norm", "--init-std", "1e20"], "init std must be at most 100 "),
+    ]:
+        assert main(argv) == 2, argv  # before: accepted
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err

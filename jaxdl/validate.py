@@ -99,11 +99,8 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
             "exist; give another path"
         )
     if target.exists() and not target.is_file():
-        kind = "a FIFO" if target.is_fifo() else "a device" if target.is_char_device() else "not"
-        raise ValueError(
-            f"{option} {text!r} is {kind}{' and not' if kind != 'not' else ''} a regular file; "
-            "give a file path"
-        )
+        kind = "a FIFO" if target.is_fifo() else "a socket" if target.is_socket() else "a device"
+        raise ValueError(f"{option} {text!r} is not a regular file ({kind}); give a file path")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

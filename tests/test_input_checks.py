@@ -290,7 +290,7 @@ def test_empty_text_a_prompt_without_sample_and_a_fifo_out_are_refused_in_one_li
     cases = [
         (["run", "transformer", "--text", "", "--out", str(out)], "the path is empty"),
         (["run", "transformer", "--prompt", "ROMEO:"], "--prompt needs --sample"),
-        (["exercise", "sigmoid", "--out", str(fifo), "--force"], "is a FIFO"),
+        (["exercise", "sigmoid", "--out", str(fifo), "--force"], "not a regular file (a FIFO)"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv

@@ -60,7 +60,7 @@ class Interrupted(KeyboardInterrupt):
 class Stopped(KeyboardInterrupt):
     """A command stopped by a signal, with what it says about its state.
 
-    ``line``: the rest of the command's one line, e.g. ``"in epoch 3; epochs 1..2 are saved;
+    ``line``: the rest of the command's one line, e.g. ``"in epoch 3; saved after epoch 2;
     continue with `...`"``.
     """
 

@@ -320,8 +320,8 @@ def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | 
         again = resume_command(args, run_dir, resume=False)
         text = f"no epoch is saved; start again with `{again}`"
     else:
-        epochs = "epoch 1 is" if saved == 1 else f"epochs 1..{saved} are"
-        text = f"{epochs} saved; continue with `{resume_command(args, run_dir)}`"
+        # (not "epochs 1..N are saved": the newest checkpoints alone are kept)
+        text = f"saved after epoch {saved}; continue with `{resume_command(args, run_dir)}`"
     return f"{where}; {text}" if where else text
 
 

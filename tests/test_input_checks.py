@@ -313,3 +313,11 @@ def test_a_transformer_resume_of_an_empty_directory_says_to_start_again(tmp_path
     assert main(["run", "transformer", "--out", str(tmp_path), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "holds no checkpoint; start again without --resume" in err and err.count("\n") == 1
+
+
+def test_a_text_of_one_repeated_character_is_refused(tmp_path, capsys):
+    text = tmp_path / "a.txt"
+    text.write_text("a" * 5000)
+    assert main(["run", "transformer", "--text", str(text)]) == 2  # before: a loss of 0
+    err = capsys.readouterr().err
+    assert "one character repeated" in err and err.count("\n") == 1

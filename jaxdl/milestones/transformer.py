@@ -546,6 +546,11 @@ def load_text(path: str | None, *, context: int) -> CharData:
         content = text_data.read_text(path, min_chars=max(text_data.MIN_TEXT_CHARS, 0))
         source = str(path)
     chars = text_data.Characters.of(content)
+    if len(chars) < 2:
+        raise ValueError(
+            f"text {source!r} is one character repeated: there is nothing to predict; give a "
+            "text of at least two different characters"
+        )
     train, validation = text_data.split_train_validation(chars.encode(content))
     if min(len(train), len(validation)) <= context + 1:
         need = math.ceil((context + 2) / 0.1)

@@ -57,7 +57,7 @@ def one(out: str, delay: float | None, signum: int = signal.SIGTERM) -> tuple[in
         seconds = time.perf_counter() - start
         if timer is not None:
             timer.join()
-        time.sleep(0.2)  # a signal raised only now was not lost, merely late
+        time.sleep(0.1)  # a signal raised only now was not lost, merely late
     except KeyboardInterrupt:
         late, seconds = True, time.perf_counter() - start
     return status, late, seconds

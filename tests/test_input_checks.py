@@ -321,3 +321,9 @@ def test_a_text_of_one_repeated_character_is_refused(tmp_path, capsys):
     assert main(["run", "transformer", "--text", str(text)]) == 2  # before: a loss of 0
     err = capsys.readouterr().err
     assert "one character repeated" in err and err.count("\n") == 1
+
+
+def test_a_subnormal_temperature_is_refused(capsys):
+    assert main(["run", "transformer", "--sample", "--temperature", "1e-310"]) == 2
+    err = capsys.readouterr().err
+    assert "temperature must be at least 1e-06" in err and err.count("\n") == 1

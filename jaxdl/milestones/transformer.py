@@ -710,6 +710,11 @@ def _restore(run_dir, initial, feed_key, settings):
 PAPER = dict(steps=2000, batch=12, context=64, layers=4, heads=4, width=128, learning_rate=1e-3)
 
 
+#: The smallest softmax temperature: logits of order 10 divided by it stay far from float32's
+#: overflow (a subnormal temperature made every draw degenerate, silently).
+MIN_TEMPERATURE = 1e-6
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """A character-level GPT on tiny Shakespeare (or ``--text PATH``)."""
@@ -802,6 +807,11 @@ class Config:
             raise ValueError(f"heads ({self.heads}) must divide width ({self.width})")
         require_positive_float("learning rate", self.learning_rate)
         require_positive_float("temperature", self.temperature)
+        if self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow
+            raise ValueError(
+                f"temperature must be at least {MIN_TEMPERATURE:g} (below, the logits divided by "
+                f"it overflow; --top-k 1 draws the likeliest character), got {self.temperature!r}"
+            )
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
         if self.prompt != "\n" and not self.sample:

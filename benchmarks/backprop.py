@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
     batch, params0 = bp.dataset("xor"), bp.seed_init_params()
     x, y = np.asarray(batch.x), np.asarray(batch.y)
+    from jaxdl import machine
+
+    before = machine.snapshot()
     start = time.perf_counter()
     bp.seed_numpy_loop(x, y, params0.syn0, params0.syn1, steps=args.steps)
     numpy_s = time.perf_counter() - start
@@ -130,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
             f"  hidden {width}: jaxdl / plain  {many_s / plain_first_s:5.2f}x first call, "
             f"{many_steady_s / plain_steady_s:5.2f}x steady"
         )
+    print(machine.verdict(before))
     return figures
 
 

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -27,16 +26,17 @@ import jax.numpy as jnp
 
 def contenders(args) -> dict[str, dict[str, object]]:
     """``{case: {backward: timed_call}}``, each compiled once before timing."""
+    from jaxdl.data.digits import flattened, load_pooled
     from jaxdl.milestones import batch_norm, resnet
     from jaxdl.training import trainer
 
     dtype = jnp.float64 if args.float64 else jnp.float32
     key = jax.random.key(0)
-    train_bn, _ = batch_norm.load("sample", dtype)
-    feed_bn = trainer.Feed((key, train_bn.x, train_bn.y), batch_norm._sampler(batch_norm.BATCH))
+    train_bn, _ = flattened("sample", dtype)
+    feed_bn = trainer.sampled(train_bn, batch_size=batch_norm.BATCH, key=key)
     net_bn = batch_norm.init_net(key, batch_norm=True, dtype=dtype)
-    train_rn, _ = resnet.load("sample", args.resnet_side)
-    feed_rn = trainer.Feed((key, train_rn.x, train_rn.y), resnet._sampler(resnet.BATCH))
+    train_rn, _ = load_pooled("sample", args.resnet_side)
+    feed_rn = trainer.sampled(train_rn, batch_size=resnet.BATCH, key=key)
     n = args.resnet_n
     net_rn = resnet.init_net(key, n, (4, 8, 16))
 
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.float64:
         jax.config.update("jax_enable_x64", True)
 
-    print(f"load average before: {os.getloadavg()}; {jax.devices()[0].device_kind}")
+    from jaxdl import machine
+
+    before = machine.snapshot()
+    print(f"load average at start {before}; {jax.devices()[0].device_kind}")
     for case, calls in contenders(args).items():
         start = time.perf_counter()
         for call in calls.values():
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             f"  hand / autodiff: {statistics.median(ratios):.3f} "
             f"(range {min(ratios):.3f}-{max(ratios):.3f})"
         )
-    print(f"\nload average after: {os.getloadavg()}")
+    print("\n" + machine.verdict(before))
 
 
 if __name__ == "__main__":

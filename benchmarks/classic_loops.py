@@ -119,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         result = lr.sgd_until_converged(ls.SEED_001_X, ls.SEED_001_Y)
         return [float(t) for t in result.theta], result.passes
 
+    from jaxdl import machine
+
+    before = machine.snapshot()
     cases = [
         ("Debye descent, 60 steps", seed_debye, jax_debye),
         (
@@ -171,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; timings are noisy")
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
+    print(machine.verdict(before))
     return rows
 
 

@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from jax import lax  # noqa: E402
 
-from jaxdl import losses, nn  # noqa: E402
+from jaxdl import losses, machine, nn  # noqa: E402
 from jaxdl.models import deep_cnn, flax_cnn  # noqa: E402
 from jaxdl.nn import affine, pooling  # noqa: E402
 from jaxdl.nn import lrn as lrn_op  # noqa: E402
@@ -343,10 +343,11 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         if args.torch_threads is not None:
             torch.set_num_threads(args.torch_threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    before = machine.snapshot()
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
         f"default backward {nn.default_backward()!r}; {args.rounds} rounds of "
-        f"{args.steps} steps per contender; load average {_load()}"
+        f"{args.steps} steps per contender"
     )
     results: dict[int, dict[str, float]] = {}
     for batch in args.batch_sizes:
@@ -396,12 +397,8 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                     f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
                 )
         results[batch] = rates
-    print(f"load average {_load()}")
+    print(machine.verdict(before))
     return results
-
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

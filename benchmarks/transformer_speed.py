@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl import machine
 from jaxdl.milestones import transformer as tr
 from jaxdl.optim import apply_gradients, init_train_state
 
@@ -260,10 +261,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if args.torch_threads is not None:
             torch.set_num_threads(args.torch_threads)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    before = machine.snapshot()
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, default "
         f"engine {tr.default_engine()!r}; {CONFIG}; {args.rounds} rounds of {args.steps} steps "
-        f"per contender; load average {_load()}"
+        f"per contender"
     )
     if twin is not None:
         worst = compare_with_torch(torch, model, params, batch)
@@ -294,12 +296,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 f"jaxdl / {name:<20} {statistics.median(ratios):6.2f}x  "
                 f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
             )
-    print(f"load average {_load()}")
+    print(machine.verdict(before))
     return rates
-
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

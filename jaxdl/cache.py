@@ -18,6 +18,8 @@ Deleting the directory is always safe: the next run compiles and fills it again.
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -44,7 +46,9 @@ def configured_dir(environ: dict[str, str] | None = None) -> Path | None:
     return Path(value).expanduser()
 
 
-def enable(environ: dict[str, str] | None = None) -> Path | None:
+def enable(
+    environ: dict[str, str] | None = None, *, notify: Callable[[str], None] | None = None
+) -> Path | None:
     """Turn on the persistent compilation cache (see the module docstring); returns its directory.
 
     Call before the first compilation. Returns ``None`` when it is turned off, and JAX's own
@@ -52,8 +56,8 @@ def enable(environ: dict[str, str] | None = None) -> Path | None:
 
     Raises:
       ValueError: if the directory named by ``JAXDL_COMPILATION_CACHE`` cannot be created or
-        written. (When the default directory cannot be, the cache stays off with a warning on
-        stderr: a read-only home should not stop a command.)
+        written. (When the default directory cannot be, the cache stays off and ``notify``
+        is told why, a warning by default: a read-only home should not stop a command.)
     """
     environ = os.environ if environ is None else environ
     existing = jax.config.jax_compilation_cache_dir
@@ -72,9 +76,7 @@ def enable(environ: dict[str, str] | None = None) -> Path | None:
                 f"{ENV_VAR}={environ[ENV_VAR]!r}: cannot use it as the compilation cache "
                 f"({error}); name a writable directory, or 0 to turn the cache off"
             ) from None
-        import sys
-
-        print(f"jaxdl: compilation cache off: cannot use {directory}: {error}", file=sys.stderr)
+        (notify or warnings.warn)(f"compilation cache off: cannot use {directory}: {error}")
         return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

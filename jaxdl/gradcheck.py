@@ -246,11 +246,7 @@ def check_gradient(
     leaves = jax.tree.leaves(params)
     if not leaves or sum(np.size(leaf) for leaf in leaves) == 0:
         raise ValueError(f"{name}: no parameters to check (a check of nothing cannot pass)")
-    dtypes = [jnp.result_type(leaf) for leaf in leaves]
-    if any(jnp.issubdtype(d, jnp.floating) and jnp.finfo(d).bits < 32 for d in dtypes):
-        # float16/bfloat16: finite differences in 8-11 bits of mantissa judge nothing; the
-        # formula is checked at the same point in float32, with float32's tolerances.
-        params = jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float32), params)
+    params = _at_least_float32(params)
     value, auto = _compiled(jax.value_and_grad(fn), params)
     hand = _compiled(hand_grad, params)
     hand_flat, _ = ravel_pytree(hand)
@@ -264,18 +260,9 @@ def check_gradient(
     eps = d_eps if eps is None else eps
     rtol = d_rtol if rtol is None else rtol
     fd_rtol = d_fd_rtol if fd_rtol is None else fd_rtol
-
-    directions = None
-    if params_flat.size <= max_coordinates:
-        numeric = _compiled(lambda p: numerical_gradient(fn, p, eps=eps), params)
-        numeric_flat, _ = ravel_pytree(numeric)
-    else:
-        key = jax.random.key(0) if key is None else key
-        directions = jax.random.normal(key, (num_directions, params_flat.size), params_flat.dtype)
-        directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
-        numeric_flat = _compiled(
-            lambda p, d: directional_derivatives(fn, p, d, eps=eps), params, directions
-        )
+    numeric_flat, directions = _finite_differences(
+        fn, params, eps=eps, max_coordinates=max_coordinates, num_directions=num_directions, key=key
+    )
     evidence = Evidence(
         point=np.asarray(params_flat),
         value=float(np.asarray(value).real) if np.size(value) == 1 else math.nan,
@@ -285,6 +272,31 @@ def check_gradient(
         directions=None if directions is None else np.asarray(directions),
     )
     return judge(name, evidence, rtol=rtol, fd_rtol=fd_rtol)
+
+
+def _at_least_float32(params: PyTree) -> PyTree:
+    """float16/bfloat16 parameters in float32: finite differences in 8-11 bits of mantissa judge
+    nothing, so the formula is checked at the same point in float32, with float32's
+    tolerances."""
+    dtypes = [jnp.result_type(leaf) for leaf in jax.tree.leaves(params)]
+    if any(jnp.issubdtype(d, jnp.floating) and jnp.finfo(d).bits < 32 for d in dtypes):
+        return jax.tree.map(lambda leaf: jnp.asarray(leaf, jnp.float32), params)
+    return params
+
+
+def _finite_differences(fn, params, *, eps, max_coordinates, num_directions, key):
+    """``(numeric, directions)``: central differences of ``fn`` at ``params`` along every
+    coordinate (``directions`` ``None``), or, above ``max_coordinates`` parameters, along
+    ``num_directions`` random unit directions drawn with ``key`` (a fixed key if ``None``)."""
+    params_flat, _ = ravel_pytree(params)
+    if params_flat.size <= max_coordinates:
+        numeric = _compiled(lambda p: numerical_gradient(fn, p, eps=eps), params)
+        return ravel_pytree(numeric)[0], None
+    key = jax.random.key(0) if key is None else key
+    directions = jax.random.normal(key, (num_directions, params_flat.size), params_flat.dtype)
+    directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
+    numeric = _compiled(lambda p, d: directional_derivatives(fn, p, d, eps=eps), params, directions)
+    return numeric, directions
 
 
 def check_rule(

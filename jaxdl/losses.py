@@ -5,7 +5,7 @@ scalar; :func:`softmax_cross_entropy` takes logits and integer labels; :func:`l2
 of weights. The ``*_grad`` twin returns the gradient with respect to the first argument; the
 tests compare it with :func:`jax.grad` and with finite differences. The two losses the networks
 train on also have a ``*_hand`` form (the hand gradient as a ``jax.custom_vjp`` rule),
-registered with the backward switch of :mod:`jaxdl.nn.backward`.
+registered with the backward switch of :mod:`jaxdl.backward`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 
 #: TFLearn's ``regularizer="L2"`` weight decay on the conv kernels.
 L2_WEIGHT_DECAY = 0.001

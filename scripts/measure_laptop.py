@@ -3,7 +3,8 @@
 Each chapter runs twice as a whole command (``python -m jaxdl run NAME``): the first
 fills the compilation cache, the second is timed, start to exit. The file records the date,
 the machine's cores and its load average before and after, so the docs can say what was
-measured where ("On a laptop" under each chapter's title).
+measured where ("On a laptop" under each chapter's title). A run whose load average rose above
+half a job per core (:mod:`jaxdl.machine`) is not a measurement: it writes nothing and exits 1.
 
     python scripts/measure_laptop.py [--out docs/laptop.json] [NAME ...]
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import sys
 import time
@@ -37,20 +37,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="chapters to time (default: every one)")
     parser.add_argument("--out", default=str(ROOT / "docs" / "laptop.json"))
     args = parser.parse_args(argv)
-    from jaxdl import milestones
+    from jaxdl import machine, milestones
 
     names = args.names or [m.name for m in milestones.MILESTONES]
-    load_before = os.getloadavg()[0]
+    before = machine.snapshot()
     chapters = {}
     for name in names:
         _run(name)  # fills the compilation cache
         seconds, headline = _run(name)
         chapters[name] = {"seconds": round(seconds, 1), "headline": headline}
         print(f"{name}: {seconds:.1f} s  {headline}", flush=True)
+    after = machine.snapshot()
+    print(machine.verdict(before, after))
+    if not (before.idle() and after.idle()):
+        return 1
     record = {
         "date": datetime.date.today().isoformat(),
-        "machine": f"{os.cpu_count()} CPU cores, no GPU",
-        "load": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        "machine": f"{before.cores} CPU cores, no GPU",
+        "load": [round(before.one, 1), round(after.one, 1)],
         "command": "python -m jaxdl run NAME, second run (compilation cache warm)",
         "chapters": chapters,
     }

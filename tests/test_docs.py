@@ -54,11 +54,14 @@ EXPECTED_CHAPTERS = {
     "gradient_descent": ("jaxdl.milestones.gradient_descent",),
     "linear_regression": ("jaxdl.milestones.linear_regression",),
     "perceptron": ("jaxdl.milestones.perceptron",),
-    "backprop": ("jaxdl.milestones.backprop", "jaxdl.mlp"),
+    "backprop": ("jaxdl.milestones.backprop", "jaxdl.nn.dense_stack"),
     "image_filters": ("jaxdl.milestones.image_filters", "jaxdl.nn.affine"),
     "elman_rnn": ("jaxdl.milestones.elman_rnn",),
     "lstm": ("jaxdl.milestones.lstm",),
     "deep_cnn": ("jaxdl.models.deep_cnn", "jaxdl.milestones.deep_cnn", "jaxdl.training"),
+    "vae": ("jaxdl.milestones.vae",),
+    "gan": ("jaxdl.milestones.gan",),
+    "adam": ("jaxdl.milestones.adam",),
     "tabular_mlp": ("jaxdl.milestones.tabular_mlp", "jaxdl.data.tables"),
     "unet": ("jaxdl.milestones.unet", "jaxdl.models.unet"),
     "batch_norm": ("jaxdl.milestones.batch_norm", "jaxdl.nn.batch_norm"),
@@ -206,7 +209,7 @@ def test_myst_roles_become_plain_markdown():
     bib = ext._bibliography(str(DOCS / "references.bib"))
     text = (
         "(a-label)=\nAs {cite:t}`gers2000` showed {cite:p}`hochreiter1991,bengio1994`, "
-        "a {term}`seed <seed 000>` in {doc}`elman_rnn` calls {func}`~jaxdl.mlp.forward` "
+        "a {term}`seed <seed 000>` in {doc}`elman_rnn` calls {func}`~jaxdl.nn.dense_stack.forward` "
         "from {mod}`jaxdl.losses`."
     )
     plain = ext.plain_markdown(text, bib=bib, titles={"elman_rnn": "The Elman network (1990)"})

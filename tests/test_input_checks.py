@@ -309,12 +309,6 @@ def test_a_newton_step_or_an_initial_spread_beyond_its_ceiling_is_refused(capsys
         assert words in err and err.count("\n") == 1, err
 
 
-def test_a_transformer_resume_of_an_empty_directory_says_to_start_again(tmp_path, capsys):
-    assert main(["run", "transformer", "--out", str(tmp_path), "--resume"]) == 2
-    err = capsys.readouterr().err
-    assert "holds no checkpoint; start again without --resume" in err and err.count("\n") == 1
-
-
 def test_a_text_of_one_repeated_character_is_refused(tmp_path, capsys):
     text = tmp_path / "a.txt"
     text.write_text("a" * 5000)

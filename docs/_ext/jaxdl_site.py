@@ -152,10 +152,14 @@ def add_notebook_link(app: Sphinx, doctree: nodes.document) -> None:
     para += _doc_link(docname, "getting_started", "Getting started")
     para += nodes.Text(")")
     module = docname[len(CHAPTER_PREFIX) :]
-    if (Path(app.srcdir).parent / "jaxdl" / "milestones" / f"{module}.py").is_file():
-        para += nodes.Text("; the chapter's code: ")
-        uri = f"../_modules/jaxdl/milestones/{module}.html"
-        para += nodes.reference("", f"jaxdl/milestones/{module}.py", refuri=uri)
+    chapters = Path(app.srcdir).parent / "jaxdl" / "milestones"
+    # a chapter is a module, or a package whose __init__ is its interface
+    for source in (f"{module}.py", f"{module}/__init__.py"):
+        if (chapters / source).is_file():
+            para += nodes.Text("; the chapter's code: ")
+            page = source.removesuffix(".py").removesuffix("/__init__")
+            uri = f"../_modules/jaxdl/milestones/{page}.html"
+            para += nodes.reference("", f"jaxdl/milestones/{source}", refuri=uri)
     para += nodes.Text(".")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None:

@@ -35,8 +35,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``jaxdl`` parser with every subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``jaxdl`` parser with every subcommand.
+
+    Given the command line ``argv``, only the chapter that ``jaxdl run NAME`` names is imported
+    for its options (``jaxdl list``, ``train``, ``data`` import none); without it, every
+    chapter's options are built.
+    """
     from jaxdl.cli import data, exercise, run, train
 
     parser = _Parser(
@@ -44,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The history of deep learning as verified, jitted JAX code.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run.add_commands(commands)
+    run.add_commands(commands, argv)
     data.add_parser(commands)
     train.add_train_command(commands)
     exercise.add_commands(commands)
@@ -65,11 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = args = None
         with interrupts.deferred():  # the imports of JAX and the chapters: never unwound halfway
-            parser = build_parser()
+            parser = build_parser(argv)
             args = parser.parse_args(argv)
             from jaxdl import cache
         args.argv = argv
-        cache.enable()
+        cache.enable(notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr))
         status = args.handler(args)
         interrupts.check()  # a signal whose raise was dropped somewhere: never a status of 0
         if own_process:

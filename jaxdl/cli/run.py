@@ -109,6 +109,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if passed else EXIT_FAILED
 
 
+def _checked(report) -> str:
+    """The tour's word on a run's hand gradients: those it checked itself, or, for a chapter
+    whose rules are its ops' (checked once per op), where they are checked."""
+    if not report.checks_passed:
+        return "FAILED"
+    if not report.checks:
+        return "its ops': jaxdl check"
+    return f"{len(report.checks)} checked, ok"
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     plots = _plot_directory(args.plots)
     rows, reports = [], []
@@ -121,15 +131,16 @@ def cmd_tour(args: argparse.Namespace) -> int:
             from jaxdl.plotting import save_figure
 
             save_figure(module.plot(report), plots / f"{module.__name__.rsplit('.', 1)[1]}.png")
-        verdict = f"{len(report.checks)} ok" if report.checks_passed else "FAILED"
-        rows.append([milestone.name, milestone.year, report.headline, verdict, f"{seconds:.1f}"])
+        rows.append(
+            [milestone.name, milestone.year, report.headline, _checked(report), f"{seconds:.1f}"]
+        )
         if not args.json:
             print(f"[{milestone.year}] {milestone.name}: {report.headline}", flush=True)
     if args.json:
         print(strict_json([r.as_json() for r in reports]))
     else:
         print()
-        _print_table(rows, ("milestone", "year", "headline", "gradient checks", "seconds"))
+        _print_table(rows, ("milestone", "year", "headline", "hand gradients", "seconds"))
     return EXIT_OK if all(r.checks_passed for r in reports) else EXIT_FAILED
 
 
@@ -154,24 +165,37 @@ def _float64(handler):
     return wrapped
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Add ``list``, ``run``, ``check`` and ``tour`` to the ``jaxdl`` parser's subcommands."""
+def _run_options(sub: argparse.ArgumentParser, milestone: milestones.Milestone) -> None:
+    """``jaxdl run NAME``'s options: the chapter's ``Config`` fields, ``--json`` and ``--plot``."""
+    module = milestone.load()
+    add_config_arguments(sub, module.Config)
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument(
+        "--plot",
+        metavar="PATH",
+        help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
+    )
+    sub.set_defaults(handler=_float64(cmd_run), module=module)
+
+
+def add_commands(commands: argparse._SubParsersAction, argv: Sequence[str] | None = None) -> None:
+    """Add ``list``, ``run``, ``check`` and ``tour`` to the ``jaxdl`` parser's subcommands.
+
+    ``jaxdl run NAME`` gets the options of chapter ``NAME`` only, the one ``argv`` names (every
+    chapter's when ``argv`` is ``None``): the other chapters are not imported.
+    """
+    argv = None if argv is None else list(argv)
+    wanted = argv[1] if argv and len(argv) > 1 and argv[0] == "run" else None
     p = commands.add_parser("list", help="the milestones, oldest first")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_list)
 
     p = commands.add_parser("run", help="run one milestone's experiment")
     names = p.add_subparsers(dest="milestone", required=True, metavar="MILESTONE")
-    for milestone, module in _chapters():
+    for milestone in milestones.MILESTONES:
         sub = names.add_parser(milestone.name, help=milestone.summary)
-        add_config_arguments(sub, module.Config)
-        sub.add_argument("--json", action="store_true", help="print one JSON object")
-        sub.add_argument(
-            "--plot",
-            metavar="PATH",
-            help="write the milestone's figure (PNG; PDF or SVG for a .pdf or .svg path)",
-        )
-        sub.set_defaults(handler=_float64(cmd_run), module=module)
+        if argv is None or milestone.name == wanted:
+            _run_options(sub, milestone)
 
     p = commands.add_parser("check", help="every hand gradient vs jax.grad vs finite differences")
     p.add_argument("--seed", type=int, default=0, help="seed for the random points")

@@ -296,7 +296,7 @@ def _keep_stdout_for_the_result() -> None:
 
 def saved_epoch(run_dir: Path) -> int:
     """The newest epoch with a checkpoint in ``run_dir`` (0: none)."""
-    from jaxdl.training.checkpoints import CHECKPOINT_DIR
+    from jaxdl.training.rundir import CHECKPOINT_DIR
 
     try:
         names = [p.name for p in (run_dir / CHECKPOINT_DIR).iterdir() if p.is_dir()]

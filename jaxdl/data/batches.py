@@ -15,8 +15,8 @@ compiles once:
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +24,18 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.validate import require_positive_int
+
+
+class Feed(NamedTuple):
+    """Where each training step's batch comes from, inside the compiled loop
+    (:func:`jaxdl.training.trainer.train` runs it).
+
+    ``next(state) -> (state, batch)`` must be a pure, jittable function; ``state`` (any
+    pytree of arrays: a PRNG key, a position, the data itself) is carried from step to step.
+    """
+
+    state: Any
+    next: Callable[[Any], tuple[Any, Any]]
 
 
 class Batch(NamedTuple):

@@ -15,23 +15,34 @@ sets that fit after a one-line conversion (none is shipped with jaxdl):
 
 Tokens are lower-cased runs of letters, digits and apostrophes. Id 0 pads, id 1 stands for any
 word outside the vocabulary.
+
+For the Transformer, a text becomes character ids split 90/10 (:func:`load_text`), and training
+batches are random windows drawn on the device (:func:`random_windows`, :func:`window_feed`), as
+nanoGPT's ``get_batch`` draws them.
 """
 
 from __future__ import annotations
 
 import collections
 import csv
+import functools
 import hashlib
 import io
 import lzma
+import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from jaxdl.data.batches import Feed
 from jaxdl.validate import require_positive_int, require_regular_file
 
 PAD, UNK = "<pad>", "<unk>"
@@ -359,3 +370,87 @@ def split_train_validation(ids: np.ndarray, train_fraction: float = 0.9):
         raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction!r}")
     n = int(train_fraction * len(ids))
     return ids[:n], ids[n:]
+
+
+class CharData(NamedTuple):
+    """A text as character ids, split as nanoGPT splits it."""
+
+    chars: Characters  # the vocabulary
+    train: np.ndarray  # [N_train] int32
+    validation: np.ndarray  # [N_val] int32
+    source: str  # "tiny Shakespeare" or the file's path
+
+
+def load_text(path: str | None, *, context: int) -> CharData:
+    """Tiny Shakespeare (``path=None``) or a UTF-8 file, as ids split 90/10.
+
+    Raises:
+      ValueError: the file is refused by :func:`jaxdl.data.text.read_text`, or either split is
+        too short for one window of ``context + 1`` characters.
+    """
+    if path is None:
+        content, source = shakespeare(), "tiny Shakespeare"
+    else:
+        content = read_text(path, min_chars=max(MIN_TEXT_CHARS, 0))
+        source = str(path)
+    chars = Characters.of(content)
+    if len(chars) < 2:
+        raise ValueError(
+            f"text {source!r} is one character repeated: there is nothing to predict; give a "
+            "text of at least two different characters"
+        )
+    train, validation = split_train_validation(chars.encode(content))
+    if min(len(train), len(validation)) <= context + 1:
+        need = math.ceil((context + 2) / 0.1)
+        raise ValueError(
+            f"text {source!r} has {len(content)} characters: its 10% validation part is "
+            f"{len(validation)}, too short for a context of {context}; give at least {need} "
+            "characters or a smaller context"
+        )
+    return CharData(chars, train, validation, source)
+
+
+class TextBatch(NamedTuple):
+    """Windows of text and the same windows shifted by one character."""
+
+    inputs: jax.Array  # [B, T] int32 character ids
+    targets: jax.Array  # [B, T] int32 the next character at every position
+
+
+def random_windows(
+    data: jax.Array,
+    key: jax.Array,
+    *,
+    batch: int,
+    context: int,
+    start: ArrayLike = 0,
+    stop: ArrayLike | None = None,
+) -> TextBatch:
+    """``batch`` windows of ``context`` characters at uniform random starts, and the same
+    windows one character on (the targets).
+
+    The windows lie in ``data[start:stop]`` (default: all of it): their first character is drawn
+    from ``[start, stop - context)``, as nanoGPT's ``get_batch`` draws from
+    ``[0, len(data) - context)``. ``start`` and ``stop`` may be traced, so the training and the
+    validation part of one text share one compiled program.
+    """
+    stop = data.shape[0] if stop is None else stop
+    first = jax.random.randint(key, (batch,), start, stop - context)
+    index = first[:, None] + jnp.arange(context)[None, :]
+    return TextBatch(data[index], data[index + 1])
+
+
+@functools.cache
+def _window_feed(batch: int, context: int) -> Callable:
+    def next_batch(state):
+        key, data = state
+        key, k_batch = jax.random.split(key)
+        return (key, data), random_windows(data, k_batch, batch=batch, context=context)
+
+    return next_batch
+
+
+def window_feed(data: jax.Array, *, key: jax.Array, batch: int, context: int):
+    """A :class:`~jaxdl.data.batches.Feed` of :func:`random_windows`: the state carried from
+    step to step is ``(key, data)``; one key is split off per step."""
+    return Feed((key, jnp.asarray(data, jnp.int32)), _window_feed(batch, context))

@@ -234,7 +234,7 @@ _T, _B, _I, _H = 4, 2, 3, 2
 
 
 def _lstm_inputs():
-    from jaxdl.milestones.lstm import LSTMParams
+    from jaxdl.nn.recurrent import LSTMParams
 
     params = st.builds(
         LSTMParams,
@@ -253,7 +253,7 @@ def _lstm_inputs():
 def _lstm_truth(params, xs, d_h):
     import jax
 
-    from jaxdl.milestones.lstm import lstm_hidden_reference
+    from jaxdl.nn.recurrent import lstm_hidden_reference
 
     return jax.vjp(lstm_hidden_reference, params, xs)[1](d_h)
 
@@ -262,7 +262,7 @@ def _lstm_truth(params, xs, d_h):
 def _lstm_trace():
     import jax
 
-    from jaxdl.milestones.lstm import lstm_trace
+    from jaxdl.nn.recurrent import lstm_trace
 
     return jax.jit(lstm_trace)
 
@@ -275,7 +275,7 @@ def _lstm_call(function, inputs):
 LSTM = Exercise(
     name="lstm-bptt",
     chapter="lstm",
-    solution="jaxdl.milestones.lstm:lstm_bptt",
+    solution="jaxdl.nn.recurrent:lstm_bptt",
     task="""
 Backpropagation through time for the LSTM: the gradient of a loss of the final hidden state.
 
@@ -301,7 +301,7 @@ Returns:
 """,
     imports=(
         "import jax\nimport jax.numpy as jnp\n\n"
-        "from jaxdl.milestones.lstm import LSTMParams, LSTMTrace"
+        "from jaxdl.nn.recurrent import LSTMParams, LSTMTrace"
     ),
     inputs=_lstm_inputs,
     truth=_lstm_truth,
@@ -327,6 +327,53 @@ for t in reversed(range(T)):
     dc = jnp.zeros_like(dc)
 grads = LSTMParams(d_wx, d_wh, d_b, jnp.zeros_like(params.w_y), jnp.zeros_like(params.b_y))
 return grads, jnp.stack(d_xs[::-1])""",
+)
+
+# ------------------------------------------------------------------- the VAE (2013)
+
+
+@_jit
+def _gaussian_kl_truth(mu, logvar, g):
+    import jax
+
+    from jaxdl.milestones.vae import gaussian_kl
+
+    return jax.grad(lambda m, v: g * gaussian_kl(m, v), argnums=(0, 1))(mu, logvar)
+
+
+GAUSSIAN_KL = Exercise(
+    name="gaussian-kl",
+    chapter="vae",
+    solution="jaxdl.milestones.vae:gaussian_kl_backward",
+    task="""
+The gradient of the VAE's KL term with respect to the encoder's means and log-variances.
+
+``KL = -(1/B) sum_n sum_j (1 + logvar[n, j] - mu[n, j]**2 - exp(logvar[n, j])) / 2``: the KL
+divergence of ``N(mu, exp(logvar))`` from ``N(0, 1)``, summed over the latent units and averaged
+over the batch of ``B``. Given ``g = dL/dKL`` (a scalar), return ``dL/dmu`` and ``dL/dlogvar``.
+
+Args:
+  mu: ``[B, Z]``.
+  logvar: ``[B, Z]``.
+  g: the upstream gradient, a scalar.
+
+Returns:
+  ``(dL/dmu [B, Z], dL/dlogvar [B, Z])``.
+""",
+    imports="import jax.numpy as jnp\nfrom jax.typing import ArrayLike",
+    inputs=lambda: st.fixed_dictionaries(
+        {
+            "mu": _floats((4, 3), -3.0, 3.0),
+            "logvar": _floats((4, 3), -3.0, 3.0),
+            "g": _floats((), -2.0, 2.0),
+        }
+    ),
+    truth=_gaussian_kl_truth,
+    returns=("d_mu", "d_logvar"),
+    mistake="""\
+mu, logvar = jnp.asarray(mu), jnp.asarray(logvar)
+# the batch mean's 1/B is missing
+return g * mu, g * 0.5 * (jnp.exp(logvar) - 1)""",
 )
 
 # ------------------------------------------------------------------ the shared activations
@@ -400,4 +447,13 @@ return 2 * (p - t) / p.shape[0]  # the mean is over all entries, not the rows"""
 
 
 #: Every exercise, in the order of the chapters that teach them.
-EXERCISES: tuple[Exercise, ...] = (DEBYE, MSE, TRASK, SIGMOID, SOFTMAX, MAX_POOL, LSTM)
+EXERCISES: tuple[Exercise, ...] = (
+    DEBYE,
+    MSE,
+    TRASK,
+    SIGMOID,
+    SOFTMAX,
+    MAX_POOL,
+    LSTM,
+    GAUSSIAN_KL,
+)

@@ -3,7 +3,10 @@
 Each milestone is one module in this package, named like its command-line name
 (``image-filters`` is :mod:`jaxdl.milestones.image_filters`), that reads top to bottom as a
 chapter of the story: its data, model, loss, hand gradients and training live there, and only
-what a second chapter needs moves to a shared module of the package. Besides its model, loss and update functions, a milestone module exposes the same small
+what a second chapter needs moves to a shared module of the package. A chapter that holds
+several concepts grows into a package of the same name (``jaxdl/milestones/transformer/``: its
+model, training and sampling modules), whose ``__init__`` declares the milestone and offers the
+interface below. Besides its model, loss and update functions, a milestone module exposes the same small
 interface, which the ``jaxdl`` command, the tour and the tests use:
 
 - ``MILESTONE``: the chapter's declaration, ``Milestone(name, year, people, summary)`` with
@@ -51,8 +54,15 @@ class Milestone:
         return importlib.import_module(self.module)
 
 
+def _chapter_name(path: Path) -> str:
+    """The module name of the chapter whose declaration is in ``path`` (a module, or a
+    package's ``__init__.py``)."""
+    return path.parent.name if path.name == "__init__.py" else path.stem
+
+
 def _declaration(path: Path) -> Milestone | None:
-    """The ``MILESTONE = Milestone(...)`` of the module at ``path``, read without importing it."""
+    """The ``MILESTONE = Milestone(...)`` of the chapter at ``path`` (a module or a package's
+    ``__init__.py``), read without importing it."""
     for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
         if (
             isinstance(node, ast.Assign)
@@ -66,16 +76,20 @@ def _declaration(path: Path) -> Milestone | None:
             except ValueError as error:
                 raise ValueError(f"{path.name}: MILESTONE must use literal arguments") from error
             milestone = Milestone(*args, **kwargs)
-            if milestone.name.replace("-", "_") != path.stem:
-                raise ValueError(f"{path.name} declares {milestone.name!r}: name it {path.stem}")
+            module = _chapter_name(path)
+            if milestone.name.replace("-", "_") != module:
+                raise ValueError(f"{module} declares {milestone.name!r}: name it {module}")
             return milestone
     return None
 
 
 @functools.cache
 def discover() -> tuple[Milestone, ...]:
-    """Every chapter module of this package that declares a ``MILESTONE``, oldest first."""
-    found = [_declaration(path) for path in sorted(Path(__file__).parent.glob("[!_]*.py"))]
+    """Every chapter (module or package) of this package that declares a ``MILESTONE``, oldest
+    first."""
+    here = Path(__file__).parent
+    paths = sorted([*here.glob("[!_]*.py"), *here.glob("[!_]*/__init__.py")])
+    found = [_declaration(path) for path in paths]
     return tuple(sorted((m for m in found if m), key=lambda m: (m.year, m.month)))
 
 

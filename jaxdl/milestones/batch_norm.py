@@ -40,10 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl import losses  # noqa: F401  (the switch's softmax_cross_entropy)
+from jaxdl.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
+from jaxdl.data.batches import Batch
+from jaxdl.data.digits import flattened
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
-from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import LEARNING_RATE_CEILING, SEED, check_limits, require_positive_float
@@ -87,13 +90,6 @@ class Net(NamedTuple):
 
     layers: tuple[Layer, ...]  # 3 hidden sigmoid layers, then the softmax layer
     norms: tuple[bn.BatchNormParams, ...]  # one per hidden layer, or () without BN
-
-
-class Batch(NamedTuple):
-    """Flattened digits and their labels."""
-
-    x: jax.Array  # [B, 784] in [0, 1]
-    y: jax.Array  # [B] int32 classes
 
 
 def init_net(key: jax.Array, *, batch_norm: bool, std: float = INIT_STD, dtype=None) -> Net:
@@ -151,8 +147,8 @@ def forward(
 
 
 def _loss(ops: Ops, net: Net, batch: Batch) -> jax.Array:
-    logits, _ = forward(net, batch.x, ops=ops)
-    return ops.softmax_cross_entropy(logits, batch.y)
+    logits, _ = forward(net, batch.images, ops=ops)
+    return ops.softmax_cross_entropy(logits, batch.labels)
 
 
 def loss_hand(net: Net, batch: Batch) -> jax.Array:
@@ -201,8 +197,8 @@ def population_statistics(net: Net, batches: jax.Array) -> tuple[bn.BatchNormSta
 @jax.jit
 def _evaluate(net: Net, stat_batches: jax.Array, test: Batch) -> tuple[jax.Array, jax.Array]:
     stats = population_statistics(net, stat_batches) if net.norms else None
-    logits, inputs = forward(net, test.x, stats=stats, ops=AUTODIFF)
-    accuracy = jnp.mean(jnp.argmax(logits, axis=1) == test.y, dtype=logits.dtype)
+    logits, inputs = forward(net, test.images, stats=stats, ops=AUTODIFF)
+    accuracy = jnp.mean(jnp.argmax(logits, axis=1) == test.labels, dtype=logits.dtype)
     tracked = inputs[-1][:, TRACKED_UNIT]
     return accuracy, jnp.percentile(tracked, jnp.asarray(PERCENTILES, tracked.dtype))
 
@@ -210,18 +206,6 @@ def _evaluate(net: Net, stat_batches: jax.Array, test: Batch) -> tuple[jax.Array
 @functools.cache
 def _sgd(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate)
-
-
-def load(data: str, dtype) -> tuple[Batch, Batch]:
-    """The training and test digits of ``data`` (``sample`` or a directory), flattened."""
-    from jaxdl.data import mnist
-
-    def flat(split):
-        images, labels = mnist(split, data)
-        x = np.asarray(images, np.float64).reshape(len(images), -1) / 255.0
-        return Batch(jnp.asarray(x, dtype), jnp.asarray(labels, jnp.int32))
-
-    return flat("train"), flat("test")
 
 
 class Curves(NamedTuple):
@@ -251,8 +235,8 @@ def train_net(
     Returns the trained net and its :class:`Curves` (step 0 included).
     """
     k_feed, k_stats = jax.random.split(key)
-    index = jax.random.randint(k_stats, (stat_batches, BATCH), 0, train.x.shape[0])
-    stat_x = train.x[index]  # fixed training batches for Algorithm 2 at every evaluation
+    index = jax.random.randint(k_stats, (stat_batches, BATCH), 0, train.images.shape[0])
+    stat_x = train.images[index]  # fixed training batches for Algorithm 2 at every evaluation
     records = []
 
     def measure(params: Net, done: int) -> None:
@@ -264,7 +248,7 @@ def train_net(
         _loss_for(backward),
         net,
         _sgd(learning_rate),
-        trainer.sampled(Batch(train.x, train.y), batch_size=BATCH, key=k_feed),
+        trainer.sampled(Batch(train.images, train.labels), batch_size=BATCH, key=k_feed),
         steps=steps,
         chunk_steps=eval_every,
         progress=None if progress is None else trainer.Progress(progress),
@@ -285,11 +269,11 @@ def train_mode_accuracy(net: Net, test: Batch, *, batch: int = BATCH, sort: bool
     (``sort``), a batch is mostly one digit, so normalisation removes what the digits have in
     common: the very signal that tells the class. Unsorted, the batches are taken in order.
     """
-    labels = np.asarray(test.y)
+    labels = np.asarray(test.labels)
     order = np.argsort(labels, kind="stable") if sort else np.arange(len(labels))
     n = (len(order) // batch) * batch
-    x = test.x[order[:n]].reshape(n // batch, batch, -1)
-    y = test.y[order[:n]].reshape(n // batch, batch)
+    x = test.images[order[:n]].reshape(n // batch, batch, -1)
+    y = test.labels[order[:n]].reshape(n // batch, batch)
     return float(_train_mode_accuracy(net, x, y))
 
 
@@ -301,8 +285,8 @@ def _train_mode_accuracy(net, x, y):
 
 def eval_mode_accuracy(net: Net, train: Batch, test: Batch, *, key: jax.Array) -> float:
     """Test accuracy in evaluation mode (Algorithm 2's statistics from 20 training batches)."""
-    index = jax.random.randint(key, (20, BATCH), 0, train.x.shape[0])
-    accuracy, _ = _evaluate(net, train.x[index], test)
+    index = jax.random.randint(key, (20, BATCH), 0, train.images.shape[0])
+    accuracy, _ = _evaluate(net, train.images[index], test)
     return float(accuracy)
 
 
@@ -430,7 +414,7 @@ def run(config: Config = Config()) -> Report:
     """Train both nets from the same weights on the same batches; Figure 1's numbers."""
     steps, eval_every = config.schedule()
     dtype = jnp.result_type(float)
-    train, test = load(config.data, dtype)
+    train, test = flattened(config.data, dtype)
     key = jax.random.key(config.seed)
     k_init, k_train, k_eval, k_noise = jax.random.split(key, 4)
     plain = init_net(k_init, batch_norm=False, std=config.init_std, dtype=dtype)
@@ -451,7 +435,7 @@ def run(config: Config = Config()) -> Report:
     marks = sorted({max(1, steps // 10), steps // 4, steps // 2, steps})
     table = accuracy_table(curves, tuple(marks))
     trained = nets["with_bn"]
-    inputs = batch_norm_inputs(trained, test.x)[-1][:, TRACKED_UNIT]
+    inputs = batch_norm_inputs(trained, test.images)[-1][:, TRACKED_UNIT]
     noise = batch_statistics_noise(inputs, (2, 8, 60, 240), key=k_noise)
     modes = {
         "eval_mode": eval_mode_accuracy(trained, train, test, key=k_eval),
@@ -460,8 +444,8 @@ def run(config: Config = Config()) -> Report:
     final = {name: float(c.test_accuracy[-1]) for name, c in curves.items()}
     result = {
         "steps": steps,
-        "train_size": int(train.x.shape[0]),
-        "test_size": int(test.x.shape[0]),
+        "train_size": int(train.images.shape[0]),
+        "test_size": int(test.images.shape[0]),
         "test_accuracy": table,
         "final_test_accuracy": final,
         "percentiles_final": {

@@ -55,14 +55,18 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl import interrupts
+from jaxdl.backward import with_gradient
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
-from jaxdl.losses import (
-    binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_grad,
-)
 from jaxdl.milestones import Milestone
-from jaxdl.nn.backward import with_gradient
+from jaxdl.nn.recurrent import (
+    ElmanParams,
+    elman_bptt_checks,
+    elman_forward,
+    elman_sequence_loss,
+    elman_sequence_loss_grad,
+    init_elman,
+)
 from jaxdl.optim import clipped_adam
 from jaxdl.report import Report
 from jaxdl.training import trainer
@@ -90,131 +94,6 @@ F32 = jnp.float32
 # --------------------------------------------------------------------------------------------
 # Elman network with hand-written backpropagation through time
 # --------------------------------------------------------------------------------------------
-
-
-class ElmanParams(NamedTuple):
-    """Weights of an Elman network."""
-
-    w_xh: jax.Array  # [I, H] input -> hidden
-    w_hh: jax.Array  # [H, H] context (previous hidden) -> hidden
-    b_h: jax.Array  # [H]
-    w_hy: jax.Array  # [H, O] hidden -> output
-    b_y: jax.Array  # [O]
-
-
-@functools.partial(jax.jit, static_argnames=("inputs", "hidden", "outputs", "dtype"))
-def init_elman(*, key: jax.Array, inputs: int, hidden: int, outputs: int, dtype=F32) -> ElmanParams:
-    """Glorot-uniform input and output weights, orthogonal-ish small recurrent weights, zero biases.
-
-    Args:
-      key: PRNG key.
-      inputs, hidden, outputs: layer widths ``I``, ``H``, ``O``.
-      dtype: parameter dtype (float32 for training, float64 for gradient checks).
-    """
-    for name, value in (("inputs", inputs), ("hidden", hidden), ("outputs", outputs)):
-        require_positive_int(name, value)
-    k_xh, k_hh, k_hy = jax.random.split(key, 3)
-    glorot = jax.nn.initializers.glorot_uniform()
-    return ElmanParams(
-        w_xh=glorot(k_xh, (inputs, hidden), dtype),
-        w_hh=jax.nn.initializers.orthogonal(scale=0.9)(k_hh, (hidden, hidden), dtype),
-        b_h=jnp.zeros((hidden,), dtype),
-        w_hy=glorot(k_hy, (hidden, outputs), dtype),
-        b_y=jnp.zeros((outputs,), dtype),
-    )
-
-
-def _check_sequence(name: str, xs: jax.Array, features: int) -> None:
-    if xs.ndim != 3 or xs.shape[0] < 1 or xs.shape[2] != features:
-        raise ValueError(
-            f"{name} must have shape [T, B, {features}] (time-major, T >= 1), got {xs.shape}"
-        )
-
-
-def elman_forward(params: ElmanParams, xs: ArrayLike) -> tuple[jax.Array, jax.Array]:
-    """Run the Elman network over a batch of sequences.
-
-    Args:
-      params: the weights.
-      xs: inputs ``[T, B, I]``.
-
-    Returns:
-      ``(outputs, hiddens)``: the linear outputs ``o_t`` ``[T, B, O]`` and hidden states
-      ``h_t`` ``[T, B, H]`` (``h_0 = 0`` is not included).
-    """
-    xs = jnp.asarray(xs)
-    _check_sequence("xs", xs, params.w_xh.shape[0])
-    h0 = jnp.zeros((xs.shape[1], params.w_hh.shape[0]), params.w_hh.dtype)
-
-    def step(h, x):
-        h = jnp.tanh(x @ params.w_xh + h @ params.w_hh + params.b_h[None, :])
-        return h, h
-
-    _, hs = jax.lax.scan(step, h0, xs)
-    return hs @ params.w_hy + params.b_y[None, None, :], hs
-
-
-def elman_bptt(params: ElmanParams, xs: ArrayLike, d_outputs: ArrayLike) -> ElmanParams:
-    """Backpropagation through time, by hand (formulas in the module docstring).
-
-    Args:
-      params: the weights.
-      xs: inputs ``[T, B, I]``.
-      d_outputs: gradient of the loss with respect to each output ``o_t``, ``[T, B, O]``.
-
-    Returns:
-      The gradient of the loss with respect to every weight, as :class:`ElmanParams`.
-    """
-    xs = jnp.asarray(xs)
-    _, hs = elman_forward(params, xs)
-    d_outputs = jnp.asarray(d_outputs, hs.dtype)
-    expected = hs.shape[:2] + (params.w_hy.shape[1],)
-    if d_outputs.shape != expected:
-        raise ValueError(f"d_outputs must have shape {expected}, got {d_outputs.shape}")
-    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])  # h_{t-1}, [T, B, H]
-
-    def back(da_next, inputs):
-        do, h, hp, x = inputs
-        dh = do @ params.w_hy.T + da_next @ params.w_hh.T
-        da = dh * (1.0 - h**2)
-        grads = (h.T @ do, x.T @ da, hp.T @ da, da.sum(0))
-        return da, grads
-
-    da0 = jnp.zeros_like(hs[0])
-    _, (d_hy, d_xh, d_hh, d_bh) = jax.lax.scan(back, da0, (d_outputs, hs, h_prev, xs), reverse=True)
-    return ElmanParams(
-        w_xh=d_xh.sum(0),
-        w_hh=d_hh.sum(0),
-        b_h=d_bh.sum(0),
-        w_hy=d_hy.sum(0),
-        b_y=d_outputs.sum((0, 1)),
-    )
-
-
-def elman_sequence_loss(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Binary cross-entropy at every step: the loss of the temporal-XOR task."""
-    outputs, _ = elman_forward(params, xs)
-    return binary_cross_entropy_with_logits(outputs, targets)
-
-
-def elman_sequence_loss_grad(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> ElmanParams:
-    """Hand gradient of :func:`elman_sequence_loss`: BPTT fed with ``(σ(o_t) - y_t) / N``."""
-    outputs, _ = elman_forward(params, xs)
-    return elman_bptt(params, xs, binary_cross_entropy_with_logits_grad(outputs, targets))
-
-
-def elman_last_step_mse(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> jax.Array:
-    """Mean squared error of the last output only: the adding problem's loss. targets ``[B, O]``."""
-    outputs, _ = elman_forward(params, xs)
-    return jnp.mean((outputs[-1] - targets) ** 2)
-
-
-def elman_last_step_mse_grad(params: ElmanParams, xs: ArrayLike, targets: ArrayLike) -> ElmanParams:
-    """Hand gradient of :func:`elman_last_step_mse`: BPTT fed with ``2 (o_T - y) / N`` at step T."""
-    outputs, _ = elman_forward(params, xs)
-    d_last = 2.0 * (outputs[-1] - targets) / outputs[-1].size
-    d_outputs = jnp.zeros_like(outputs).at[-1].set(d_last)
-    return elman_bptt(params, xs, d_outputs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -597,35 +476,6 @@ def _float() -> jnp.dtype:
     return jnp.result_type(float)  # float64 under jax_enable_x64, float32 otherwise
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _check_point(key: jax.Array, hidden: int, dtype):
-    k_p, k_x, k_y, k_a = jax.random.split(key, 4)
-    params = init_elman(key=k_p, inputs=2, hidden=hidden, outputs=1, dtype=dtype)
-    xs = jax.random.normal(k_x, (6, 3, 2), dtype)
-    seq_targets = jax.random.bernoulli(k_y, 0.5, (6, 3, 1)).astype(dtype)
-    last_targets = jax.random.uniform(k_a, (3, 1), dtype)
-    return params, xs, seq_targets, last_targets
-
-
-def bptt_checks(*, key: jax.Array, hidden: int = 4) -> list[GradCheck]:
-    """Hand BPTT vs ``jax.grad`` vs finite differences, for both losses it serves."""
-    params, xs, seq_targets, last_targets = _check_point(key, hidden, _float())
-    return [
-        check_gradient(
-            "elman-rnn: BPTT, cross-entropy at every step",
-            jax.jit(lambda p: elman_sequence_loss(p, xs, seq_targets)),
-            jax.jit(lambda p: elman_sequence_loss_grad(p, xs, seq_targets)),
-            params,
-        ),
-        check_gradient(
-            "elman-rnn: BPTT, squared error at the last step",
-            jax.jit(lambda p: elman_last_step_mse(p, xs, last_targets)),
-            jax.jit(lambda p: elman_last_step_mse_grad(p, xs, last_targets)),
-            params,
-        ),
-    ]
-
-
 def srn_rule_check(*, key: jax.Array) -> GradCheck:
     """Elman's 1990 rule (:func:`srn_step_grad`) vs ``jax.grad`` vs finite differences."""
     k_p, k_x, k_c, k_t = jax.random.split(key, 4)
@@ -646,7 +496,7 @@ def srn_rule_check(*, key: jax.Array) -> GradCheck:
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     """Every hand-derived gradient of the chapter: BPTT for both losses, and Elman's rule."""
     k_bptt, k_rule = jax.random.split(key)
-    return bptt_checks(key=k_bptt) + [srn_rule_check(key=k_rule)]
+    return elman_bptt_checks(key=k_bptt) + [srn_rule_check(key=k_rule)]
 
 
 def run(config: Config = Config()) -> Report:
@@ -681,7 +531,7 @@ def run(config: Config = Config()) -> Report:
             "final_loss": float(losses[-1]),
             "error_by_position": errors[:9],
         },
-        checks=bptt_checks(key=k_check),
+        checks=elman_bptt_checks(key=k_check),
         headline=(
             f"mean |error| {predictable:.3f} on XOR bits vs {unpredictable:.3f} on random bits"
         ),

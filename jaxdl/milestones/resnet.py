@@ -42,12 +42,14 @@ import numpy as np
 import optax
 
 from jaxdl.activations import relu
+from jaxdl.backward import BACKWARDS, Backward, default_backward, ops
+from jaxdl.data.batches import Batch
+from jaxdl.data.digits import load_pooled
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
 from jaxdl.nn import batch_norm as bn
 from jaxdl.nn import residual
 from jaxdl.nn.affine import conv2d
-from jaxdl.nn.backward import BACKWARDS, Backward, default_backward, ops
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import LEARNING_RATE_CEILING, SEED, STEPS, check_limits, require_positive_float
@@ -100,13 +102,6 @@ class Net(NamedTuple):
     stem_bn: bn.BatchNormParams  # [C0]
     stages: tuple[Stage, Stage, Stage]
     head: tuple[jax.Array, jax.Array]  # w [C2, 10], b [10]
-
-
-class Batch(NamedTuple):
-    """Digits and their labels."""
-
-    x: jax.Array  # [B, side, side, 1]
-    y: jax.Array  # [B] int32
 
 
 def depth(net: Net) -> int:
@@ -174,10 +169,10 @@ def forward(net: Net, x: jax.Array, *, residual_: bool, hand: bool = True, stats
 
 
 def _loss(net: Net, batch: Batch, *, residual_: bool, hand: bool):
-    logits = forward(net, batch.x, residual_=residual_, hand=hand)
+    logits = forward(net, batch.images, residual_=residual_, hand=hand)
     ce = ops("hand" if hand else "autodiff").softmax_cross_entropy
-    error = jnp.mean(jnp.argmax(logits, axis=1) != batch.y, dtype=logits.dtype)
-    return ce(logits, batch.y), error
+    error = jnp.mean(jnp.argmax(logits, axis=1) != batch.labels, dtype=logits.dtype)
+    return ce(logits, batch.labels), error
 
 
 #: ``loss(net, batch) -> (cross-entropy, training error of the batch)`` per (shortcuts, rules).
@@ -242,35 +237,14 @@ def _test_error(net: Net, stat_batches: jax.Array, test: Batch, *, residual_: bo
     stats = population_statistics(net, stat_batches, residual_=residual_)
     logits = jax.lax.map(
         lambda x: forward(net, x, residual_=residual_, stats=stats),
-        test.x.reshape(-1, 500, *test.x.shape[1:]),
+        test.images.reshape(-1, 500, *test.images.shape[1:]),
     ).reshape(-1, 10)
-    return jnp.mean(jnp.argmax(logits, axis=1) != test.y, dtype=logits.dtype)
+    return jnp.mean(jnp.argmax(logits, axis=1) != test.labels, dtype=logits.dtype)
 
 
 @functools.cache
 def _optimizer(learning_rate: float) -> optax.GradientTransformation:
     return optax.sgd(learning_rate, momentum=MOMENTUM)
-
-
-def prepare(images: np.ndarray, labels: np.ndarray, side: int, dtype=jnp.float32) -> Batch:
-    """uint8 ``[N, 28, 28]`` -> ``[N, side, side, 1]`` in [0, 1]: padded to 32x32 (CIFAR's
-    size), then average-pooled to ``side``."""
-    x = np.pad(np.asarray(images, np.float32) / 255.0, ((0, 0), (2, 2), (2, 2)))
-    f = 32 // side
-    x = x.reshape(len(x), side, f, side, f).mean(axis=(2, 4))[..., None]
-    return Batch(jnp.asarray(x, dtype), jnp.asarray(labels, jnp.int32))
-
-
-def load(data: str, side: int) -> tuple[Batch, Batch]:
-    """The training and test digits of ``data`` at ``side`` pixels (test cut to 500 k)."""
-    from jaxdl.data import mnist
-
-    train, test = mnist("train", data), mnist("test", data)
-    keep = (len(test.labels) // 500) * 500
-    return (
-        prepare(train.images, train.labels, side),
-        prepare(test.images[:keep], test.labels[:keep], side),
-    )
 
 
 def smooth(values: np.ndarray, window: int = SMOOTH) -> np.ndarray:
@@ -313,14 +287,14 @@ def train_one(
         LOSSES[(residual_, default_backward() if backward == "auto" else backward)],
         net,
         _optimizer(learning_rate),
-        trainer.sampled(Batch(train.x, train.y), batch_size=BATCH, key=k_feed),
+        trainer.sampled(Batch(train.images, train.labels), batch_size=BATCH, key=k_feed),
         steps=steps,
         has_aux=True,
         chunk_steps=min(steps, 100),
         progress=trainer.Progress(name) if progress else None,
     )
-    index = jax.random.randint(k_stats, (10, 100), 0, train.x.shape[0])
-    error = _test_error(run.state.params, train.x[index], test, residual_=residual_)
+    index = jax.random.randint(k_stats, (10, 100), 0, train.images.shape[0])
+    error = _test_error(run.state.params, train.images[index], test, residual_=residual_)
     return Curve(name, 6 * n + 2, np.asarray(run.aux), run.losses, float(error))
 
 
@@ -418,7 +392,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 def run(config: Config = Config()) -> Report:
     """Train plain and residual nets at two depths; final training and test errors."""
     steps, n_shallow, n_deep = config.plan()
-    train, test = load(config.data, config.side)
+    train, test = load_pooled(config.data, config.side)
     key = jax.random.key(config.seed)
     curves = [
         train_one(
@@ -455,8 +429,8 @@ def run(config: Config = Config()) -> Report:
     result = {
         "steps": steps,
         "widths": list(config.widths()),
-        "input": f"{config.side}x{config.side} MNIST digits, {int(train.x.shape[0])} train / "
-        f"{int(test.x.shape[0])} test",
+        "input": f"{config.side}x{config.side} MNIST digits, {int(train.images.shape[0])} train / "
+        f"{int(test.images.shape[0])} test",
         "errors": table,
         "training_error_window": window,
         "deeper_plain_trains_worse": degradation,

@@ -27,7 +27,7 @@ Seed 001 trains a Keras MLP on the PIMA diabetes table in five lines::
 
 The same five lines work here (with an optax optimizer and an explicit key). Underneath, the
 model is the functional API of this package: a tuple of :class:`Dense` specs, a tuple of
-:class:`jaxdl.mlp.Layer`, :func:`forward` built from :func:`jaxdl.nn.affine.dense` and the activations
+:class:`jaxdl.nn.dense_stack.Layer`, :func:`forward` built from :func:`jaxdl.nn.affine.dense` and the activations
 of :mod:`jaxdl.activations`, and :func:`loss_and_grad`, which backpropagates **by hand** with
 ``dense_grad`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
 ``jaxdl check``). :meth:`Sequential.fit` runs every epoch and every mini-batch of the whole fit
@@ -52,8 +52,8 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
-from jaxdl import mlp
 from jaxdl.activations import ACTIVATIONS
+from jaxdl.backward import with_gradient
 from jaxdl.data import tables
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import (
@@ -63,8 +63,8 @@ from jaxdl.losses import (
     mse_grad,
 )
 from jaxdl.milestones import Milestone
-from jaxdl.mlp import Layer
-from jaxdl.nn.backward import with_gradient
+from jaxdl.nn import dense_stack
+from jaxdl.nn.dense_stack import Layer
 from jaxdl.optim import TrainState
 from jaxdl.report import Report
 from jaxdl.training import trainer
@@ -100,7 +100,7 @@ class Dense(NamedTuple):
     activation: str | None = None  # a name from jaxdl.activations, or None for linear
 
 
-Params = tuple[Layer, ...]  # one jaxdl.mlp.Layer(w [F_in, F_out], b [F_out]) per Dense
+Params = tuple[Layer, ...]  # one jaxdl.nn.dense_stack.Layer(w [F_in, F_out], b [F_out]) per Dense
 
 
 class History(NamedTuple):
@@ -152,13 +152,13 @@ def _activations(layers: Sequence[Dense]) -> tuple[str | None, ...]:
 def forward(
     layers: Sequence[Dense], params: Params, x: ArrayLike
 ) -> tuple[jax.Array, tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-    """:func:`jaxdl.mlp.forward` with each layer's own activation.
+    """:func:`jaxdl.nn.dense_stack.forward` with each layer's own activation.
 
     Returns:
       ``(logits, inputs, pre_activations)``: ``logits [N, F_out]`` is the last layer's
       ``x w + b`` *before* its activation (the loss head applies it).
     """
-    return mlp.forward(params, x, _activations(layers))
+    return dense_stack.forward(params, x, _activations(layers))
 
 
 def predict(layers: Sequence[Dense], params: Params, x: ArrayLike) -> jax.Array:
@@ -224,7 +224,7 @@ def loss_and_grad(
     """
     logits, inputs, pre = forward(layers, params, x)
     value, g = _loss_head(layers, loss, logits, jnp.asarray(y))
-    return value, mlp.backward(params, _activations(layers), inputs, pre, g)
+    return value, dense_stack.backward(params, _activations(layers), inputs, pre, g)
 
 
 def _accuracy(layers: Sequence[Dense], logits: jax.Array, y: jax.Array) -> jax.Array:

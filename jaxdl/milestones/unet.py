@@ -55,11 +55,11 @@ import numpy as np
 import optax
 from jax.typing import ArrayLike
 
+from jaxdl.backward import with_gradient
 from jaxdl.gradcheck import GradCheck
 from jaxdl.losses import check_same_shape
 from jaxdl.milestones import Milestone
 from jaxdl.models import unet
-from jaxdl.nn.backward import with_gradient
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (

@@ -45,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl.data.digits import Digits, load_digits
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import mse, mse_grad
@@ -154,80 +155,6 @@ def init_params(*, key: jax.Array, init: Init = "sqrt", dtype=None) -> Params:
     zeros = functools.partial(jnp.zeros, dtype=dtype)
     return Params(
         h1_b=zeros((8, 8, 12)), h2_b=zeros((4, 4, 12)), h3_b=zeros(30), out_b=zeros(10), **weights
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Data: the MNIST stand-in, shrunk to 16x16
-# --------------------------------------------------------------------------------------------
-
-
-class Digits(NamedTuple):
-    """Digits as the network takes them."""
-
-    images: jax.Array  # [N, 16, 16, 1]  in [-1, 1], ink +1
-    labels: jax.Array  # [N]  0-9
-    targets: jax.Array  # [N, 10]  +1 for the label, -1 elsewhere
-
-
-@functools.cache
-def _area_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """``A [size_out, size_in]``: row ``i`` averages the input pixels under output pixel ``i``.
-
-    Output pixel ``i`` covers ``[i r, (i + 1) r)`` with ``r = size_in / size_out``; ``A[i, j]`` is
-    the length of its overlap with input pixel ``[j, j + 1)``, divided by ``r``.
-    """
-    r = size_in / size_out
-    a = np.zeros((size_out, size_in))
-    for i in range(size_out):
-        for j in range(size_in):
-            a[i, j] = max(0.0, min((i + 1) * r, j + 1) - max(i * r, j)) / r
-    return a
-
-
-def shrink(images: ArrayLike, size: int = 16) -> np.ndarray:
-    """uint8 ``[N, H, W]`` (0 background, 255 ink) -> float64 ``[N, size, size, 1]`` in [-1, 1].
-
-    Area averaging, a fixed linear map: each output pixel is the mean of the 28x28 image over
-    the 1.75 x 1.75 square it covers, ``A X Aᵀ`` with :func:`_area_matrix` (so a blank image
-    stays -1 everywhere and ink keeps its total). Then ``2 v / 255 - 1``.
-    """
-    images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ValueError(
-            f"images must be uint8 [N, H, W] as mnist() returns them, got "
-            f"{images.dtype} {list(images.shape)}"
-        )
-    ah = _area_matrix(images.shape[1], size)
-    aw = _area_matrix(images.shape[2], size)
-    small = np.einsum("ih,nhw,jw->nij", ah, images.astype(np.float64), aw)
-    return (2.0 * small / 255.0 - 1.0)[..., None]
-
-
-def digits(images: ArrayLike, labels: ArrayLike, dtype=None) -> Digits:
-    """:class:`Digits` from uint8 MNIST images and labels (:func:`shrink`, targets +-1)."""
-    dtype = dtype or jnp.result_type(float)
-    labels = np.asarray(labels).astype(np.int32)
-    targets = np.where(np.arange(10)[None, :] == labels[:, None], 1.0, -1.0)
-    return Digits(
-        jnp.asarray(shrink(images), dtype), jnp.asarray(labels), jnp.asarray(targets, dtype)
-    )
-
-
-def load_digits(
-    source: str = "sample", *, train_size: int = PAPER_TRAIN, test_size: int = PAPER_TEST
-) -> tuple[Digits, Digits]:
-    """The stand-in for the zip-code set: the first ``train_size`` training digits and the first
-    ``test_size`` test digits of ``source`` (``"sample"``, ``"download"`` or an IDX directory, as
-    :func:`jaxdl.data.mnist` reads it), fewer where the source has fewer (the sample has 2000
-    test digits), shrunk to 16x16.
-    """
-    from jaxdl.data import mnist
-
-    train, test = mnist("train", source), mnist("test", source)
-    return (
-        digits(train.images[:train_size], train.labels[:train_size]),
-        digits(test.images[:test_size], test.labels[:test_size]),
     )
 
 

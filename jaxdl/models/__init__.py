@@ -4,7 +4,7 @@ What the trainer (:mod:`jaxdl.training`) needs of a model is the :class:`Model` 
 ``init_params``, ``apply``, ``l2_penalty`` and ``summary``. The convnet and the MLP also offer
 ``layer_outputs(params, x) -> {name: activation}`` (every layer's output in inference mode, for
 seed 004's per-layer inspection). ``apply`` and ``l2_penalty`` take the one backward switch,
-``backward="auto" | "hand" | "autodiff"`` (:mod:`jaxdl.nn.backward`): the hand-derived
+``backward="auto" | "hand" | "autodiff"`` (:mod:`jaxdl.backward`): the hand-derived
 ``custom_vjp`` ops or the pure forwards under ``jax.grad`` (same values; ``"auto"``, the
 default, picks per platform). :func:`objective` is the training objective, written once.
 

@@ -46,7 +46,7 @@ KEEP_PROB = 0.8
 CONV_SHAPES = {"conv1": (3, 3, 1, 32), "conv2": (3, 3, 32, 64)}
 DENSE_SHAPES = {"fc1": (7 * 7 * 64, 128), "fc2": (128, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 455_946
-#: Every backward pass (:mod:`jaxdl.nn.backward`): hand rules, autodiff, the platform's pick.
+#: Every backward pass (:mod:`jaxdl.backward`): hand rules, autodiff, the platform's pick.
 BACKWARDS = nn.BACKWARDS
 
 Params = dict[str, dict[str, jax.Array]]

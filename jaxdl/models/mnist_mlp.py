@@ -24,7 +24,7 @@ from jaxdl.models import check_dropout_key, check_images, summarize
 KEEP_PROB = 0.8
 DENSE_SHAPES = {"fc1": (784, 512), "fc2": (512, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 535_818
-#: Every backward pass (:mod:`jaxdl.nn.backward`): hand rules, autodiff, the platform's pick.
+#: Every backward pass (:mod:`jaxdl.backward`): hand rules, autodiff, the platform's pick.
 BACKWARDS = nn.BACKWARDS
 
 Params = dict[str, dict[str, jax.Array]]

@@ -3,7 +3,7 @@
 Each module is one op or a small family: the pure forward, the hand backward beside it (the
 formula in its docstring, as llm.c pairs ``layernorm_forward`` with ``layernorm_backward``), the
 ``jax.custom_vjp`` rule built from the two (``*_hand``), and ``gradient_checks`` for
-``jaxdl check``. :mod:`~jaxdl.nn.backward` is the one switch between the hand rules and autodiff
+``jaxdl check``. :mod:`~jaxdl.backward` is the one switch between the hand rules and autodiff
 that every network takes.
 
 - :mod:`~jaxdl.nn.affine`: dense and 2-D convolution layers.
@@ -20,11 +20,15 @@ that every network takes.
 - :mod:`~jaxdl.nn.table_conv`: a convolution through a connection table (its H2).
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
-with the same switch.
+with the same switch when imported: a network whose loss is built from the switch
+(``ops.softmax_cross_entropy``) imports :mod:`jaxdl.losses` itself.
+
+Importing this package registers every op's rules with the switch (the imports below); the op
+modules ``jaxdl check`` runs, :data:`OP_MODULES`, are found on the file system.
 """
 
-from jaxdl import losses  # noqa: F401  (registers the losses with the switch)
-from jaxdl.nn import (
+from jaxdl.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
+from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     affine,
     attention,
     batch_norm,
@@ -38,23 +42,30 @@ from jaxdl.nn import (
     shared_conv,
     table_conv,
 )
-from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
-#: Every op module, for ``jaxdl check`` (each has ``gradient_checks``).
-OP_MODULES = (
-    affine,
-    pooling,
-    lrn,
-    dropout,
-    shared_conv,
-    table_conv,
-    batch_norm,
-    residual,
-    embedding,
-    layer_norm,
-    attention,
-    mlp,
-)
+
+def _op_modules() -> tuple:
+    """Every module of this package with ``gradient_checks`` (an op module), by name: found on
+    the file system, so a new op module is checked by ``jaxdl check`` without a list to edit."""
+    import importlib
+    import pkgutil
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        if not info.name.startswith("_"):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            if callable(getattr(module, "gradient_checks", None)):
+                found.append(module)
+    return tuple(found)
+
+
+def __getattr__(name: str):
+    if name == "OP_MODULES":  # every op module (discovered on first use, once)
+        modules = _op_modules()
+        globals()["OP_MODULES"] = modules
+        return modules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AUTODIFF",

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 from jaxdl.validate import require_rank
 
 _CONV_DIMENSIONS = ("NHWC", "HWIO", "NHWC")

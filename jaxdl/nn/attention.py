@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
 from jaxdl.nn._matmul import matmul_rows, weight_grad
-from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
 
@@ -135,10 +135,13 @@ def causal_self_attention_grad(
     """
     _check(x, w_qkv, w_proj, heads)
     x, w_qkv, w_proj, g = (jnp.asarray(a) for a in (x, w_qkv, w_proj, g))
-    return attention_backward(*_forward_saved(x, w_qkv, w_proj, heads)[1], g)
+    return attention_backward(*attention_forward(x, w_qkv, w_proj, heads)[1], g)
 
 
-def _forward_saved(x, w_qkv, w_proj, heads):
+def attention_forward(x, w_qkv, w_proj, heads):
+    """The forward pass and what its backward needs: ``(y, (x, q, k, v, p, o, W_qkv, W_proj))``
+    (llm.c's ``attention_forward`` keeps the same); :func:`attention_backward` takes the saved
+    values and ``g``."""
     q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
     p = _probabilities(q, k)
     o = _merge_heads(jnp.einsum("bhij,bhjd->bhid", p, v))
@@ -151,7 +154,7 @@ def _attention_rule(x, w_qkv, w_proj, heads):
 
 
 def _attention_fwd(x, w_qkv, w_proj, heads):
-    return _forward_saved(x, w_qkv, w_proj, heads)
+    return attention_forward(x, w_qkv, w_proj, heads)
 
 
 def _attention_bwd(heads, saved, g):

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 
 #: Added to the variance inside the square root (Algorithm 1); the paper gives no value.
 EPSILON = 1e-5
@@ -88,7 +88,7 @@ def _axes(x: jax.Array) -> tuple[int, ...]:
     return tuple(range(x.ndim - 1))
 
 
-def _per_channel(v: ArrayLike, ndim: int) -> jax.Array:
+def per_channel(v: ArrayLike, ndim: int) -> jax.Array:
     """``[C]`` -> ``[1, ..., 1, C]`` of rank ``ndim``, to broadcast explicitly."""
     v = jnp.asarray(v)
     return v.reshape((1,) * (ndim - 1) + v.shape)
@@ -98,7 +98,7 @@ def batch_statistics(x: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """The mini-batch mean and (biased, ``1/m``) variance of each channel, ``([C], [C])``."""
     x = jnp.asarray(x)
     mean = jnp.mean(x, axis=_axes(x))
-    return mean, jnp.mean(jnp.square(x - _per_channel(mean, x.ndim)), axis=_axes(x))
+    return mean, jnp.mean(jnp.square(x - per_channel(mean, x.ndim)), axis=_axes(x))
 
 
 def _check_training(x: ArrayLike, params: BatchNormParams, epsilon: float) -> int:
@@ -113,11 +113,11 @@ def _check_training(x: ArrayLike, params: BatchNormParams, epsilon: float) -> in
     return m
 
 
-def _normalise(x: jax.Array, epsilon: float) -> tuple[jax.Array, jax.Array]:
+def normalise(x: jax.Array, epsilon: float) -> tuple[jax.Array, jax.Array]:
     """``(xhat, 1/s)`` with ``s = sqrt(var + eps)`` per channel."""
     mean, var = batch_statistics(x)
-    inv_s = _per_channel(jax.lax.rsqrt(var + epsilon), x.ndim)
-    return (x - _per_channel(mean, x.ndim)) * inv_s, inv_s
+    inv_s = per_channel(jax.lax.rsqrt(var + epsilon), x.ndim)
+    return (x - per_channel(mean, x.ndim)) * inv_s, inv_s
 
 
 def batch_norm(x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILON) -> jax.Array:
@@ -137,19 +137,20 @@ def batch_norm(x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILO
     """
     _check_training(x, params, epsilon)
     x = jnp.asarray(x)
-    xhat, _ = _normalise(x, epsilon)
-    return _per_channel(params.scale, x.ndim) * xhat + _per_channel(params.shift, x.ndim)
+    xhat, _ = normalise(x, epsilon)
+    return per_channel(params.scale, x.ndim) * xhat + per_channel(params.shift, x.ndim)
 
 
-def _backward(
+def batch_norm_backward(
     xhat: jax.Array, inv_s: jax.Array, scale: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, BatchNormParams]:
+    """The backward pass from the saved ``x̂`` and ``1/s`` (see :func:`batch_norm_grad`)."""
     axes, n = _axes(g), g.ndim
     m = math.prod(g.shape[:-1])
     sum_g = jnp.sum(g, axis=axes)
     sum_g_xhat = jnp.sum(g * xhat, axis=axes)
-    dx = (_per_channel(scale, n) * inv_s / m) * (
-        m * g - _per_channel(sum_g, n) - xhat * _per_channel(sum_g_xhat, n)
+    dx = (per_channel(scale, n) * inv_s / m) * (
+        m * g - per_channel(sum_g, n) - xhat * per_channel(sum_g_xhat, n)
     )
     return dx, BatchNormParams(sum_g_xhat, sum_g)
 
@@ -181,8 +182,8 @@ def batch_norm_grad(
     """
     _check_training(x, params, epsilon)
     x, g = jnp.asarray(x), jnp.asarray(g)
-    xhat, inv_s = _normalise(x, epsilon)
-    return _backward(xhat, inv_s, jnp.asarray(params.scale), g)
+    xhat, inv_s = normalise(x, epsilon)
+    return batch_norm_backward(xhat, inv_s, jnp.asarray(params.scale), g)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -191,13 +192,13 @@ def _batch_norm_rule(x, scale, shift, epsilon):
 
 
 def _batch_norm_fwd(x, scale, shift, epsilon):
-    xhat, inv_s = _normalise(x, epsilon)
-    y = _per_channel(scale, x.ndim) * xhat + _per_channel(shift, x.ndim)
+    xhat, inv_s = normalise(x, epsilon)
+    y = per_channel(scale, x.ndim) * xhat + per_channel(shift, x.ndim)
     return y, (xhat, inv_s, scale)
 
 
 def _batch_norm_bwd(epsilon, saved, g):
-    dx, dparams = _backward(*saved, g)
+    dx, dparams = batch_norm_backward(*saved, g)
     return dx, dparams.scale, dparams.shift
 
 
@@ -256,18 +257,18 @@ def batch_norm_eval(
     _check_stats(stats, channels)
     x = jnp.asarray(x)
     n = x.ndim
-    inv_s = _per_channel(jax.lax.rsqrt(jnp.asarray(stats.var) + epsilon), n)
-    centred = x - _per_channel(stats.mean, n)
-    return _per_channel(params.scale, n) * centred * inv_s + _per_channel(params.shift, n)
+    inv_s = per_channel(jax.lax.rsqrt(jnp.asarray(stats.var) + epsilon), n)
+    centred = x - per_channel(stats.mean, n)
+    return per_channel(params.scale, n) * centred * inv_s + per_channel(params.shift, n)
 
 
 def _eval_backward(x, scale, mean, var, g, epsilon):
     axes, n = _axes(g), g.ndim
     inv_s = jax.lax.rsqrt(var + epsilon)
-    centred = x - _per_channel(mean, n)
+    centred = x - per_channel(mean, n)
     sum_g = jnp.sum(g, axis=axes)
     sum_g_centred = jnp.sum(g * centred, axis=axes)
-    dx = g * _per_channel(scale * inv_s, n)
+    dx = g * per_channel(scale * inv_s, n)
     dparams = BatchNormParams(sum_g_centred * inv_s, sum_g)
     dstats = BatchNormStats(-scale * inv_s * sum_g, -0.5 * scale * inv_s**3 * sum_g_centred)
     return dx, dparams, dstats

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 
 
 def _check_keep_prob(keep_prob: float) -> None:

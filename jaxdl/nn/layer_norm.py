@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn.backward import register
 
 #: PyTorch's ``F.layer_norm`` default, which nanoGPT uses.
 EPS = 1e-5
@@ -31,7 +31,7 @@ def _check(x: ArrayLike, w: ArrayLike) -> None:
         )
 
 
-def _normalise(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+def normalise(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     """``(x̂, r)``: the normalised input and the reciprocal standard deviation ``[..., 1]``."""
     mu = jnp.mean(x, axis=-1, keepdims=True)
     centred = x - mu
@@ -51,7 +51,7 @@ def layer_norm(x: ArrayLike, w: ArrayLike) -> jax.Array:
     """
     _check(x, w)
     x, w = jnp.asarray(x), jnp.asarray(w)
-    return _normalise(x)[0] * _gain(w, x.ndim)
+    return normalise(x)[0] * _gain(w, x.ndim)
 
 
 def _gain(w: jax.Array, rank: int) -> jax.Array:
@@ -87,7 +87,7 @@ def layer_norm_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array
     """
     _check(x, w)
     x, w, g = jnp.asarray(x), jnp.asarray(w), jnp.asarray(g)
-    x_hat, rstd = _normalise(x)
+    x_hat, rstd = normalise(x)
     return layer_norm_backward(x_hat, rstd, w, g)
 
 
@@ -97,7 +97,7 @@ def _layer_norm_rule(x: jax.Array, w: jax.Array) -> jax.Array:
 
 
 def _layer_norm_fwd(x, w):
-    x_hat, rstd = _normalise(x)
+    x_hat, rstd = normalise(x)
     return x_hat * _gain(w, x.ndim), (x_hat, rstd, w)
 
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 from jaxdl.validate import require_rank
 
 #: TensorFlow's / TFLearn's local response normalisation defaults.

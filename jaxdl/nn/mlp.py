@@ -18,9 +18,9 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
 from jaxdl.nn._matmul import matmul_rows, weight_grad
-from jaxdl.nn.backward import register
 from jaxdl.validate import require_rank
 
 _SQRT_HALF = 1 / math.sqrt(2)

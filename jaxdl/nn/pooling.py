@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.nn.backward import register
+from jaxdl.backward import register
 from jaxdl.validate import require_rank
 
 

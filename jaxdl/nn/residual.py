@@ -40,9 +40,9 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxdl.activations import relu, relu_grad
+from jaxdl.backward import register
 from jaxdl.nn import batch_norm as bn
 from jaxdl.nn.affine import conv2d, conv2d_grad
-from jaxdl.nn.backward import register
 
 
 class BlockParams(NamedTuple):
@@ -182,12 +182,12 @@ def _forward_saving(x, params, stride, residual, epsilon):
     """Training-mode forward that keeps what the hand backward needs."""
     c_out = params.w1.shape[3]
     a1 = _conv(x, params.w1, stride)
-    xhat1, inv_s1 = bn._normalise(a1, epsilon)
-    z1 = bn._per_channel(params.bn1.scale, 4) * xhat1 + bn._per_channel(params.bn1.shift, 4)
+    xhat1, inv_s1 = bn.normalise(a1, epsilon)
+    z1 = bn.per_channel(params.bn1.scale, 4) * xhat1 + bn.per_channel(params.bn1.shift, 4)
     h = relu(z1)
     a2 = _conv(h, params.w2, 1)
-    xhat2, inv_s2 = bn._normalise(a2, epsilon)
-    z2 = bn._per_channel(params.bn2.scale, 4) * xhat2 + bn._per_channel(params.bn2.shift, 4)
+    xhat2, inv_s2 = bn.normalise(a2, epsilon)
+    z2 = bn.per_channel(params.bn2.scale, 4) * xhat2 + bn.per_channel(params.bn2.shift, 4)
     pre = z2 + shortcut(x, c_out, stride) if residual else z2
     return relu(pre), (x, params, z1, h, xhat1, inv_s1, xhat2, inv_s2, pre)
 
@@ -195,10 +195,10 @@ def _forward_saving(x, params, stride, residual, epsilon):
 def _backward(saved, g, stride, residual):
     x, params, z1, h, xhat1, inv_s1, xhat2, inv_s2, pre = saved
     r = g * relu_grad(pre)  # through the last ReLU; the sum passes r to both branches
-    da2, dbn2 = bn._backward(xhat2, inv_s2, params.bn2.scale, r)
+    da2, dbn2 = bn.batch_norm_backward(xhat2, inv_s2, params.bn2.scale, r)
     dh, dw2 = _conv_grad(h, params.w2, da2, 1)
     dz1 = dh * relu_grad(z1)
-    da1, dbn1 = bn._backward(xhat1, inv_s1, params.bn1.scale, dz1)
+    da1, dbn1 = bn.batch_norm_backward(xhat1, inv_s1, params.bn1.scale, dz1)
     dx, dw1 = _conv_grad(x, params.w1, da1, stride)
     if residual:
         dx = dx + shortcut_grad(r, x.shape, stride)  # the +1 path

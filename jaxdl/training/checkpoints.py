@@ -33,10 +33,11 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-CHECKPOINT_DIR = "checkpoints"
+from jaxdl.training import rundir
+from jaxdl.training.rundir import CHECKPOINT_DIR, PARTIAL
+
 KEEP = 2  # the newest checkpoint, and the one to fall back to if it is damaged
 MANIFEST = "sha256.json"
-PARTIAL = ".partial-"  # prefix of a save in progress, renamed to the epoch once complete
 _PARTIAL = PARTIAL
 
 #: Test hook: ``"<epoch>:<stage>"`` makes the process SIGKILL itself while saving that epoch,
@@ -164,8 +165,6 @@ class Checkpoints:
     """
 
     def __init__(self, run_dir: str | Path):
-        from jaxdl.training import rundir
-
         self.run_dir = Path(run_dir)
         self.root = self.run_dir / CHECKPOINT_DIR
         self.root.mkdir(parents=True, exist_ok=True)
@@ -271,8 +270,6 @@ class Checkpoints:
 
     def close(self) -> None:
         """Release the run directory's lock, if this process holds it."""
-        from jaxdl.training import rundir
-
         rundir.release(self.run_dir)
 
 
@@ -282,12 +279,6 @@ def decode(files: dict[str, bytes], like_state: Any, like_params: Any, *, name: 
     state = _npz_tree(files["state.npz"], like_state, name=f"{name}/state.npz")
     best = _npz_tree(files["best_params.npz"], like_params, name=f"{name}/best_params.npz")
     return Restored(int(meta["epoch"]), state, best, meta, ())
-
-
-def has_checkpoints(run_dir: str | Path) -> bool:
-    """Whether ``run_dir`` holds checkpoint directories of a run (damaged or not)."""
-    root = Path(run_dir) / CHECKPOINT_DIR
-    return root.is_dir() and any(p.is_dir() and p.name.isdigit() for p in root.iterdir())
 
 
 def load_best_params(run_dir: str | Path, like: Any) -> Any:

@@ -249,8 +249,7 @@ def fed_chunks(fed_chunk, train, plan, state, batch_sharding):
     the chunk's batches that this process's devices hold. Compiles before returning.
     """
     from jaxdl.data.batches import Batch
-    from jaxdl.training.loop import epoch_keys
-    from jaxdl.training.step import epoch_order
+    from jaxdl.training.step import epoch_keys, epoch_order
 
     chunk_steps, steps = plan.chunk_steps, np.int32(plan.steps)
 

@@ -25,20 +25,26 @@ import numpy as np
 from jaxdl import interrupts
 from jaxdl.errors import DivergenceError, TrainingInterrupted, first_non_finite
 from jaxdl.models import Model
-from jaxdl.training import distributed, sharding
+from jaxdl.training import distributed, rundir, sharding
+from jaxdl.training.checkpoints import Checkpoints, decode
+from jaxdl.training.metrics import MetricsWriter
 from jaxdl.training.recipe import Recipe
+from jaxdl.training.resume import check_same_settings
 from jaxdl.training.step import (
     Batch,
     TrainState,
     check_backward,
+    epoch_keys,
     epoch_order,
     init_state,
+    keys,
     make_evaluate,
     make_fed_train_chunk,
     make_optimizer,
     make_train_chunk,
     make_train_step,
 )
+from jaxdl.training.trainer import Progress, ProgressBar
 
 PyTree = Any
 
@@ -63,43 +69,6 @@ class FitResult(NamedTuple):
     stopped_early: bool  # True when the patience ran out before the last epoch
     compile_seconds: float  # compiling the train chunk and the evaluation (this session)
     images_per_second: float  # training throughput over this session's epochs
-
-
-class RunKeys(NamedTuple):
-    """The three independent keys of a run, all from ``key(seed)``."""
-
-    init: jax.Array  # the model's initial parameters
-    train: jax.Array  # folded with the epoch number: shuffles and dropout
-    split: jax.Array  # the train/validation split of the data
-
-
-def keys(seed: int) -> RunKeys:
-    """``RunKeys`` of a run: ``split(key(seed), 3)``."""
-    init, train, split = jax.random.split(jax.random.key(seed), 3)
-    return RunKeys(init, train, split)
-
-
-def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
-    """``(shuffle_key, dropout_key)`` of 1-based ``epoch``: ``split(fold_in(train_key, epoch))``."""
-    shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(train_key, epoch))
-    return shuffle_key, dropout_key
-
-
-def prepare_run_dir(run_dir: str | Path, *, resume: bool) -> Path:
-    """Create ``run_dir``, prove it writable and lock it, before any training step.
-
-    See :func:`jaxdl.training.rundir.prepare` (one writer per run directory; a new run never
-    overwrites a run, a resumed one must find one).
-    """
-    from jaxdl.training import rundir  # [issue 23: the run directory's lock lives there]
-
-    return rundir.prepare(run_dir, resume=resume)
-
-
-def _release_run_dir(run_dir: str | Path) -> None:
-    from jaxdl.training import rundir
-
-    rundir.release(run_dir)
 
 
 def _check_data(name: str, data: Batch) -> Batch:
@@ -288,8 +257,6 @@ class _RunDirectory:
     """The run directory of process 0: its checkpoints and metrics (``None``: write nothing)."""
 
     def __init__(self, plan: _Plan, path: Path, defining: dict[str, Any]):
-        from jaxdl.training.checkpoints import Checkpoints
-
         self.plan, self.path, self.defining = plan, path, defining
         self.checkpoints = Checkpoints(path)
         self.writer = None
@@ -307,8 +274,6 @@ class _RunDirectory:
         return notes
 
     def open_metrics(self, history: list[dict[str, Any]]) -> None:
-        from jaxdl.training.metrics import MetricsWriter
-
         self.writer = MetricsWriter(self.path, history)
 
     def save(self, progress: _Progress) -> None:
@@ -343,14 +308,14 @@ def _open_run(
     primary, directory, error, notes = distributed.is_primary(), None, None, []
     if primary:
         try:
-            path = prepare_run_dir(run_dir, resume=resume)
+            path = rundir.prepare(run_dir, resume=resume)
             defining = _defining_settings(plan, state.params, settings)
             directory = _RunDirectory(plan, path, defining)
             if resume and directory.checkpoints.latest_epoch() is not None:
                 notes = directory.restore(progress)
         except ValueError as refused:
             error = refused
-            _release_run_dir(run_dir)  # [issue 23: a refused run leaves the directory unlocked]
+            rundir.release(run_dir)  # a refused run leaves the directory unlocked
     distributed.raise_everywhere(error)
     if distributed.is_multiprocess():  # process 0 read the checkpoint; the others take its values
         restored = distributed.broadcast_json(progress.meta(plan.recipe, {}) if primary else None)
@@ -489,19 +454,8 @@ def _defining_settings(plan: _Plan, params: PyTree, settings) -> dict[str, Any]:
 def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainState):
     """``(restored, notes)``: the newest checkpoint that verifies, once its defining settings
     are known to match, and one line per newer, damaged checkpoint it skipped."""
-    from jaxdl.training.checkpoints import decode
-
     epoch, files, notes = checkpoints.newest_good()
-    saved = json.loads(files["meta.json"]).get("settings", {})
-    changed = [key for key in defining if saved.get(key) != defining[key]]
-    if changed:
-        raise ValueError(
-            f"cannot resume {str(run_dir)!r}: this run used "
-            + ", ".join(f"{key}={saved.get(key)!r}" for key in changed)
-            + "; you asked for "
-            + ", ".join(f"{key}={defining[key]!r}" for key in changed)
-            + "; resume with the same settings, or choose another run directory"
-        )
+    check_same_settings(json.loads(files["meta.json"]).get("settings", {}), defining, run_dir)
     restored = decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
     return restored, list(notes)
 
@@ -585,8 +539,6 @@ class _EpochBar:
     """The epoch's losses and right answers as the host reads them, and its progress bar."""
 
     def __init__(self, epoch: int, plan: _Plan, progress: bool):
-        from jaxdl.training.trainer import Progress, ProgressBar
-
         self.epoch, self.plan, self.losses, self.correct = epoch, plan, [], 0
         desc = f"epoch {epoch}/{plan.recipe.epochs}"
         per_step = plan.recipe.batch_size

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl.models import Model
-from jaxdl.training.loop import FitResult, fit, keys
+from jaxdl.training.loop import FitResult, fit
 from jaxdl.training.recipe import Recipe
-from jaxdl.training.step import Batch, make_evaluate
+from jaxdl.training.step import Batch, keys, make_evaluate
 
 
 def load_model(name: str) -> Model:

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Literal
 
-from jaxdl.nn.backward import BACKWARDS, Backward
+from jaxdl.backward import BACKWARDS, Backward
 from jaxdl.validate import (
     BATCH,
     EPOCHS,

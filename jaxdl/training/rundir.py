@@ -28,6 +28,11 @@ from pathlib import Path
 from jaxdl.validate import writable_directory
 
 LOCK_FILE = ".jaxdl-lock"
+#: The run directory's layout: checkpoints live in ``<run_dir>/checkpoints/<epoch>``
+#: (:mod:`jaxdl.training.checkpoints` writes them); a save in progress is
+#: ``checkpoints/.partial-<epoch>`` until it is renamed into place.
+CHECKPOINT_DIR = "checkpoints"
+PARTIAL = ".partial-"
 
 #: Open lock files of the directories this process holds, by resolved path.
 _held: dict[Path, int] = {}
@@ -117,14 +122,18 @@ def release(run_dir: str | Path) -> None:
         os.close(fd)  # closing the only descriptor releases the flock
 
 
+def has_checkpoints(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds checkpoint directories of a run (damaged or not)."""
+    root = Path(run_dir) / CHECKPOINT_DIR
+    return root.is_dir() and any(p.is_dir() and p.name.isdigit() for p in root.iterdir())
+
+
 def has_run(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` holds a run to continue: a checkpoint (damaged or not).
 
     A run stopped before its first checkpoint leaves nothing to continue: a new run may start
     there (and ``--resume`` is refused).
     """
-    from jaxdl.training.checkpoints import has_checkpoints
-
     return has_checkpoints(run_dir)
 
 
@@ -192,8 +201,6 @@ def remove_partial_saves(run_dir: str | Path) -> None:
     """Delete the ``.partial-`` checkpoints a killed save left (only under this process's lock)."""
     import shutil
 
-    from jaxdl.training.checkpoints import CHECKPOINT_DIR, PARTIAL
-
     if not holds(run_dir):
         return
     root = Path(run_dir) / CHECKPOINT_DIR
@@ -203,11 +210,14 @@ def remove_partial_saves(run_dir: str | Path) -> None:
 
 
 __all__ = [
+    "CHECKPOINT_DIR",
     "LOCK_FILE",
+    "PARTIAL",
     "RunDirBusy",
     "acquire",
     "check_contents",
     "check_creatable",
+    "has_checkpoints",
     "has_run",
     "holder",
     "holds",

@@ -32,6 +32,26 @@ from jaxdl.optim import TrainState, apply_gradients, init_train_state
 PyTree = Any
 
 
+class RunKeys(NamedTuple):
+    """The three independent keys of a run, all from ``key(seed)``."""
+
+    init: jax.Array  # the model's initial parameters
+    train: jax.Array  # folded with the epoch number: shuffles and dropout
+    split: jax.Array  # the train/validation split of the data
+
+
+def keys(seed: int) -> RunKeys:
+    """``RunKeys`` of a run: ``split(key(seed), 3)``."""
+    init, train, split = jax.random.split(jax.random.key(seed), 3)
+    return RunKeys(init, train, split)
+
+
+def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
+    """``(shuffle_key, dropout_key)`` of 1-based ``epoch``: ``split(fold_in(train_key, epoch))``."""
+    shuffle_key, dropout_key = jax.random.split(jax.random.fold_in(train_key, epoch))
+    return shuffle_key, dropout_key
+
+
 class StepMetrics(NamedTuple):
     """What one step reports (per-step values, stacked to ``[K]`` by a chunk)."""
 

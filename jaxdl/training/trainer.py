@@ -33,22 +33,11 @@ import numpy as np
 import optax
 
 from jaxdl import interrupts
-from jaxdl.data.batches import shuffled_batch_indices
+from jaxdl.data.batches import Feed, shuffled_batch_indices
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
 
 PyTree = Any
-
-
-class Feed(NamedTuple):
-    """Where each step's batch comes from, inside the compiled loop.
-
-    ``next(state) -> (state, batch)`` must be a pure, jittable function; ``state`` (any
-    pytree of arrays: a PRNG key, a position, the data itself) is carried from step to step.
-    """
-
-    state: PyTree
-    next: Callable[[PyTree], tuple[PyTree, PyTree]]
 
 
 def _same_batch(batch: PyTree) -> tuple[PyTree, PyTree]:

@@ -93,3 +93,15 @@ def test_python_dash_m_entry_point():
         [sys.executable, "-m", "jaxdl", "list"], capture_output=True, text=True, check=True
     )
     assert "gradient-descent" in done.stdout
+
+
+def test_the_tour_says_where_a_chapter_s_hand_gradients_are_checked():
+    """A chapter whose hand rules are its ops' checks none in its own run: the tour names
+    `jaxdl check` instead of printing "0 ok" (read as "nothing checked")."""
+    from types import SimpleNamespace
+
+    from jaxdl.cli.run import _checked
+
+    assert _checked(SimpleNamespace(checks=[], checks_passed=True)) == "its ops': jaxdl check"
+    assert _checked(SimpleNamespace(checks=[1, 2], checks_passed=True)) == "2 checked, ok"
+    assert _checked(SimpleNamespace(checks=[1], checks_passed=False)) == "FAILED"

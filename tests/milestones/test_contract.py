@@ -44,8 +44,10 @@ def test_chapter_has_a_test_module_a_demo_and_a_docs_page(milestone):
 
 def test_no_stray_chapter_files():
     registered = {_stem(m) for m in milestones.MILESTONES}
-    modules = {p.stem for p in (ROOT / "jaxdl" / "milestones").glob("*.py")} - {"__init__"}
-    assert modules == registered
+    here = ROOT / "jaxdl" / "milestones"
+    modules = {p.stem for p in here.glob("*.py")} - {"__init__"}
+    packages = {p.parent.name for p in here.glob("*/__init__.py")}
+    assert modules | packages == registered
     assert {p.stem for p in (ROOT / "demos").glob("*.py")} == registered
     assert {p.stem for p in (ROOT / "docs" / "chapters").glob("*.md")} == registered
 
@@ -68,31 +70,52 @@ def test_readme_table_lists_every_milestone_in_order():
         assert year.startswith(str(m.year)[:3]), (m.name, year)  # "1950s" for the 1950s
 
 
-def test_a_copied_chapter_is_picked_up_by_list_check_and_the_docs(tmp_path):
-    """A new chapter is its module, test, demo and docs page: nothing else changes."""
+COPIES = [
+    # a chapter that is one module, and one that is a package (its own modules inside)
+    pytest.param("gradient_descent.py", '"gradient-descent",\n    1909,', "gradient-ascent", 1910,
+                 "gradient_descent", id="module"),
+    pytest.param("transformer", '"transformer",\n    2017,', "gpt-two", 2019, "transformer",
+                 id="package"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("source, declared, name, year, original", COPIES)
+def test_a_copied_chapter_is_picked_up_by_list_check_and_the_docs(
+    tmp_path, source, declared, name, year, original
+):
+    """A new chapter is its module (or package), test, demo and docs page: nothing else
+    changes."""
     import functools
     import json
+    import re
     import shutil
     import subprocess
     import sys
 
+    stem = name.replace("-", "_")
     tree = tmp_path / "tree"
     shutil.copytree(ROOT / "jaxdl", tree / "jaxdl", ignore=shutil.ignore_patterns("__pycache__"))
-    source = (ROOT / "jaxdl" / "milestones" / "gradient_descent.py").read_text(encoding="utf-8")
-    copy = source.replace('"gradient-descent",\n    1909,', '"gradient-ascent",\n    1910,')
-    assert copy != source
-    (tree / "jaxdl" / "milestones" / "gradient_ascent.py").write_text(copy, encoding="utf-8")
-    for folder, name in (("tests/milestones", "test_{}.py"), ("demos", "{}.py")):
+    chapters = tree / "jaxdl" / "milestones"
+    if source.endswith(".py"):
+        declaring, copied = chapters / source, chapters / f"{stem}.py"
+        shutil.copy(declaring, copied)
+    else:
+        shutil.copytree(chapters / source, chapters / stem)
+        declaring, copied = chapters / source / "__init__.py", chapters / stem / "__init__.py"
+    text = declaring.read_text(encoding="utf-8")
+    renamed = text.replace(declared, f'"{name}",\n    {year},')
+    assert renamed != text
+    copied.write_text(renamed, encoding="utf-8")
+    for folder, file in (("tests/milestones", "test_{}.py"), ("demos", "{}.py")):
         (tree / folder).mkdir(parents=True)
-        shutil.copy(ROOT / folder / name.format("gradient_descent"),
-                    tree / folder / name.format("gradient_ascent"))  # fmt: skip
+        shutil.copy(ROOT / folder / file.format(original), tree / folder / file.format(stem))
 
     code = (
         "import json, jax, sys\n"
         f"sys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
         "import jaxdl_site\n"
         "from jaxdl import milestones\n"
-        "chapter = milestones.get('gradient-ascent').load()\n"
+        f"chapter = milestones.get({name!r}).load()\n"
         "checks = [c.name for c in chapter.gradient_checks(key=jax.random.key(0))]\n"
         "print(json.dumps([jaxdl_site.chapter_docnames(), checks]))\n"
     )
@@ -100,8 +123,8 @@ def test_a_copied_chapter_is_picked_up_by_list_check_and_the_docs(tmp_path):
     run = functools.partial(subprocess.run, cwd=tree, env=env, capture_output=True, text=True)
     out = run([sys.executable, "-c", code], check=True).stdout
     toctree, checks = json.loads(out)
-    at = toctree.index("chapters/gradient_descent")
-    assert toctree[at + 1] == "chapters/gradient_ascent"  # the docs' toctree, in date order
+    at = toctree.index(f"chapters/{original}")
+    assert toctree[at + 1] == f"chapters/{stem}"  # the docs' toctree, in date order
     assert checks  # its gradient checks (jaxdl check runs every chapter's)
     listed = run([sys.executable, "-m", "jaxdl", "list"], check=True).stdout
-    assert "gradient-ascent    1910" in listed
+    assert re.search(rf"^{name} +{year} ", listed, re.MULTILINE), listed

@@ -12,18 +12,19 @@ from jax.test_util import check_grads
 
 from jaxdl.cli import main
 from jaxdl.milestones import elman_rnn
+from jaxdl.nn import recurrent
 from tests.scripts import load_script
 from tests.trees import assert_trees_match
 
 # A few fixed (T, B, I, H, O) shapes: each compiles once, Hypothesis varies the values.
 SHAPES = [(1, 1, 1, 1, 1), (2, 3, 2, 4, 1), (7, 2, 3, 3, 2)]
 
-_seq_loss = jax.jit(elman_rnn.elman_sequence_loss)
-_seq_hand = jax.jit(elman_rnn.elman_sequence_loss_grad)
-_seq_auto = jax.jit(jax.grad(elman_rnn.elman_sequence_loss))
-_last_loss = jax.jit(elman_rnn.elman_last_step_mse)
-_last_hand = jax.jit(elman_rnn.elman_last_step_mse_grad)
-_last_auto = jax.jit(jax.grad(elman_rnn.elman_last_step_mse))
+_seq_loss = jax.jit(recurrent.elman_sequence_loss)
+_seq_hand = jax.jit(recurrent.elman_sequence_loss_grad)
+_seq_auto = jax.jit(jax.grad(recurrent.elman_sequence_loss))
+_last_loss = jax.jit(recurrent.elman_last_step_mse)
+_last_hand = jax.jit(recurrent.elman_last_step_mse_grad)
+_last_auto = jax.jit(jax.grad(recurrent.elman_last_step_mse))
 
 
 def _problem(shape, seed, scale):
@@ -34,7 +35,7 @@ def _problem(shape, seed, scale):
 def _draw(key, scale, shape):
     t, b, i, h, o = shape
     k_p, k_x, k_y, k_w = jax.random.split(key, 4)
-    params = elman_rnn.init_elman(key=k_p, inputs=i, hidden=h, outputs=o, dtype=jnp.float64)
+    params = recurrent.init_elman(key=k_p, inputs=i, hidden=h, outputs=o, dtype=jnp.float64)
     # Larger recurrent weights too, so that saturated and chaotic regimes are both exercised.
     params = params._replace(w_hh=scale * params.w_hh, b_h=0.3 * jax.random.normal(k_w, (h,)))
     xs = jax.random.normal(k_x, (t, b, i), jnp.float64)
@@ -62,7 +63,7 @@ def test_hand_bptt_finite_differences():
     # jax's finite-difference checker on the loss whose jax.grad the hand BPTT matches above;
     # gradcheck.check_gradient (hand vs finite differences) runs in test_elman_learns...
     params, xs, ys = _problem(SHAPES[2], 3, 1.0)
-    check_grads(jax.jit(lambda p: elman_rnn.elman_sequence_loss(p, xs, ys)), (params,), 1, ["rev"])
+    check_grads(jax.jit(lambda p: recurrent.elman_sequence_loss(p, xs, ys)), (params,), 1, ["rev"])
     hand = _seq_hand(params, xs, ys)
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     direction = jax.random.normal(jax.random.key(0), flat.shape, jnp.float64)
@@ -79,11 +80,11 @@ def test_hand_bptt_finite_differences():
 def test_bptt_rejects_wrong_shapes():
     params, xs, ys = _problem(SHAPES[1], 0, 1.0)
     with pytest.raises(ValueError, match=r"d_outputs must have shape \(2, 3, 1\)"):
-        elman_rnn.elman_bptt(params, xs, ys[:1])
+        recurrent.elman_bptt(params, xs, ys[:1])
     with pytest.raises(ValueError, match=r"xs must have shape \[T, B, 2\]"):
-        elman_rnn.elman_forward(params, xs[..., :1])
+        recurrent.elman_forward(params, xs[..., :1])
     with pytest.raises(ValueError, match="predictions have shape"):
-        elman_rnn.elman_sequence_loss(params, xs, ys[..., 0])
+        recurrent.elman_sequence_loss(params, xs, ys[..., 0])
 
 
 def test_temporal_xor_stream():
@@ -144,7 +145,7 @@ def test_xor_stream_every_third_bit_is_the_xor():
 )
 def test_elmans_rule_equals_jax_grad_with_the_context_held_fixed(seed, scale, x, target):
     rng = np.random.default_rng(seed)
-    params = elman_rnn.ElmanParams(
+    params = recurrent.ElmanParams(
         *(scale * rng.uniform(-1, 1, s) for s in ((1, 2), (2, 2), (2,), (2, 1), (1,)))
     )
     context = rng.uniform(0, 1, (2,))

@@ -10,6 +10,8 @@ from jax.test_util import check_grads
 
 from jaxdl.cli import main
 from jaxdl.milestones import lstm
+from jaxdl.milestones.lstm import paper as lstm_paper
+from jaxdl.nn import recurrent
 from tests.scripts import load_script
 from tests.trees import assert_trees_match
 
@@ -17,15 +19,15 @@ from tests.trees import assert_trees_match
 # per-sequence lengths (padding) within it.
 SHAPES = [(1, 1, 1, 1, 1), (4, 3, 2, 3, 1), (7, 2, 1, 5, 2)]
 
-_hand = jax.jit(lstm.lstm_mse_grad)
-_auto = jax.jit(jax.grad(lstm.lstm_mse_reference, argnums=(0, 1)))
+_hand = jax.jit(recurrent.lstm_mse_grad)
+_auto = jax.jit(jax.grad(recurrent.lstm_mse_reference, argnums=(0, 1)))
 
 
 def _lstm_problem(shape, seed, scale, bias, lengths):
     """float64 weights and data drawn on the host (no per-shape compile for the draw)."""
     t, b, i, h, o = shape
     rng = np.random.default_rng(seed)
-    params = lstm.LSTMParams(
+    params = recurrent.LSTMParams(
         w_x=rng.normal(0, 1 / np.sqrt(i), (i, 4 * h)),
         w_h=rng.normal(0, scale / np.sqrt(h), (h, 4 * h)),
         b=rng.normal(bias, 1.0, (4 * h,)),
@@ -58,11 +60,13 @@ def test_hand_lstm_bptt_equals_jax_grad(shape, seed, scale, bias, lengths):
 
 def test_hand_lstm_bptt_finite_differences_engine_and_padding():
     params, xs, ys, n = _lstm_problem(SHAPES[2], 1, 1.0, 0.0, [7, 3])
-    check_grads(jax.jit(lambda p: lstm.lstm_mse_reference(p, xs, ys, n)), (params,), 1, ["rev"])
+    check_grads(
+        jax.jit(lambda p: recurrent.lstm_mse_reference(p, xs, ys, n)), (params,), 1, ["rev"]
+    )
     # jax.grad through lstm_hidden runs its custom_vjp rule: the hand BPTT, not autodiff.
     engine = jax.jit(
         jax.grad(
-            lambda p, x: jnp.mean((lstm.lstm_hidden(p, x, n) @ p.w_y + p.b_y[None] - ys) ** 2),
+            lambda p, x: jnp.mean((recurrent.lstm_hidden(p, x, n) @ p.w_y + p.b_y[None] - ys) ** 2),
             (0, 1),
         )
     )
@@ -77,11 +81,11 @@ def test_hand_lstm_bptt_finite_differences_engine_and_padding():
 
 def test_lstm_bptt_rejects_wrong_shapes():
     params, xs, ys, n = _lstm_problem(SHAPES[1], 0, 1.0, 0.0, [4])
-    trace = lstm.lstm_trace(params, xs, n)
+    trace = recurrent.lstm_trace(params, xs, n)
     with pytest.raises(ValueError, match=r"d_h must have shape \(3, 3\)"):
-        lstm.lstm_bptt(params, xs, trace, jnp.zeros((3, 2)))
+        recurrent.lstm_bptt(params, xs, trace, jnp.zeros((3, 2)))
     with pytest.raises(ValueError, match=r"xs must have shape \[T, B, 2\]"):
-        lstm.lstm_trace(params, xs[..., :1])
+        recurrent.lstm_trace(params, xs[..., :1])
 
 
 def test_adding_problem_data():
@@ -208,17 +212,17 @@ def test_adding_problem_1997_is_the_papers_task():
 def test_success_rule_needs_a_clean_window_and_a_small_mean():
     wrong = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0])
     small = np.full(9, 0.001)
-    assert lstm._success_step(small, wrong, 3) == 4  # steps 1..3 clean
-    assert lstm._success_step(small, wrong, 4) == 9  # steps 5..8 clean
-    assert lstm._success_step(small, wrong, 10) is None  # too few steps yet
+    assert lstm_paper._success_step(small, wrong, 3) == 4  # steps 1..3 clean
+    assert lstm_paper._success_step(small, wrong, 4) == 9  # steps 5..8 clean
+    assert lstm_paper._success_step(small, wrong, 10) is None  # too few steps yet
     big = small.copy()
     big[1:4] = 0.05  # clean but the mean error is not below 0.01
-    assert lstm._success_step(big, wrong, 3) == 8
+    assert lstm_paper._success_step(big, wrong, 3) == 8
     # Looking only past step counts already checked gives the same first success.
-    assert lstm._success_step(small, wrong, 4, since=6) == 9
-    assert lstm._success_step(small, wrong, 3, since=3) == 4
-    assert lstm._success_step(small, wrong, 3, since=4) == 8  # step 5 was wrong
-    assert lstm._success_step(small, wrong, 3, since=9) is None
+    assert lstm_paper._success_step(small, wrong, 4, since=6) == 9
+    assert lstm_paper._success_step(small, wrong, 3, since=3) == 4
+    assert lstm_paper._success_step(small, wrong, 3, since=4) == 8  # step 5 was wrong
+    assert lstm_paper._success_step(small, wrong, 3, since=9) is None
 
 
 def test_paper_run_reports_its_numbers_beside_the_papers(tmp_path, capsys):

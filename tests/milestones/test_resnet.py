@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jaxdl.cli import main
+from jaxdl.data.digits import pooled
 from jaxdl.milestones import resnet as chapter
 from tests.scripts import load_script
 
@@ -57,7 +58,7 @@ def test_net_layout():
     shallow = jax.eval_shape(lambda k: chapter.init_net(k, 1, (2, 3, 4)), jax.random.key(0))
     assert shallow.stages[0].rest is None
     images = np.zeros((2, 28, 28), np.uint8)
-    assert chapter.prepare(images, np.zeros(2), 16).x.shape == (2, 16, 16, 1)
+    assert pooled(images, np.zeros(2), 16).images.shape == (2, 16, 16, 1)
 
 
 def test_smooth_is_a_trailing_mean():

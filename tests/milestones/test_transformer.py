@@ -205,10 +205,49 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     assert len(resumed.losses) == 30 and resumed.evals["step"] == [0, 30, 60]
     assert_trees_match(resumed.params, whole.params)
     assert resumed.evals == whole.evals
-    with pytest.raises(ValueError, match=r"other settings \(learning_rate\)"):
+    with pytest.raises(
+        ValueError, match=r"used learning_rate=0.003; you asked for learning_rate=0.001"
+    ):
         tr.train_gpt(data, run_dir=str(tmp_path), resume=True, **{**kw, "learning_rate": 1e-3})
-    with pytest.raises(ValueError, match="already holds a run; add --resume"):
+    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         tr.run(dataclasses.replace(TINY, out=str(tmp_path)))
+
+
+def test_a_run_killed_between_saves_resumes_bit_identical(tmp_path):
+    """The Transformer's run directory is the shared one (training/resume.py): a process
+    SIGKILLed right after a checkpoint is in place resumes to the run it would have been."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from jaxdl.training.checkpoints import KILL_HOOK
+
+    # TINY's settings, checkpointed every 30 steps as the test above trains (compiled once)
+    argv = ["run", "transformer", "--steps", "60", "--eval-every", "30", "--batch", "8",
+            "--context", "16", "--layers", "1", "--width", "32", "--heads", "2", "--lr", "3e-3",
+            "--json"]  # fmt: skip
+    env = {**os.environ, KILL_HOOK: "30:rename"}  # SIGKILL itself once checkpoint 30 is saved
+    killed = subprocess.run(
+        [sys.executable, "-m", "jaxdl", *argv, "--out", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["30"]
+
+    def result(*extra):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main([*argv, *extra]) == 0
+        return json.loads(out.getvalue())["result"]
+
+    resumed = result("--out", str(tmp_path), "--resume")
+    whole = result()
+    assert resumed["evals"] == whole["evals"]  # every estimate to the last bit, step 60's too
+    assert resumed["evals"]["step"] == [0, 30, 60]
 
 
 def test_text_option_and_its_errors(tmp_path):

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jaxdl.cli import main
+from jaxdl.data import digits
 from jaxdl.milestones import zip_code as zc
 from tests.scripts import load_script
 from tests.strategies import float_arrays
@@ -47,21 +48,21 @@ def test_initial_weights_lie_within_2_4_over_the_fan_in(init, fan_ins):
 
 def test_shrink_averages_areas_and_scales_to_plus_minus_one():
     blank, ink = np.zeros((1, 28, 28), np.uint8), np.full((1, 28, 28), 255, np.uint8)
-    np.testing.assert_allclose(zc.shrink(blank), -1.0)
-    np.testing.assert_allclose(zc.shrink(ink), 1.0, rtol=1e-12)
-    a = zc._area_matrix(28, 16)
+    np.testing.assert_allclose(digits.shrink(blank), -1.0)
+    np.testing.assert_allclose(digits.shrink(ink), 1.0, rtol=1e-12)
+    a = digits._area_matrix(28, 16)
     np.testing.assert_allclose(a.sum(axis=1), 1.0)  # each output pixel is an average
     np.testing.assert_allclose(a.sum(axis=0), 16 / 28)  # each input pixel counts equally
     dot = np.zeros((1, 28, 28), np.uint8)
     dot[0, 14, 14] = 255
-    small = (zc.shrink(dot) + 1) / 2 * 255  # back to ink units: the total ink is kept
+    small = (digits.shrink(dot) + 1) / 2 * 255  # back to ink units: the total ink is kept
     assert small.sum() * (28 / 16) ** 2 == pytest.approx(255.0)
     with pytest.raises(ValueError, match="uint8"):
-        zc.shrink(np.zeros((1, 28, 28)))
+        digits.shrink(np.zeros((1, 28, 28)))
 
 
 def test_the_stand_in_data():
-    train, test = zc.load_digits()
+    train, test = digits.load_digits("sample", train_size=zc.PAPER_TRAIN, test_size=zc.PAPER_TEST)
     assert train.images.shape == (7291, 16, 16, 1) and test.images.shape == (2000, 16, 16, 1)
     assert float(train.images.min()) == -1.0 and float(train.images.max()) <= 1.0
     np.testing.assert_array_equal(jnp.argmax(train.targets, axis=1), train.labels)
@@ -180,7 +181,9 @@ def test_plot_draws_curves_kernels_and_misses(tiny_report, tmp_path):
 
 def test_training_compiles_once_per_setting_and_takes_the_paper_order(tiny_report):
     # the fixture compiled this setting (sizes, passes, method); new step sizes reuse it
-    train, test = zc.load_digits(train_size=TINY["train_size"], test_size=TINY["test_size"])
+    train, test = digits.load_digits(
+        "sample", train_size=TINY["train_size"], test_size=TINY["test_size"]
+    )
     params = zc.init_params(key=jax.random.key(0))
     before = zc._train._cache_size()
     result = zc.train(params, train, test, method="sgd", passes=2, learning_rate=0.02)
@@ -197,7 +200,7 @@ def test_training_compiles_once_per_setting_and_takes_the_paper_order(tiny_repor
 
 
 def test_newton_step_divides_by_mu_plus_the_running_curvature():
-    train, _ = zc.load_digits(train_size=2, test_size=1)
+    train, _ = digits.load_digits("sample", train_size=2, test_size=1)
     params = zc.init_params(key=jax.random.key(0))
     h = jax.tree.map(lambda p: jnp.full_like(p, 0.5), params)
     hyper = zc.Hyper(0.0, 1e-3, 0.02, 0.25)

@@ -11,9 +11,9 @@ from jaxdl.errors import DivergenceError
 from jaxdl.losses import softmax_cross_entropy as cross_entropy
 from jaxdl.training import Recipe, fit, make_optimizer, make_train_step, preset
 from jaxdl.training.checkpoints import load_best_params
-from jaxdl.training.loop import init_state, keys
+from jaxdl.training.loop import init_state
 from jaxdl.training.metrics import read_metrics
-from jaxdl.training.step import make_evaluate
+from jaxdl.training.step import keys, make_evaluate
 from tests.training import tiny_model
 from tests.trees import assert_trees_match
 

@@ -1,8 +1,8 @@
 """The one switch between hand-derived and autodiff backward passes.
 
-Every op module of :mod:`jaxdl.nn` (and :mod:`jaxdl.losses`) registers its pure forward and its
-hand rule (the same forward with the hand gradient as a ``jax.custom_vjp``) under one name. A
-network takes ``backward`` and builds itself from :func:`ops`: ``ops("hand").conv2d`` is the
+Every op module of :mod:`jaxdl.nn` (and :mod:`jaxdl.losses`), when imported, registers its pure
+forward and its hand rule (the same forward with the hand gradient as a ``jax.custom_vjp``)
+under one name. It sits below both (they import it; it imports neither). A network takes ``backward`` and builds itself from :func:`ops`: ``ops("hand").conv2d`` is the
 hand rule, ``ops("autodiff").conv2d`` the pure forward that ``jax.grad`` differentiates, and
 ``ops("auto")`` whichever :data:`BACKWARD_BY_PLATFORM` chose for the platform. A new op needs
 one :func:`register` call in its module; no table here changes.
@@ -51,15 +51,16 @@ class Ops:
         return Ops(self.backward, **{**self._replaced, **replaced})
 
     def __getattr__(self, name: str) -> Callable:
-        import jaxdl.nn  # noqa: F401  (importing the package registers every op)
-
         if name in self._replaced:
             return self._replaced[name]
         try:
             return _FORWARDS[self.backward][name]
         except KeyError:
             known = ", ".join(sorted(_FORWARDS[self.backward]))
-            raise AttributeError(f"no op {name!r}; registered ops: {known}") from None
+            raise AttributeError(
+                f"no op {name!r}; registered ops: {known} (an op registers when its module is "
+                "imported: import jaxdl.nn for every op, jaxdl.losses for the losses)"
+            ) from None
 
     def _key(self) -> tuple:
         return (self.backward, tuple(sorted(self._replaced.items(), key=lambda kv: kv[0])))
@@ -80,9 +81,15 @@ AUTODIFF = Ops("autodiff")
 HAND = Ops("hand")
 
 
+def platform_choice(by_platform: dict[str, str], platform: str | None = None) -> str:
+    """What a per-platform table (measured by a benchmark) picks for ``platform`` (default: JAX's
+    default backend); a platform it does not list gets the autodiff reference."""
+    return by_platform.get(platform or jax.default_backend(), "autodiff")
+
+
 def default_backward(platform: str | None = None) -> str:
     """The backward pass ``"auto"`` means on ``platform`` (default: JAX's default backend)."""
-    return BACKWARD_BY_PLATFORM.get(platform or jax.default_backend(), "autodiff")
+    return platform_choice(BACKWARD_BY_PLATFORM, platform)
 
 
 def ops(backward: Backward | Ops = "auto") -> Ops:

@@ -259,7 +259,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     )
     checks = [
         check_gradient(
-            f"mlp: depth-3 {name} backprop",
+            f"dense stack: depth-3 {name} backprop",
             jax.jit(lambda p, name=name: mlp_loss(p, x, y, activation=name)),
             jax.jit(lambda p, name=name: mlp_loss_grad(p, x, y, activation=name)),
             params,
@@ -269,7 +269,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     two = jax.tree.map(lambda a: a + 0.3, init_mlp(key=k_seed, sizes=(3, 4, 2), dtype=dtype))
     checks.append(
         check_gradient(
-            "mlp: seed 001 Linear-ReLU-Linear-MSE",
+            "dense stack: seed 001 Linear-ReLU-Linear-MSE",
             jax.jit(lambda p: mlp_loss(p, x, y, activation="relu")),
             jax.jit(lambda p: forward_backward(p, x, y)[1]),
             two,

@@ -35,13 +35,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
     def __init__(self, *, epoch: int, saved_epoch: int, run_dir: str | None):
         self.epoch, self.saved_epoch, self.run_dir = epoch, saved_epoch, run_dir
-        saved = (
-            "no epoch is saved"
-            if not saved_epoch
-            else "epoch 1 is saved"
-            if saved_epoch == 1
-            else f"epochs 1..{saved_epoch} are saved"
-        )
+        saved = "no epoch is saved" if not saved_epoch else f"saved after epoch {saved_epoch}"
         super().__init__(f"interrupted in epoch {epoch}; {saved}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
             "exist; give another path"
         )
     if target.exists() and not target.is_file():
-        raise ValueError(f"{option} {text!r} is not a regular file (a device?); give a file path")
+        kind = "a FIFO" if target.is_fifo() else "a socket" if target.is_socket() else "a device"
+        raise ValueError(f"{option} {text!r} is not a regular file ({kind}); give a file path")
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
@@ -113,6 +115,40 @@ def require_writable_file(option: str, path: str | os.PathLike) -> Path:
         ) from None
     if target.exists() and not os.access(target, os.W_OK):
         raise ValueError(f"{option} {text!r} exists and cannot be replaced (read-only)")
+    return target
+
+
+def require_regular_file(what: str, path: str | os.PathLike, *, hint: str = "") -> Path:
+    """``path``, once it is known to be an existing regular file that can be opened for reading.
+
+    Refused with one ``ValueError`` naming ``what`` (``"--text"``, ``"CSV file"``): an empty
+    path, a missing file, a directory, a FIFO, socket or device (``/dev/null``: reading it would
+    block forever or give nothing), a file that cannot be read. Nothing is opened that could
+    block: only ``stat`` is asked. ``hint`` ends the message (what to give instead).
+    """
+    text = os.fspath(path)
+    hint = f"; {hint}" if hint else ""
+    if not text:
+        raise ValueError(f"{what} needs a file path, got an empty string{hint}")
+    target = Path(text)
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        raise ValueError(f"{what} {text!r}: no such file{hint}") from None
+    except OSError as error:
+        raise ValueError(f"{what} {text!r}: cannot read: {error.strerror or error}{hint}") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{what} {text!r} is a directory, not a file{hint}")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        )
+        raise ValueError(
+            f"{what} {text!r} is {kind}, not a regular file (reading it could block forever "
+            f"or give nothing){hint}"
+        )
+    if not os.access(target, os.R_OK):
+        raise ValueError(f"{what} {text!r} cannot be read (no permission){hint}")
     return target
 
 

@@ -264,3 +264,60 @@ def test_a_csv_that_would_block_mislead_or_overflow_is_refused(tmp_path, monkeyp
     ]:
         with pytest.raises(ValueError, match=re.escape(message)):
             text.read_labelled_csv(tmp_path / name)
+
+
+# --- FIFOs and empty paths: refused at once, before --out is made ----------------------------
+
+
+def test_a_fifo_as_transformer_text_is_refused_at_once_and_out_is_not_made(tmp_path):
+    fifo, out = tmp_path / "fifo", tmp_path / "run"
+    os.mkfifo(fifo)
+    argv = ["run", "transformer", "--text", str(fifo), "--out", str(out)]
+    child = subprocess.run(
+        [sys.executable, "-m", "jaxdl", *argv], cwd=ROOT, capture_output=True, text=True,
+        env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=120,  # before: blocked for ever
+    )  # fmt: skip
+    assert child.returncode == 2, child.stderr
+    assert child.stderr.count("\n") == 1 and "is a FIFO, not a regular file" in child.stderr
+    assert not out.exists()
+
+
+def test_empty_text_a_prompt_without_sample_and_a_fifo_out_are_refused_in_one_line(
+    tmp_path, capsys
+):
+    fifo, out = tmp_path / "fifo", tmp_path / "run"
+    os.mkfifo(fifo)
+    cases = [
+        (["run", "transformer", "--text", "", "--out", str(out)], "the path is empty"),
+        (["run", "transformer", "--prompt", "ROMEO:"], "--prompt needs --sample"),
+        (["exercise", "sigmoid", "--out", str(fifo), "--force"], "not a regular file (a FIFO)"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_a_newton_step_or_an_initial_spread_beyond_its_ceiling_is_refused(capsys):
+    for argv, words in [
+        (["run", "zip-code", "--epsilon", "1e20"], "epsilon must be at most 1 "),
+        (["run", "batch-norm", "--init-std", "1e20"], "init std must be at most 100 "),
+    ]:
+        assert main(argv) == 2, argv  # before: accepted
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err
+
+
+def test_a_text_of_one_repeated_character_is_refused(tmp_path, capsys):
+    text = tmp_path / "a.txt"
+    text.write_text("a" * 5000)
+    assert main(["run", "transformer", "--text", str(text)]) == 2  # before: a loss of 0
+    err = capsys.readouterr().err
+    assert "one character repeated" in err and err.count("\n") == 1
+
+
+def test_a_subnormal_temperature_is_refused(capsys):
+    assert main(["run", "transformer", "--sample", "--temperature", "1e-310"]) == 2
+    err = capsys.readouterr().err
+    assert "temperature must be at least 1e-06" in err and err.count("\n") == 1

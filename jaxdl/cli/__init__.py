@@ -75,7 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from jaxdl import cache
         args.argv = argv
         cache.enable(notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr))
-        return args.handler(args)
+        status = args.handler(args)
+        interrupts.check()  # a signal whose raise was dropped somewhere: never a status of 0
+        if own_process:
+            interrupts.closing()  # one now, in the exit, ends the process with its status
+        return status
     except ValueError as error:
         print(f"jaxdl: error: {_in_flags(str(error), parser, args)}", file=sys.stderr)
         return EXIT_USAGE

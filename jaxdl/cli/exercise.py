@@ -2,8 +2,9 @@
 
 ``jaxdl exercise`` lists the exercises; ``jaxdl exercise NAME`` writes the stub of one (the
 function's signature and docstring, an empty body) to ``<function>.py`` or ``--out PATH``, never
-over an existing file unless ``--force``. ``jaxdl grade FILE`` judges the learner's function in
-a subprocess with a time limit (see :mod:`jaxdl.exercises`): exit status 0 when it passes, 1
+over an existing file unless ``--force``. ``jaxdl grade FILE`` judges the learner's function
+(which runs in a subprocess that only answers with numbers) with a time limit (see
+:mod:`jaxdl.exercises`): exit status 0 when it passes, 1
 when it fails or cannot be judged (one line, never a traceback), 2 on bad arguments.
 """
 

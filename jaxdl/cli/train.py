@@ -87,7 +87,7 @@ class TrainOptions:
             "group": SEVERAL,
             "metavar": "SECONDS",
             "help": "how long a process waits for the others to join before it gives up with "
-            "status 2",
+            "status 2 (at most 3600; Ctrl-C or SIGTERM ends the wait at once)",
         },
     )
 
@@ -227,6 +227,11 @@ def _train(args, model, recipe, run_dir, progress, report_epoch):
     )
 
 
+#: The longest --join-timeout: processes of one run start together (Slurm, MPI, a Kubernetes
+#: job); an hour covers a slow scheduler, and a longer wait is a process nobody will join.
+MAX_JOIN_TIMEOUT = 3600.0
+
+
 def _join(args: argparse.Namespace, several) -> None:
     """Join the other processes within ``--join-timeout`` seconds and check that every process
     runs the same settings; else one line and status 2 on each.
@@ -236,14 +241,15 @@ def _join(args: argparse.Namespace, several) -> None:
     watchdog ends the wait first, and the settings are compared before the first collective of
     the training itself.
     """
-    import threading
-
     from jaxdl import interrupts
     from jaxdl.training import distributed
 
     timeout = args.join_timeout
-    if not timeout > 0:
-        raise ValueError(f"--join-timeout must be a positive number of seconds, got {timeout!r}")
+    if not 0 < timeout <= MAX_JOIN_TIMEOUT:
+        raise ValueError(
+            f"--join-timeout must be a number of seconds in (0, {MAX_JOIN_TIMEOUT:g}], got "
+            f"{timeout!r}"
+        )
     where = args.coordinator or os.environ.get(distributed.COORDINATOR_ENV, "the coordinator")
 
     def give_up() -> None:
@@ -256,10 +262,8 @@ def _join(args: argparse.Namespace, several) -> None:
         )
         interrupts.exit_now(2)
 
-    watchdog = threading.Timer(timeout, give_up)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
+    line = f"while waiting for the other processes to join at {where}; nothing was trained"
+    with interrupts.blocking(line, timeout=timeout, on_timeout=give_up):  # Ctrl-C ends the wait
         distributed.initialize(*several, initialization_timeout=int(timeout) + 120)
         settings = {
             key: value
@@ -269,8 +273,6 @@ def _join(args: argparse.Namespace, several) -> None:
         distributed.check_same_everywhere(
             "settings (model, data, recipe)", distributed.fingerprint(settings)
         )
-    finally:
-        watchdog.cancel()
 
 
 #: Options that may differ between the processes of one run.
@@ -308,14 +310,18 @@ def stopped_line(args: argparse.Namespace, run_dir: Path, stop: BaseException | 
     saved, and the command that continues (or starts again, when none is)."""
     if isinstance(stop, TrainingInterrupted):  # (a save the signal waited for counts too)
         where, saved = f"in epoch {stop.epoch}", max(stop.saved_epoch, saved_epoch(run_dir))
-    else:  # start-up, loading, compiling, or a second signal: read what the directory holds
-        where, saved = ("before the first epoch" if stop is not None else ""), saved_epoch(run_dir)
+    else:  # start-up, loading, compiling, the test set, or a second signal: read the directory
+        saved = saved_epoch(run_dir)
+        where = "before the first epoch" if not saved else f"after epoch {saved}"
+        if saved and saved >= getattr(args, "epochs", saved + 1):
+            where += ", the last"
+        where = where if stop is not None else ""
     if not saved:
         again = resume_command(args, run_dir, resume=False)
         text = f"no epoch is saved; start again with `{again}`"
     else:
-        epochs = "epoch 1 is" if saved == 1 else f"epochs 1..{saved} are"
-        text = f"{epochs} saved; continue with `{resume_command(args, run_dir)}`"
+        # (not "epochs 1..N are saved": the newest checkpoints alone are kept)
+        text = f"saved after epoch {saved}; continue with `{resume_command(args, run_dir)}`"
     return f"{where}; {text}" if where else text
 
 

@@ -30,6 +30,7 @@ import hashlib
 import io
 import lzma
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.data.batches import Feed
-from jaxdl.validate import require_positive_int
+from jaxdl.validate import require_positive_int, require_regular_file
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9']+")
@@ -272,10 +273,14 @@ def read_text(
     """
     require_positive_int("min_chars", min_chars)
     require_positive_int("max_bytes", max_bytes)
+    if not os.fspath(path):  # (Path("") is the current directory)
+        raise ValueError("text file: the path is empty; give the path of a UTF-8 text file")
     path = Path(path)
     name = str(path)
     if path.is_dir():
         raise ValueError(f"text file {name!r} is a directory; give the path of a UTF-8 text file")
+    if path.exists():  # a FIFO or a device is refused before it is opened (it could block)
+        require_regular_file("text file", path, hint="give the path of a UTF-8 text file")
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -293,6 +298,11 @@ def read_text(
         raise ValueError(f"text file {name!r} is larger than the {max_bytes:,} bytes accepted")
     if not raw:
         raise ValueError(f"text file {name!r} is empty")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(
+            f"text file {name!r} is UTF-16 (it starts with a UTF-16 byte-order mark); save it "
+            "as UTF-8"
+        )
     nul = raw.find(b"\0")
     if nul >= 0:
         raise ValueError(
@@ -384,6 +394,11 @@ def load_text(path: str | None, *, context: int) -> CharData:
         content = read_text(path, min_chars=max(MIN_TEXT_CHARS, 0))
         source = str(path)
     chars = Characters.of(content)
+    if len(chars) < 2:
+        raise ValueError(
+            f"text {source!r} is one character repeated: there is nothing to predict; give a "
+            "text of at least two different characters"
+        )
     train, validation = split_train_validation(chars.encode(content))
     if min(len(train), len(validation)) <= context + 1:
         need = math.ceil((context + 2) / 0.1)

@@ -8,8 +8,9 @@ float64, and demand that they agree. An :class:`Exercise` turns that property on
   the project's own solution, so it cannot drift), a docstring stating the task, and an empty
   body;
 - ``jaxdl grade FILE`` runs :func:`grade_file`: the learner's file is loaded in a subprocess
-  with a time limit (:mod:`jaxdl.exercises.worker`) and judged by
-  :func:`jaxdl.exercises.judge.judge_file`. The verdict is a pass, or the smallest failing
+  with a time limit (:mod:`jaxdl.exercises.worker`), which receives each input and answers
+  with numbers only; Hypothesis, ``jax.grad`` and the comparison stay in the trusted process
+  (:func:`jaxdl.exercises.judge.judge_file`), so the file cannot fake its grade. The verdict is a pass, or the smallest failing
   input Hypothesis found and how far the learner's gradient is from ``jax.grad`` there; a file
   that cannot be judged (syntax error, wrong signature, an exception, a hang) gets one line.
 
@@ -23,12 +24,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -212,65 +209,33 @@ def grade_file(
     examples: int = DEFAULT_EXAMPLES,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Verdict:
-    """Grade a learner's file in a subprocess that is killed after ``timeout`` seconds.
+    """Grade a learner's file: :func:`jaxdl.exercises.judge.judge_file` (Hypothesis, ``jax.grad``
+    and the comparison in this process; the learner's code in a subprocess that only answers
+    with numbers), stopped after ``timeout`` seconds.
 
     Raises:
-      ValueError: the file does not exist, or which exercise it is for cannot be told.
+      ValueError: the file does not exist, is not a regular file (a directory, a FIFO,
+        ``/dev/null``), is not UTF-8 text, or which exercise it is for cannot be told.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    name = exercise or exercise_of(path)
+    from jaxdl.exercises.judge import judge_file
+    from jaxdl.validate import require_regular_file
+
+    path = require_regular_file("FILE", path, hint="give the .py file 'jaxdl exercise' wrote")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"FILE {str(path)!r} is not UTF-8 text (byte {error.start}: "
+            f"{error.object[error.start : error.start + 1]!r}); Python source must be UTF-8"
+        ) from None
+    name = exercise or exercise_of(path, text)
     get(name)
     try:  # a syntax error needs no subprocess
-        compile(path.read_text(errors="replace"), str(path), "exec")
+        compile(text, str(path), "exec")
     except SyntaxError as error:
         message = f"{path.name}, line {error.lineno}: syntax error: {error.msg}"
         return Verdict(name, False, "bad-file", message)
-    command = [sys.executable, "-m", "jaxdl.exercises.worker", name, str(path), str(examples)]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,  # so that a timeout ends the learner's whole process group
-    )
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        return Verdict(
-            name,
-            False,
-            "timeout",
-            f"{path.name}: no verdict within {timeout:g} s (an endless loop? a very slow "
-            "function?); the grader stopped it",
-        )
-    for line in reversed(out.splitlines()):
-        if line.startswith("{"):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            data["details"] = tuple(data.get("details", ()))
-            return Verdict(**data)
-    last = next((s for s in reversed(err.strip().splitlines()) if s.strip()), "no message")
-    return Verdict(
-        name,
-        False,
-        "crash",
-        f"{path.name}: the grader's process ended without a verdict "
-        f"(exit status {process.returncode}): {last.strip()[:200]}",
-    )
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-    process.communicate()
+    return judge_file(path, name, examples=examples, timeout=timeout)
 
 
 __all__ = [

@@ -54,6 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxdl import interrupts
 from jaxdl.backward import with_gradient
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
@@ -363,6 +364,7 @@ def reproduce_elman_1990(
     )
     with bar:
         while done < passes:
+            interrupts.check()
             n = min(chunk, passes - done)
             params, pass_errors = _srn_passes(params, streams, jnp.float32(learning_rate), passes=n)
             errors.append(np.asarray(pass_errors))

@@ -494,7 +494,11 @@ class Config:
         metadata={"ceiling": LEARNING_RATE_CEILING, "help": "SGD step size", "flag": "--lr"},
     )
     epsilon: float = dataclasses.field(
-        default=NEWTON_EPSILON, metadata={"help": "Newton: global step, eps / (mu + h_kk)"}
+        default=NEWTON_EPSILON,
+        metadata={
+            "help": "Newton: global step, eps / (mu + h_kk)",
+            "ceiling": (1.0, "10000 times the paper's 1e-4: Newton's step leaves its useful range"),
+        },
     )
     mu: float = dataclasses.field(default=NEWTON_MU, metadata={"help": "Newton: damping mu"})
     gamma: float = dataclasses.field(

@@ -261,7 +261,7 @@ class Checkpoints:
             )
             return epoch, files, notes
         if not damaged:
-            raise CheckpointError(f"{self.root} holds no checkpoint")
+            raise CheckpointError(f"{self.root} holds no checkpoint; start again without --resume")
         raise CheckpointError(
             f"no usable checkpoint in {self.root}: "
             + "; ".join(why for _, why in damaged)

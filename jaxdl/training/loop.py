@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxdl import interrupts
 from jaxdl.errors import DivergenceError, TrainingInterrupted, first_non_finite
 from jaxdl.models import Model
 from jaxdl.training import distributed, rundir, sharding
@@ -382,6 +383,7 @@ def fit(
     images, seconds, stopped_early = 0, 0.0, False
     try:
         for epoch in range(start_epoch + 1, recipe.epochs + 1):
+            interrupts.check()
             if recipe.patience and run.epochs_since_best >= recipe.patience:
                 stopped_early = True
                 break
@@ -511,6 +513,7 @@ class _Engine:
         bar = _EpochBar(epoch, plan, progress)
         start, pending, unread = time.perf_counter(), [], 0
         for first in range(0, plan.steps, plan.chunk_steps):
+            interrupts.check()  # a signal whose raise was dropped stops the epoch here
             state, metrics = run_chunk(state, first, dropout_key)
             if unread >= recipe.log_every:  # read all but the call just dispatched
                 bar.read_all(pending)
@@ -519,6 +522,7 @@ class _Engine:
             unread += plan.chunk_steps
         bar.read_all(pending)
         jax.block_until_ready(state)
+        interrupts.check()
         seconds = time.perf_counter() - start
         bar.close()
         images = plan.steps * recipe.batch_size

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl import interrupts
 from jaxdl.data.batches import Feed, shuffled_batch_indices
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
@@ -229,6 +230,7 @@ def train(
     done, stopped_at = 0, None
     with ProgressBar(progress, steps) as bar:
         while done < steps and stopped_at is None:
+            interrupts.check()  # a signal whose raise was dropped stops the run here
             n = min(chunk_steps, steps - done)
             state, feed_state, values = _chunk(state, feed_state, loss=loss, optimizer=optimizer,
                                                next_batch=feed.next, steps=n, has_aux=has_aux)  # fmt: skip

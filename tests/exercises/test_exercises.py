@@ -1,8 +1,10 @@
 """jaxdl.exercises: every exercise's property passes the project's own solution, fails its
 ``mistake`` saying where, and turns a broken file into one line.
 
-The property runs in-process here (:func:`judge_file`, the worker's own function) with few
-examples; tests/cli/test_exercise.py runs the subprocess path, time limit included.
+The trusted side runs in-process here (:func:`judge_file`) with few examples, and the learner's
+files are loaded one after another into one learner process (starting one per file would cost a
+JAX import each); tests/cli/test_exercise.py runs ``jaxdl grade``, time limit included, and
+tests/exercises/test_forgery.py the files that try to fake a grade, each in a process of its own.
 """
 
 from __future__ import annotations
@@ -12,10 +14,27 @@ import inspect
 import pytest
 
 from jaxdl import exercises
-from jaxdl.exercises.judge import judge_file
+from jaxdl.exercises.judge import Learner, judge_file
 
 NAMES = exercises.names()
 EXAMPLES = 8
+
+
+_shared: list[Learner] = []
+
+
+def judge(path, name, *, examples):
+    """:func:`judge_file` with the module's learner process (a new one if the last one ended)."""
+    if not _shared or not _shared[0].alive:
+        _shared[:] = [Learner()]
+    return judge_file(path, name, examples=examples, learner=_shared[0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_the_learner():
+    yield
+    for learner in _shared:
+        learner.close()
 
 
 def write(tmp_path, name, body=None, text=None):
@@ -41,7 +60,7 @@ def test_stub_shows_the_solution_s_signature_and_an_empty_body(name, tmp_path):
     assert "raise NotImplementedError" in text
     assert exercise.task.strip().splitlines()[0] in text
     compile(text, "stub", "exec")
-    verdict = judge_file(write(tmp_path, name), name, examples=2)
+    verdict = judge(write(tmp_path, name), name, examples=2)
     assert (verdict.passed, verdict.kind) == (False, "not-written"), verdict
     assert "\n" not in verdict.message
     assert params  # the signature is the solution's, which the grader checks
@@ -49,9 +68,7 @@ def test_stub_shows_the_solution_s_signature_and_an_empty_body(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_the_project_s_solution_passes(name, tmp_path):
-    verdict = judge_file(
-        write(tmp_path, name, exercises.solution_body(name)), name, examples=EXAMPLES
-    )
+    verdict = judge(write(tmp_path, name, exercises.solution_body(name)), name, examples=EXAMPLES)
     assert verdict.passed, verdict.lines()
     assert verdict.message.startswith(f"PASS {name}")
     assert verdict.examples == EXAMPLES + 1  # the first probe, then the property
@@ -60,7 +77,7 @@ def test_the_project_s_solution_passes(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_a_subtle_mistake_fails_with_the_smallest_input_and_where(name, tmp_path):
     exercise = exercises.get(name)
-    verdict = judge_file(write(tmp_path, name, exercise.mistake), name, examples=EXAMPLES)
+    verdict = judge(write(tmp_path, name, exercise.mistake), name, examples=EXAMPLES)
     assert (verdict.passed, verdict.kind) == (False, "mismatch"), verdict.lines()
     assert "\n" not in verdict.message
     assert f"{exercise.function} differs from jax.grad at " in verdict.message
@@ -84,7 +101,7 @@ BROKEN = {
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_file_gets_one_line(name, case, tmp_path):
     body, kind, words = BROKEN[case]
-    verdict = judge_file(write(tmp_path, name, body), name, examples=3)
+    verdict = judge(write(tmp_path, name, body), name, examples=3)
     assert (verdict.passed, verdict.kind) == (False, kind), verdict.lines()
     assert words in verdict.message
     assert verdict.details == () and "\n" not in verdict.message
@@ -100,14 +117,14 @@ def test_wrong_signature_missing_function_and_import_error_are_one_line(tmp_path
         stub + "\nraise SystemExit(3)\n": "SystemExit",
     }
     for text, words in cases.items():
-        verdict = judge_file(write(tmp_path, "debye-slope", text=text), "debye-slope", examples=2)
+        verdict = judge(write(tmp_path, "debye-slope", text=text), "debye-slope", examples=2)
         assert (verdict.passed, verdict.kind) == (False, "bad-file")
         assert words in verdict.message and "\n" not in verdict.message
 
 
 def test_the_raise_names_the_learner_s_line(tmp_path):
     path = write(tmp_path, "debye-slope", "y = 1\nreturn x / undefined")
-    verdict = judge_file(path, "debye-slope", examples=2)
+    verdict = judge(path, "debye-slope", examples=2)
     line = path.read_text().splitlines().index("    return x / undefined") + 1
     assert verdict.message.endswith(f"(line {line} of {path.name})")
 

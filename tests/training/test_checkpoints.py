@@ -201,4 +201,4 @@ def test_ctrl_c_names_the_epoch_and_what_is_saved(tmp_path):
         fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=tmp_path / "run", on_epoch_end=interrupt)
     # Stopped after epoch 2 was saved: epoch 3 is the one to run next.
     assert (info.value.epoch, info.value.saved_epoch) == (3, 2)
-    assert str(info.value) == "interrupted in epoch 3; epochs 1..2 are saved"
+    assert str(info.value) == "interrupted in epoch 3; saved after epoch 2"

@@ -5,6 +5,7 @@ differ between the processes. Real processes on 127.0.0.1, run side by side."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 from jaxdl.training.distributed import COORDINATOR_ENV
+from tests.children import default_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +24,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(port: int, process_id: int, *extra: str) -> subprocess.Popen:
+def start(port: int, process_id: int, *extra: str, **popen) -> subprocess.Popen:
     env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
     env.pop(COORDINATOR_ENV, None)
     env.pop("XLA_FLAGS", None)
@@ -30,7 +32,7 @@ def start(port: int, process_id: int, *extra: str) -> subprocess.Popen:
     argv += ["--num-processes", "2", "--process-id", str(process_id), *extra]
     return subprocess.Popen(
         [sys.executable, "-m", "jaxdl", *argv], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen,
     )  # fmt: skip
 
 
@@ -71,3 +73,34 @@ def test_each_failure_to_start_ends_in_one_line_and_status_2(tmp_path):
             assert "settings (model, data, recipe) of process(es) [1] differs" in lines[0]
     finally:
         taken.close()
+
+
+def test_a_process_waiting_for_its_peers_ends_on_a_signal_within_a_second(tmp_path):
+    # Before: SIGINT and SIGTERM were ignored while jax.distributed.initialize waited in C++
+    # (--join-timeout 1e9 needed SIGKILL; with 50, Ctrl-C waited out the 44 s left, status 2).
+    endless = start(free_port(), 0, "--join-timeout", "1e9")
+    try:
+        _, err = endless.communicate(timeout=60)
+    finally:
+        endless.kill()
+    assert endless.returncode == 2 and "--join-timeout must be" in err, err
+    for signum, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        port = free_port()
+        process = start(port, 0, "--join-timeout", "600", preexec_fn=default_signals)
+        deadline = time.monotonic() + 120
+        while not listening(port):  # process 0 serves the coordinator: it waits now
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        process.send_signal(signum)
+        got, out, lines = outcome(process)
+        took = time.monotonic() - sent
+        assert (got, out) == (status, ""), lines
+        assert len(lines) == 1 and "while waiting for the other processes to join" in lines[0]
+        assert took < 1.5, took
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -105,6 +105,11 @@ MILESTONE = Milestone(
 PAPER = dict(steps=2000, batch=12, context=64, layers=4, heads=4, width=128, learning_rate=1e-3)
 
 
+#: The smallest softmax temperature: logits of order 10 divided by it stay far from float32's
+#: overflow (a subnormal temperature made every draw degenerate, silently).
+MIN_TEMPERATURE = 1e-6
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """A character-level GPT on tiny Shakespeare (or ``--text PATH``)."""
@@ -204,8 +209,15 @@ class Config:
             raise ValueError(f"heads ({self.heads}) must divide width ({self.width})")
         require_positive_float("learning rate", self.learning_rate)
         require_positive_float("temperature", self.temperature)
+        if self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow
+            raise ValueError(
+                f"temperature must be at least {MIN_TEMPERATURE:g} (below, the logits divided by "
+                f"it overflow; --top-k 1 draws the likeliest character), got {self.temperature!r}"
+            )
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
+        if self.prompt != "\n" and not self.sample:
+            raise ValueError("prompt is only used with sample (--prompt needs --sample)")
         if self.eval_every is not None:
             require_positive_int("eval_every", self.eval_every)
         if self.resume and self.out is None:

@@ -11,7 +11,7 @@ back only numbers (arrays in NPZ, no pickles), which :func:`check_returned` chec
 shape, a real dtype) before :func:`compare` holds them against ``jax.grad``. Hypothesis, the
 truth, the comparison and the verdict all live here, so a file that replaces any of them in
 its own process changes nothing; a grade that judged no input is a failure, never a pass. A
-file that names ``jax.grad`` or its kin (:data:`~jaxdl.exercises.worker.AUTODIFF`) is refused
+file that names ``jax.grad`` or its kin (:data:`AUTODIFF`) is refused
 before it runs (:func:`autodiff_calls`, a static check), and the learner's process makes those
 functions raise while the learner's code runs.
 
@@ -73,6 +73,12 @@ class _Failure(Exception):
     def __init__(self, kind: str, message: str, details: tuple[str, ...] = ()):
         super().__init__(message)
         self.kind, self.message, self.details = kind, message, details
+
+
+#: The functions of ``jax`` that would compute the answer instead of the learner: a file that
+#: names one is refused, and in the learner's process (:mod:`jaxdl.exercises.worker`) they raise.
+AUTODIFF = ("grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "jacrev", "hessian",
+            "linearize")  # fmt: skip
 
 
 def _where(error: BaseException, path: Path) -> str:
@@ -291,8 +297,6 @@ def rebuild(description: Any, leaves) -> Any:
 def autodiff_calls(source: str) -> tuple[str, int] | None:
     """The first ``jax.grad``-like name in ``source`` and its line, else ``None`` (a static
     check: ``import jax as j; j.grad``, ``from jax import vjp``, ``jax.value_and_grad``)."""
-    from jaxdl.exercises.worker import AUTODIFF
-
     try:
         tree = ast.parse(source)
     except SyntaxError:

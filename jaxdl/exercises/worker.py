@@ -17,7 +17,7 @@ at a time (:func:`jaxdl.exercises.judge.send` / :func:`~jaxdl.exercises.judge.re
   NPZ of every answer (``i_k``) and ``meta``, one JSON entry per input (its count of arrays,
   or its failure). One exchange for all the inputs Hypothesis draws first.
 
-While the learner's code runs, :data:`AUTODIFF` (``jax.grad``, ``jax.vjp``, ...) raise: the
+While the learner's code runs, :data:`~jaxdl.exercises.judge.AUTODIFF` (``jax.grad``, ``jax.vjp``, ...) raise: the
 exercise is to write the gradient by hand (the trusted side also refuses a file that names them,
 before it runs).
 """
@@ -29,10 +29,6 @@ import io
 import json
 import os
 import sys
-
-#: The functions of ``jax`` that would compute the answer instead of the learner.
-AUTODIFF = ("grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "jacrev", "hessian",
-            "linearize")  # fmt: skip
 
 
 class AutodiffRefused(Exception):
@@ -52,6 +48,8 @@ def _refuse(name: str):
 @contextlib.contextmanager
 def _no_autodiff():
     import jax
+
+    from jaxdl.exercises.judge import AUTODIFF
 
     saved = {name: getattr(jax, name) for name in AUTODIFF}
     for name in AUTODIFF:

@@ -14,10 +14,12 @@ that every network takes.
 - :mod:`~jaxdl.nn.residual`: the residual block (two 3x3 convolutions with batch norm).
 - :mod:`~jaxdl.nn.embedding`: token and position embeddings, and the tied language-model head.
 - :mod:`~jaxdl.nn.layer_norm`: layer normalisation without bias.
-- :mod:`~jaxdl.nn.attention`: causal multi-head self-attention with a fused QKV projection.
+- :mod:`~jaxdl.nn.attention`: multi-head self-attention (causal or unmasked) with a fused QKV
+  projection.
 - :mod:`~jaxdl.nn.mlp`: the exact GELU and the Transformer's 4x MLP.
 - :mod:`~jaxdl.nn.shared_conv`: shared weights with a bias per unit (the 1989 zip-code net).
 - :mod:`~jaxdl.nn.table_conv`: a convolution through a connection table (its H2).
+- :mod:`~jaxdl.nn.patch_embed`: the Vision Transformer's patches, class token and positions.
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch.
@@ -33,6 +35,7 @@ from jaxdl.nn import (
     layer_norm,
     lrn,
     mlp,
+    patch_embed,
     pooling,
     residual,
     shared_conv,
@@ -54,6 +57,7 @@ OP_MODULES = (
     layer_norm,
     attention,
     mlp,
+    patch_embed,
 )
 
 __all__ = [

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
 from jaxdl.nn import attention, backward, layer_norm, mlp, patch_embed
 from jaxdl.nn.backward import BACKWARDS, Backward, default_backward
@@ -125,16 +125,25 @@ def patch_grid(patch: int, side: int = 28) -> int:
     return side // patch
 
 
-@functools.partial(jax.jit, static_argnames=("patch", "layers", "width", "channels", "dtype"))
+@functools.partial(
+    jax.jit, static_argnames=("patch", "layers", "width", "channels", "side", "dtype")
+)
 def init_vit(
-    *, key: jax.Array, patch: int, layers: int, width: int, channels: int = 1, dtype=F32
+    *,
+    key: jax.Array,
+    patch: int,
+    layers: int,
+    width: int,
+    channels: int = 1,
+    side: int = 28,
+    dtype=F32,
 ) -> ViT:
     """The paper's initialisation where it states one (a zero head, its appendix B.1.1), GPT-2's
     elsewhere: the patch projection LeCun-normal (unit-variance tokens from unit-variance
     pixels), the position embeddings and block matrices normal with standard deviation 0.02,
     the two projections onto the residual stream ``0.02 / sqrt(2 L)``, gains one."""
     k = iter(jax.random.split(key, 6))
-    n = patch_grid(patch) ** 2
+    n = patch_grid(patch, side) ** 2
     fan_in = patch * patch * channels
     c, small = width, 0.02 / math.sqrt(2 * layers)
 
@@ -381,10 +390,18 @@ def _cnn_loss(params, batch: Digits):
     return deep_cnn.loss(params, batch.x, batch.y, backward="hand")
 
 
-def _subset(digits: Digits, size: int, key: jax.Array) -> Digits:
-    """``size`` digits drawn without replacement, the same for every model."""
-    index = jax.random.permutation(key, digits.x.shape[0])[:size]
-    return Digits(digits.x[index], digits.y[index])
+def _draw_from_first(state):
+    key, data, size = state
+    key, k = jax.random.split(key)
+    index = jax.random.randint(k, (BATCH_SIZE,), 0, size)
+    return (key, data, size), Digits(data.x[index], data.y[index])
+
+
+def subset_feed(shuffled: Digits, size: int, *, key: jax.Array) -> trainer.Feed:
+    """Batches of :data:`BATCH_SIZE` drawn with replacement from the first ``size`` of
+    ``shuffled`` digits. The size is part of the feed's state, not of its shapes, so every
+    subset trains with one compiled program."""
+    return trainer.Feed((key, shuffled, jnp.int32(size)), _draw_from_first)
 
 
 def data_size_comparison(
@@ -400,7 +417,8 @@ def data_size_comparison(
     """Test accuracy of the ViT and of the deep-CNN chapter's net trained on growing subsets.
 
     Each model trains ``steps`` steps of :data:`BATCH_SIZE` digits drawn at random from its
-    subset (the same digits for both), with its own chapter's optimizer: the ViT with
+    subset (the same batches for both; each subset holds the smaller ones), with its own
+    chapter's optimizer: the ViT with
     :func:`optimizer`, the CNN with Adam at 0.001 (the deep-CNN chapter's), its dropout off
     (every model here sees the same batches, and none is regularised by noise). Returns one row
     per size.
@@ -409,10 +427,12 @@ def data_size_comparison(
 
     rows = []
     heads = vit_settings["heads"]
+    k_order, key = jax.random.split(key)
+    order = jax.random.permutation(k_order, train.x.shape[0])
+    shuffled = Digits(train.x[order], train.y[order])  # each subset holds the smaller ones
     for size in sizes:
-        k_subset, k_vit, k_cnn, k_feed = jax.random.split(jax.random.fold_in(key, size), 4)
-        part = _subset(train, size, k_subset)
-        feed = trainer.sampled(part, batch_size=BATCH_SIZE, key=k_feed)
+        k_vit, k_cnn, k_feed = jax.random.split(jax.random.fold_in(key, size), 3)
+        feed = subset_feed(shuffled, size, key=k_feed)
         label = f"{{}} on {size} digits" if progress else None
         vit = init_vit(
             key=k_vit,
@@ -534,18 +554,31 @@ class Config:
 
 
 def _tiny(key: jax.Array) -> tuple[ViT, Digits]:
-    """A 2-block ViT of width 8 in 14x14 patches with every parameter away from its initial
-    zeros and ones, and two digits of noise (float64 when x64 is on)."""
-    dtype = jnp.result_type(float)
-    k_p, k_g, k_x = jax.random.split(key, 3)
-    params = init_vit(key=k_p, patch=14, layers=2, width=8, dtype=dtype)
-    leaves, tree = jax.tree.flatten(params)
-    keys = jax.random.split(k_g, len(leaves))
-    leaves = [
-        a + 0.3 * jax.random.normal(k, a.shape, dtype) for a, k in zip(leaves, keys, strict=True)
-    ]
-    x = jax.random.uniform(k_x, (2, 28, 28, 1), dtype)
-    return jax.tree.unflatten(tree, leaves), Digits(x, jnp.array([3, 8]))
+    """A 2-block ViT of width 8 over 14x14 images in 7x7 patches (4 patches), every parameter
+    drawn away from the initial zeros and ones, and two images of noise (float64 when x64 is
+    on). Carved from one random draw: one small compile, not one per shape."""
+    normal = normal_draws(key, pool=3072)
+    c, n, layers = 8, 2, 2
+    blocks = Blocks(
+        ln_1=1 + normal((layers, c), 0.3),
+        w_qkv=normal((layers, c, 3 * c), 0.5),
+        w_attn=normal((layers, c, c), 0.5),
+        ln_2=1 + normal((layers, c), 0.3),
+        w_fc=normal((layers, c, 4 * c), 0.5),
+        w_mlp=normal((layers, 4 * c, c), 0.3),
+    )
+    params = ViT(
+        w_patch=normal((49, c), 0.2),
+        b_patch=normal((c,), 0.3),
+        cls=normal((c,), 0.3),
+        pos=normal((n * n + 1, c), 0.3),
+        blocks=blocks,
+        ln_f=1 + normal((c,), 0.3),
+        w_head=normal((c, CLASSES), 0.5),
+        b_head=normal((CLASSES,), 0.3),
+    )
+    x = 0.5 + 0.5 * normal((2, 14, 14, 1))
+    return params, Digits(x, jnp.array([3, 8]))
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:

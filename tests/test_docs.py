@@ -65,6 +65,7 @@ EXPECTED_CHAPTERS = {
     "resnet": ("jaxdl.milestones.resnet", "jaxdl.nn.residual"),
     "zip_code": ("jaxdl.milestones.zip_code", "jaxdl.nn.shared_conv", "jaxdl.nn.table_conv"),
     "transformer": ("jaxdl.milestones.transformer", "jaxdl.nn.attention", "jaxdl.nn.layer_norm"),
+    "vit": ("jaxdl.milestones.vit", "jaxdl.nn.patch_embed"),
 }
 
 

@@ -663,6 +663,7 @@ def run(config: Config = Config()) -> Report:
         headline=headline,
         plot_data={
             "losses": trained.losses,
+            "params": params,
             "similarity": similarity,
             "components": components,
             "digits": np.asarray(shown.x[..., 0]),

@@ -20,6 +20,8 @@ that every network takes.
 - :mod:`~jaxdl.nn.shared_conv`: shared weights with a bias per unit (the 1989 zip-code net).
 - :mod:`~jaxdl.nn.table_conv`: a convolution through a connection table (its H2).
 - :mod:`~jaxdl.nn.patch_embed`: the Vision Transformer's patches, class token and positions.
+- :mod:`~jaxdl.nn.silu`: the sigmoid-weighted linear unit of DDPM's networks.
+- :mod:`~jaxdl.nn.time_embedding`: the sinusoidal embedding of a diffusion step.
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch.
@@ -39,7 +41,9 @@ from jaxdl.nn import (
     pooling,
     residual,
     shared_conv,
+    silu,
     table_conv,
+    time_embedding,
 )
 from jaxdl.nn.backward import AUTODIFF, BACKWARDS, HAND, Backward, Ops, default_backward, ops
 
@@ -58,6 +62,8 @@ OP_MODULES = (
     attention,
     mlp,
     patch_embed,
+    silu,
+    time_embedding,
 )
 
 __all__ = [

@@ -82,6 +82,8 @@ PAPER_SIZES = (500, 2000, 8000)
 #: Optimizer steps for every model and size in the comparison (batches of :data:`BATCH_SIZE`).
 PAPER_STEPS = 400
 BATCH_SIZE = 64
+#: Test digits whose attention rollout the run measures (the figure draws the first four).
+ROLLOUT_DIGITS = 100
 #: The position embeddings' initial standard deviation (timm's and the paper's code's 0.02).
 POS_STD = 0.02
 
@@ -621,8 +623,10 @@ def run(config: Config = Config()) -> Report:
     )
     params = trained.params
     test_accuracy = accuracy(params, test, heads=config.heads)
-    shown = Digits(test.x[:4], test.y[:4])
-    maps = np.asarray(attention_maps(params, shown.x, heads=config.heads))
+    shown = test.x[:ROLLOUT_DIGITS]
+    maps = np.asarray(attention_maps(params, shown, heads=config.heads))
+    rolled = rollout(maps)
+    ink = np.asarray(patch_embed.patchify(shown, config.patch)).mean(axis=-1)
     similarity = position_similarity(params)
     components, share = projection_components(params)
     g = patch_grid(config.patch)
@@ -641,12 +645,14 @@ def run(config: Config = Config()) -> Report:
         "position_similarity_same_row_or_column": same_line,
         "position_similarity_elsewhere": other,
         "projection_variance_share": share.tolist(),
+        "rollout_ink_correlation": ink_correlation(rolled, ink),
         "paper_imagenet_top1_percent": PAPER_IMAGENET_TOP1,
     }
     headline = (
         f"{g * g} patches of {config.patch}x{config.patch}, {config.layers} blocks: test "
         f"accuracy {test_accuracy:.2%} on {int(test.x.shape[0])} digits; position embeddings "
-        f"{same_line:.2f} alike in a row or column vs {other:.2f} elsewhere"
+        f"{same_line:.2f} alike in a row or column vs {other:.2f} elsewhere; the class token's "
+        f"rollout vs the ink: r = {result['rollout_ink_correlation']:.2f}"
     )
     if config.paper:
         rows = data_size_comparison(
@@ -671,11 +677,20 @@ def run(config: Config = Config()) -> Report:
             "params": params,
             "similarity": similarity,
             "components": components,
-            "digits": np.asarray(shown.x[..., 0]),
-            "rollout": rollout(maps),
-            "last_cls": maps[-1, :, :, 0, 1:].mean(axis=1),
+            "digits": np.asarray(shown[:4, ..., 0]),
+            "rollout": rolled[:4],
         },
     )
+
+
+def ink_correlation(rolled: np.ndarray, ink: np.ndarray) -> float:
+    """Mean over digits of the correlation between the class token's rollout over the patches
+    and each patch's ink (its mean pixel), both ``[B, N]``: positive when the class token reads
+    the strokes."""
+    r = rolled - rolled.mean(axis=1, keepdims=True)
+    k = ink - ink.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((r * r).sum(1) * (k * k).sum(1))
+    return float(np.mean((r * k).sum(1) / np.maximum(denominator, 1e-12)))
 
 
 def _row_column_contrast(similarity: np.ndarray) -> tuple[float, float]:

@@ -36,6 +36,7 @@ def test_report_and_figure(report, tmp_path):
     assert r["final_training_loss"] < 0.8 * np.log(10)
     assert len(r["projection_variance_share"]) == 8
     assert report.plot_data["rollout"].shape == (4, 16)
+    assert -1.0 <= r["rollout_ink_correlation"] <= 1.0
     np.testing.assert_allclose(report.plot_data["rollout"].sum(1) <= 1.0 + 1e-9, True)
     json.dumps(report.as_json())
     from jaxdl.plotting import save_figure
@@ -76,6 +77,12 @@ def test_rollout_of_uniform_and_of_self_attention():
     np.testing.assert_allclose(out[0], (a @ a)[0, 1:])
     itself = np.broadcast_to(np.eye(t), (2, 1, 3, t, t))
     np.testing.assert_allclose(chapter.rollout(itself), np.zeros((1, t - 1)))
+
+
+def test_ink_correlation_by_hand():
+    ink = np.array([[0.0, 1.0, 0.0, 1.0]])
+    assert chapter.ink_correlation(ink * 0.3 + 0.1, ink) == pytest.approx(1.0)
+    assert chapter.ink_correlation(1 - ink, ink) == pytest.approx(-1.0)
 
 
 def test_projection_components_are_orthonormal_filters():

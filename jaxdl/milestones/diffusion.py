@@ -314,7 +314,11 @@ class Config:
         default=32, metadata={"bounds": (2, 1024), "help": "width of the step embedding (even)"}
     )
     samples: int = dataclasses.field(
-        default=500, metadata={"bounds": (1, 100_000), "help": "points to generate"}
+        default=500,
+        metadata={
+            "bounds": (1, 2000),
+            "help": "points to generate (the Chamfer distance compares every pair: at most 2000)",
+        },
     )
     learning_rate: float = dataclasses.field(
         default=3e-3,

@@ -115,7 +115,14 @@ def test_report_and_figure(report, tmp_path):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(steps=0), dict(embed=3), dict(learning_rate=0.0), dict(backward="x"), dict(depth=0)],
+    [
+        dict(steps=0),
+        dict(embed=3),
+        dict(learning_rate=0.0),
+        dict(backward="x"),
+        dict(depth=0),
+        dict(samples=100_000),
+    ],
 )
 def test_config_rejects_bad_values(bad):
     with pytest.raises(ValueError):

@@ -734,6 +734,8 @@ def plot(report: Report):
         ax.plot(sizes, [100 * r["vit_test_accuracy"] for r in rows], "o-", label="ViT")
         ax.plot(sizes, [100 * r["cnn_test_accuracy"] for r in rows], "s-", label="deep CNN")
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(n) for n in sizes], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set(xlabel="training digits", ylabel="test accuracy (%)")
         ax.set_title("data size", fontsize=8)
         ax.legend(fontsize=7)

@@ -68,6 +68,8 @@ EXPECTED_CHAPTERS = {
     "resnet": ("jaxdl.milestones.resnet", "jaxdl.nn.residual"),
     "zip_code": ("jaxdl.milestones.zip_code", "jaxdl.nn.shared_conv", "jaxdl.nn.table_conv"),
     "transformer": ("jaxdl.milestones.transformer", "jaxdl.nn.attention", "jaxdl.nn.layer_norm"),
+    "diffusion": ("jaxdl.milestones.diffusion", "jaxdl.nn.silu", "jaxdl.nn.time_embedding"),
+    "vit": ("jaxdl.milestones.vit", "jaxdl.nn.patch_embed"),
 }
 
 

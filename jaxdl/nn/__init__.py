@@ -18,6 +18,9 @@ that every network takes.
 - :mod:`~jaxdl.nn.mlp`: the exact GELU and the Transformer's 4x MLP.
 - :mod:`~jaxdl.nn.shared_conv`: shared weights with a bias per unit (the 1989 zip-code net).
 - :mod:`~jaxdl.nn.table_conv`: a convolution through a connection table (its H2).
+- :mod:`~jaxdl.nn.patch_embed`: the Vision Transformer's patches, class token and positions.
+- :mod:`~jaxdl.nn.silu`: the sigmoid-weighted linear unit of DDPM's networks.
+- :mod:`~jaxdl.nn.time_embedding`: the sinusoidal embedding of a diffusion step.
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch when imported: a network whose loss is built from the switch
@@ -37,10 +40,13 @@ from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     layer_norm,
     lrn,
     mlp,
+    patch_embed,
     pooling,
     residual,
     shared_conv,
+    silu,
     table_conv,
+    time_embedding,
 )
 
 

@@ -1,5 +1,5 @@
-"""Causal multi-head self-attention (Vaswani et al. 2017, decoder form), with its backward pass
-by hand.
+"""Multi-head self-attention (Vaswani et al. 2017), causal (the decoder's) or unmasked (an
+encoder's, as the Vision Transformer's), with its backward pass by hand.
 
 For an input ``x [B, T, C]``, ``H`` heads of width ``D = C / H`` and no biases (nanoGPT's
 ``bias=False``)::
@@ -7,6 +7,7 @@ For an input ``x [B, T, C]``, ``H`` heads of width ``D = C / H`` and no biases (
     q, k, v = split(x W_qkv)                  W_qkv [C, 3C], each then [B, H, T, D]
     s = q kᵀ / √D                             [B, H, T, T]   scaled dot products
     s[i, j] = -∞ where j > i                  the causal mask: no position sees its future
+                                              (mask="causal", the default; "none": no mask)
     p = softmax(s) over j                     each row sums to one
     o = p v                                   [B, H, T, D]   a weighted mean of the values
     y = merge(o) W_proj                       W_proj [C, C]   heads side by side, projected
@@ -14,13 +15,15 @@ For an input ``x [B, T, C]``, ``H`` heads of width ``D = C / H`` and no biases (
 ``causal_self_attention`` is the pure forward, ``causal_self_attention_grad`` the backward
 derived by hand (formulas in its docstring), ``causal_self_attention_hand`` the forward with
 that backward as its ``jax.custom_vjp`` rule; ``attention_weights`` returns ``p``, the maps the
-chapter draws.
+chapter draws. :func:`self_attention` is the same op with the mask required by name (an encoder
+passes ``mask="none"``); the default stays causal, so the Transformer chapter is unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +34,17 @@ from jaxdl.gradcheck import normal_draws, vjp_checks
 from jaxdl.nn._matmul import matmul_rows, weight_grad
 from jaxdl.validate import require_rank
 
+#: Which positions a position may read: ``"causal"`` (itself and the earlier ones) or ``"none"``
+#: (every position: an encoder's attention).
+Mask = Literal["causal", "none"]
+MASKS: tuple[str, ...] = ("causal", "none")
 
-def _check(x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int) -> None:
+
+def _check(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, mask: str = "causal"
+) -> None:
+    if mask not in MASKS:
+        raise ValueError(f"attention mask must be one of {MASKS}, got {mask!r}")
     require_rank("attention input", x, 3, "[B, T, C]")
     c = jnp.shape(x)[-1]
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or c % heads:
@@ -57,25 +69,29 @@ def _merge_heads(o: jax.Array) -> jax.Array:
     return jnp.swapaxes(o, -3, -2).reshape(*lead, b, t, h * d)
 
 
-def _probabilities(q: jax.Array, k: jax.Array) -> jax.Array:
-    """``softmax(q kᵀ / √D)`` with the causal mask, ``[B, H, T, T]``."""
+def _probabilities(q: jax.Array, k: jax.Array, mask: str = "causal") -> jax.Array:
+    """``softmax(q kᵀ / √D)`` with the causal mask (or none), ``[B, H, T, T]``."""
     t, d = q.shape[-2], q.shape[-1]
     s = jnp.einsum("bhid,bhjd->bhij", q, k) * (1 / math.sqrt(d))
+    if mask == "none":
+        return jax.nn.softmax(s, axis=-1)
     causal = jnp.tril(jnp.ones((t, t), bool))
     return jax.nn.softmax(jnp.where(causal, s, -jnp.inf), axis=-1)
 
 
-def attention_weights(x: ArrayLike, w_qkv: ArrayLike, heads: int) -> jax.Array:
+def attention_weights(
+    x: ArrayLike, w_qkv: ArrayLike, heads: int, mask: Mask = "causal"
+) -> jax.Array:
     """The attention maps ``p [B, H, T, T]``: row ``i`` says how much position ``i`` reads
-    each position ``j <= i``."""
+    each position ``j`` (``j <= i`` under the causal mask)."""
     x, w_qkv = jnp.asarray(x), jnp.asarray(w_qkv)
-    _check(x, w_qkv, jnp.zeros((x.shape[-1],) * 2, x.dtype), heads)
+    _check(x, w_qkv, jnp.zeros((x.shape[-1],) * 2, x.dtype), heads, mask)
     q, k, _ = _split_heads(matmul_rows(x, w_qkv), heads)
-    return _probabilities(q, k)
+    return _probabilities(q, k, mask)
 
 
 def causal_self_attention(
-    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, mask: Mask = "causal"
 ) -> jax.Array:
     """Causal multi-head self-attention, the forward pass (see the module's formulas).
 
@@ -84,14 +100,15 @@ def causal_self_attention(
       w_qkv: the fused query, key and value projections ``[C, 3C]`` (in that order).
       w_proj: the output projection ``[C, C]``.
       heads: ``H``, dividing ``C``.
+      mask: ``"causal"`` (the default) or ``"none"`` (every position reads every position).
 
     Returns:
       ``[B, T, C]``.
     """
-    _check(x, w_qkv, w_proj, heads)
+    _check(x, w_qkv, w_proj, heads, mask)
     x, w_qkv, w_proj = jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj)
     q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
-    o = jnp.einsum("bhij,bhjd->bhid", _probabilities(q, k), v)
+    o = jnp.einsum("bhij,bhjd->bhid", _probabilities(q, k, mask), v)
     return matmul_rows(_merge_heads(o), w_proj)
 
 
@@ -115,7 +132,12 @@ def attention_backward(x, q, k, v, p, o, w_qkv, w_proj, g):
 
 
 def causal_self_attention_grad(
-    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, g: ArrayLike
+    x: ArrayLike,
+    w_qkv: ArrayLike,
+    w_proj: ArrayLike,
+    heads: int,
+    g: ArrayLike,
+    mask: Mask = "causal",
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Gradient of :func:`causal_self_attention` given ``g = ∂L/∂y [B, T, C]``.
 
@@ -128,37 +150,38 @@ def causal_self_attention_grad(
         ∂L/∂W_qkv = Σ xᵀ [∂L/∂q, ∂L/∂k, ∂L/∂v]  ∂L/∂x = [∂L/∂q, ∂L/∂k, ∂L/∂v] W_qkvᵀ
 
     A masked entry has ``p_ij = 0``, so its ``∂L/∂s_ij`` is zero: the mask needs no backward
-    step of its own (nothing flows from a position to its past's queries through the future).
+    step of its own (nothing flows from a position to its past's queries through the future);
+    without a mask the same formulas hold with every ``p_ij`` in play.
 
     Returns:
       ``(dx [B, T, C], dW_qkv [C, 3C], dW_proj [C, C])``.
     """
-    _check(x, w_qkv, w_proj, heads)
+    _check(x, w_qkv, w_proj, heads, mask)
     x, w_qkv, w_proj, g = (jnp.asarray(a) for a in (x, w_qkv, w_proj, g))
-    return attention_backward(*attention_forward(x, w_qkv, w_proj, heads)[1], g)
+    return attention_backward(*attention_forward(x, w_qkv, w_proj, heads, mask)[1], g)
 
 
-def attention_forward(x, w_qkv, w_proj, heads):
+def attention_forward(x, w_qkv, w_proj, heads, mask="causal"):
     """The forward pass and what its backward needs: ``(y, (x, q, k, v, p, o, W_qkv, W_proj))``
     (llm.c's ``attention_forward`` keeps the same); :func:`attention_backward` takes the saved
     values and ``g``."""
     q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
-    p = _probabilities(q, k)
+    p = _probabilities(q, k, mask)
     o = _merge_heads(jnp.einsum("bhij,bhjd->bhid", p, v))
     return matmul_rows(o, w_proj), (x, q, k, v, p, o, w_qkv, w_proj)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _attention_rule(x, w_qkv, w_proj, heads):
-    return causal_self_attention(x, w_qkv, w_proj, heads)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _attention_rule(x, w_qkv, w_proj, heads, mask):
+    return causal_self_attention(x, w_qkv, w_proj, heads, mask)
 
 
-def _attention_fwd(x, w_qkv, w_proj, heads):
-    return attention_forward(x, w_qkv, w_proj, heads)
+def _attention_fwd(x, w_qkv, w_proj, heads, mask):
+    return attention_forward(x, w_qkv, w_proj, heads, mask)
 
 
-def _attention_bwd(heads, saved, g):
-    del heads  # the saved q has it in its shape
+def _attention_bwd(heads, mask, saved, g):
+    del heads, mask  # the saved q has the heads in its shape; the saved p has the mask
     return attention_backward(*saved, g)
 
 
@@ -166,18 +189,34 @@ _attention_rule.defvjp(_attention_fwd, _attention_bwd)
 
 
 def causal_self_attention_hand(
-    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, mask: Mask = "causal"
 ) -> jax.Array:
     """:func:`causal_self_attention` whose gradient is :func:`causal_self_attention_grad`.
 
     The forward saves ``q, k, v``, the probabilities ``p`` and the merged heads ``o`` (llm.c
     keeps the same: ``qkv``, ``preatt``/``att`` and ``atty``).
     """
-    _check(x, w_qkv, w_proj, heads)
-    return _attention_rule(jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj), heads)
+    _check(x, w_qkv, w_proj, heads, mask)
+    return _attention_rule(jnp.asarray(x), jnp.asarray(w_qkv), jnp.asarray(w_proj), heads, mask)
+
+
+def self_attention(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, *, mask: Mask
+) -> jax.Array:
+    """:func:`causal_self_attention` with the mask named at the call (``"none"`` for an
+    encoder)."""
+    return causal_self_attention(x, w_qkv, w_proj, heads, mask)
+
+
+def self_attention_hand(
+    x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, *, mask: Mask
+) -> jax.Array:
+    """:func:`self_attention` whose gradient is :func:`causal_self_attention_grad`."""
+    return causal_self_attention_hand(x, w_qkv, w_proj, heads, mask)
 
 
 register("causal_self_attention", causal_self_attention, causal_self_attention_hand)
+register("self_attention", self_attention, self_attention_hand)
 
 
 def gradient_checks(*, key: jax.Array) -> list:
@@ -192,6 +231,13 @@ def gradient_checks(*, key: jax.Array) -> list:
         lambda a, b, c: causal_self_attention(a, b, c, 2),
         lambda a, b, c, g: causal_self_attention_grad(a, b, c, 2, g),
         lambda a, b, c: causal_self_attention_hand(a, b, c, 2),
+        (x, w_qkv, w_proj),
+        g,
+    ) + vjp_checks(
+        "nn.self_attention, no mask",
+        lambda a, b, c: self_attention(a, b, c, 2, mask="none"),
+        lambda a, b, c, g: causal_self_attention_grad(a, b, c, 2, g, mask="none"),
+        lambda a, b, c: self_attention_hand(a, b, c, 2, mask="none"),
         (x, w_qkv, w_proj),
         g,
     )

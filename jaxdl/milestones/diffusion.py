@@ -1,0 +1,449 @@
+"""Denoising diffusion (Jonathan Ho, Ajay Jain & Pieter Abbeel, 2020; after Jascha
+Sohl-Dickstein et al., 2015).
+
+Destroy the data slowly with noise, then learn to undo one small step at a time. The *forward
+process* adds Gaussian noise over ``T = 1000`` steps with variances ``β_t`` growing linearly
+from ``1e-4`` to ``0.02`` (DDPM's schedule)::
+
+    q(x_t | x_{t-1}) = N(√(1 - β_t) x_{t-1}, β_t I)
+
+and, with ``α_t = 1 - β_t`` and ``ᾱ_t = Π_{s<=t} α_s``, any step in closed form::
+
+    q(x_t | x_0) = N(√ᾱ_t x_0, (1 - ᾱ_t) I),   i.e.   x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε
+
+By ``t = T`` nothing of ``x_0`` is left (``ᾱ_T ≈ 4e-5``). A network ``ε_θ(x_t, t)`` learns to
+tell the noise ``ε`` from the data: DDPM's simplified loss ``E ‖ε - ε_θ(x_t, t)‖²`` over ``x_0``,
+``t`` uniform and ``ε ~ N(0, I)``. *Ancestral sampling* runs the reverse chain from pure noise::
+
+    x_{t-1} = (x_t - β_t / √(1 - ᾱ_t) ε_θ(x_t, t)) / √α_t + σ_t z,   σ_t² = β_t, z ~ N(0, I)
+
+(no noise at the last step). Each piece is a pure function here: :func:`schedule`,
+:func:`q_sample`, :func:`loss`, :func:`sample`.
+
+**Every layer's backward by hand.** The ε-network is an MLP over ``[x_t, e(t)]``: the
+sinusoidal step embedding (:mod:`jaxdl.nn.time_embedding`), dense layers
+(:mod:`jaxdl.nn.affine`) and SiLU (:mod:`jaxdl.nn.silu`), each a ``custom_vjp`` rule beside its
+pure forward, and the squared error's gradient ``2 (ε_θ - ε) / n`` by hand
+(:func:`jaxdl.losses.mse_grad`). It trains through the shared trainer.
+
+**The experiment** is Sohl-Dickstein et al.'s two-dimensional swiss roll (their Figure 1): train
+the ε-network, then draw the reverse process step by step, from a cloud of noise back to the
+roll. Sampling with fewer steps (a subsequence of the ``T`` steps, the schedule recomputed for
+it) shows what the number of steps buys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxdl import backward, losses
+from jaxdl.backward import BACKWARDS, Backward, default_backward
+from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
+from jaxdl.milestones import Milestone
+from jaxdl.report import Report
+from jaxdl.training import trainer
+from jaxdl.validate import (
+    LEARNING_RATE_CEILING,
+    SEED,
+    STEPS,
+    check_limits,
+    require_positive_float,
+)
+
+MILESTONE = Milestone(
+    "diffusion",
+    2020,
+    "Ho, Jain & Abbeel; Sohl-Dickstein et al. 2015",
+    "learn to undo noise one step at a time, then sample from pure noise",
+    month=6,
+)
+
+F32 = jnp.float32
+#: DDPM's schedule: T steps, β linear from BETA_1 to BETA_T.
+T = 1000
+BETA_1, BETA_T = 1e-4, 0.02
+#: The paper's CIFAR-10 FID (its Table 1), quoted beside our swiss roll and not comparable.
+PAPER_CIFAR10_FID = 3.17
+#: Steps at which the figure draws the reverse process (x_T first, x_0 last).
+SHOWN = (1000, 750, 500, 250, 100, 0)
+#: Sampling steps compared in the figure's last panel and the report.
+STEP_COUNTS = (1000, 10)
+
+
+# --------------------------------------------------------------------------------------------
+# The forward process
+# --------------------------------------------------------------------------------------------
+
+
+class Schedule(NamedTuple):
+    """The noise schedule, index ``t - 1`` for step ``t = 1..T``."""
+
+    beta: jax.Array  # [T] β_t
+    alpha: jax.Array  # [T] α_t = 1 - β_t
+    alpha_bar: jax.Array  # [T] ᾱ_t = Π_{s<=t} α_s
+
+
+def schedule(steps: int = T, beta_1: float = BETA_1, beta_t: float = BETA_T, dtype=F32) -> Schedule:
+    """DDPM's linear schedule: ``β_t`` from ``beta_1`` to ``beta_t`` over ``steps`` steps."""
+    beta = jnp.linspace(beta_1, beta_t, steps, dtype=jnp.float64 if jax.config.x64_enabled else F32)
+    alpha = 1.0 - beta
+    return Schedule(*(a.astype(dtype) for a in (beta, alpha, jnp.cumprod(alpha))))
+
+
+def q_sample(sched: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
+    """``x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε``: a draw of ``q(x_t | x_0)`` for steps ``t [B]`` in
+    ``1..T`` and points ``x0, eps [B, 2]``."""
+    a = sched.alpha_bar[t - 1][:, None]
+    return jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
+
+
+def q_step(sched: Schedule, x: jax.Array, t: jax.Array, z: jax.Array) -> jax.Array:
+    """One forward step ``x_t = √(1 - β_t) x_{t-1} + √β_t z`` (to check the closed form)."""
+    b = sched.beta[t - 1][:, None]
+    return jnp.sqrt(1.0 - b) * x + jnp.sqrt(b) * z
+
+
+# --------------------------------------------------------------------------------------------
+# The ε-network
+# --------------------------------------------------------------------------------------------
+
+
+class EpsNet(NamedTuple):
+    """An MLP ``ε_θ(x_t, t)``: ``[x_t, e(t)]`` through hidden SiLU layers to 2 outputs."""
+
+    layers: tuple[tuple[jax.Array, jax.Array], ...]  # (w [F_in, F_out], b [F_out]) per layer
+
+
+class Batch(NamedTuple):
+    """One training step's draws."""
+
+    x0: jax.Array  # [B, 2] data points
+    t: jax.Array  # [B] int32 steps in 1..T
+    eps: jax.Array  # [B, 2] the noise
+
+
+def init_net(key: jax.Array, *, width: int, depth: int, embed: int, dtype=F32) -> EpsNet:
+    """He-normal hidden layers (``√(2 / fan_in)``; SiLU is ReLU-like), a zero output layer (the
+    untrained net predicts no noise)."""
+    sizes = [2 + embed] + [width] * depth + [2]
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = []
+    for i, (k, f_in, f_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
+        last = i == len(sizes) - 2
+        std = 0.0 if last else math.sqrt(2.0 / f_in)
+        layers.append((std * jax.random.normal(k, (f_in, f_out), dtype), jnp.zeros(f_out, dtype)))
+    return EpsNet(tuple(layers))
+
+
+def eps_net(
+    params: EpsNet, x: jax.Array, t: jax.Array, *, ops: backward.Ops = backward.AUTODIFF
+) -> jax.Array:
+    """``ε_θ(x_t, t)`` ``[B, 2]`` for points ``x [B, 2]`` at steps ``t [B]``."""
+    embed = params.layers[0][0].shape[0] - x.shape[1]
+    e = ops.time_embedding(t.astype(x.dtype), embed)
+    h = jnp.concatenate([x, e], axis=1)
+    for w, b in params.layers[:-1]:
+        h = ops.silu(ops.dense(h, w, b))
+    return ops.dense(h, *params.layers[-1])
+
+
+@jax.custom_vjp
+def _mse_hand(predictions: jax.Array, targets: jax.Array) -> jax.Array:
+    return losses.mse(predictions, targets)
+
+
+_mse_hand.defvjp(
+    lambda p, y: (losses.mse(p, y), (p, y)),
+    lambda s, g: (g * losses.mse_grad(*s), jnp.zeros_like(s[1])),
+)
+
+
+def loss(
+    params: EpsNet, batch: Batch, *, sched: Schedule, ops: backward.Ops = backward.AUTODIFF
+) -> jax.Array:
+    """DDPM's simplified loss: the mean of ``(ε - ε_θ(√ᾱ_t x_0 + √(1 - ᾱ_t) ε, t))²`` over the
+    batch's points and coordinates."""
+    x_t = q_sample(sched, batch.x0, batch.t, batch.eps)
+    predicted = eps_net(params, x_t, batch.t, ops=ops)
+    mse = _mse_hand if ops is backward.HAND else losses.mse
+    return mse(predicted, batch.eps)
+
+
+@functools.cache
+def loss_function(backward_: str):
+    """``loss(params, batch)`` with the schedule and a backward pass fixed (one object per
+    choice, so the trainer's compiled programs are shared)."""
+    return functools.partial(loss, sched=schedule(), ops=backward.ops(backward_))
+
+
+def _draw_batch(state):
+    key, data = state
+    key, k_i, k_t, k_e = jax.random.split(key, 4)
+    n = BATCH_SIZE
+    x0 = data[jax.random.randint(k_i, (n,), 0, data.shape[0])]
+    t = jax.random.randint(k_t, (n,), 1, T + 1)
+    return (key, data), Batch(x0, t, jax.random.normal(k_e, x0.shape, x0.dtype))
+
+
+#: Points per training step (drawn with replacement), with their steps and noise.
+BATCH_SIZE = 256
+
+
+def diffusion_feed(data: jax.Array, *, key: jax.Array) -> trainer.Feed:
+    """Every step, :data:`BATCH_SIZE` points of ``data`` with a step ``t`` uniform in ``1..T``
+    and fresh noise each, drawn on the device."""
+    return trainer.Feed((key, data), _draw_batch)
+
+
+@functools.cache
+def _adam(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    return optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.1))
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+
+def respaced(sched: Schedule, count: int) -> tuple[np.ndarray, Schedule]:
+    """``count`` of the ``T`` steps, evenly spaced and ending at step ``T``, and the schedule
+    of the shorter chain through them: ``ᾱ`` kept at those steps, ``β_i = 1 - ᾱ_{τ_i} /
+    ᾱ_{τ_{i-1}}`` (Nichol & Dhariwal 2021), so that every ``q(x_τ | x_0)`` is unchanged and
+    the trained network serves as it is. ``count = T`` gives the schedule itself."""
+    total = sched.beta.shape[0]
+    steps = np.unique(np.round(np.linspace(0, total, count + 1)[1:]).astype(int))
+    a_bar = sched.alpha_bar[steps - 1]
+    previous = jnp.concatenate([jnp.ones((1,), a_bar.dtype), a_bar[:-1]])
+    alpha = a_bar / previous
+    return steps, Schedule(1.0 - alpha, alpha, a_bar)
+
+
+def reverse_step(
+    sched: Schedule, i: jax.Array, x: jax.Array, eps: jax.Array, z: jax.Array
+) -> jax.Array:
+    """One step of ancestral sampling, from ``x`` at the schedule's index ``i`` (step ``i + 1``
+    of the full chain) to the index before::
+
+        x ← (x - β_i / √(1 - ᾱ_i) ε) / √α_i + σ_i z,    σ_i = √β_i, and 0 at i = 0
+
+    ``eps`` is the network's prediction ``ε_θ(x, t)``, ``z`` a standard normal draw."""
+    shrink = sched.beta[i] / jnp.sqrt(1.0 - sched.alpha_bar[i])
+    mean = (x - shrink * eps) / jnp.sqrt(sched.alpha[i])
+    return mean + jnp.where(i > 0, jnp.sqrt(sched.beta[i]), 0.0) * z
+
+
+@functools.partial(jax.jit, static_argnames=("n",))
+def _sample(params, sched: Schedule, steps: jax.Array, key: jax.Array, *, n: int):
+    k_start, k_steps = jax.random.split(key)
+    x_top = jax.random.normal(k_start, (n, 2), sched.beta.dtype)
+
+    def step(x, inputs):
+        i, k = inputs  # from x at step steps[i] to x at the step before it (0 after the last)
+        eps = eps_net(params, x, jnp.full((n,), steps[i], jnp.int32))
+        x = reverse_step(sched, i, x, eps, jax.random.normal(k, x.shape, x.dtype))
+        return x, x
+
+    indices = jnp.arange(steps.shape[0])[::-1]
+    _, path = jax.lax.scan(step, x_top, (indices, jax.random.split(k_steps, steps.shape[0])))
+    return jnp.concatenate([x_top[None], path])
+
+
+def sample(
+    params: EpsNet, *, key: jax.Array, n: int, count: int = T
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ancestral sampling of ``n`` points through ``count`` evenly spaced steps
+    (:func:`respaced`), from ``x_T ~ N(0, I)`` to ``x_0``, as one compiled ``lax.scan``.
+
+    Returns:
+      ``(path [count + 1, n, 2], times [count + 1])``: the points from ``x_T`` to ``x_0`` and
+      the step each row is at (``T`` first, ``0`` last).
+    """
+    steps, sched = respaced(schedule(dtype=params.layers[0][0].dtype), count)
+    path = _sample(params, sched, jnp.asarray(steps, jnp.int32), key, n=n)
+    return np.asarray(path), np.concatenate([steps[::-1], [0]])
+
+
+# --------------------------------------------------------------------------------------------
+# The data and a score
+# --------------------------------------------------------------------------------------------
+
+
+def swiss_roll(n: int, *, key: jax.Array, dtype=F32) -> jax.Array:
+    """``n`` points of Sohl-Dickstein et al.'s 2-D swiss roll: ``(u cos u, u sin u) / 5`` for
+    ``u`` uniform in ``[1.5π, 4.5π]`` (one and a half turns; about unit spread)."""
+    u = 1.5 * math.pi * (1 + 2 * jax.random.uniform(key, (n,), dtype))
+    return jnp.stack([u * jnp.cos(u), u * jnp.sin(u)], axis=1) / 5
+
+
+def chamfer(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean distance from each point of ``a`` to its nearest in ``b`` and back, averaged: small
+    when the samples lie on the data (first term) and cover it (second)."""
+    d = np.sqrt(((np.asarray(a)[:, None, :] - np.asarray(b)[None, :, :]) ** 2).sum(-1))
+    return float(0.5 * (d.min(1).mean() + d.min(0).mean()))
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's interface
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """DDPM on the swiss roll (see the module docstring)."""
+
+    steps: int = dataclasses.field(
+        default=3000, metadata={"bounds": STEPS, "help": "optimizer steps of 256 points"}
+    )
+    width: int = dataclasses.field(
+        default=64, metadata={"bounds": (1, 4096), "help": "hidden units per layer"}
+    )
+    depth: int = dataclasses.field(
+        default=3, metadata={"bounds": (1, 32), "help": "hidden layers of the ε-network"}
+    )
+    embed: int = dataclasses.field(
+        default=32, metadata={"bounds": (2, 1024), "help": "width of the step embedding (even)"}
+    )
+    samples: int = dataclasses.field(
+        default=500,
+        metadata={
+            "bounds": (1, 2000),
+            "help": "points to generate (the Chamfer distance compares every pair: at most 2000)",
+        },
+    )
+    learning_rate: float = dataclasses.field(
+        default=3e-3,
+        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
+    )
+    backward: Backward = dataclasses.field(
+        default="auto",
+        metadata={"help": "hand (the custom_vjp rules), autodiff, or auto: the platform's"},
+    )
+    seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
+
+    def __post_init__(self):
+        check_limits(self)
+        if self.embed % 2:
+            raise ValueError(f"embed must be even (sines and cosines), got {self.embed}")
+        require_positive_float("learning rate", self.learning_rate)
+        if self.backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
+
+
+def _tiny(key: jax.Array) -> tuple[EpsNet, Batch]:
+    """A width-5 ε-network with every weight drawn (no zero layer), four points (float64 when
+    x64 is on)."""
+    normal = normal_draws(key, pool=256)
+    sizes = (2 + 4, 5, 5, 2)
+    layers = tuple(
+        (normal((a, b), 0.6), normal((b,), 0.3)) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+    )
+    batch = Batch(normal((4, 2)), jnp.array([1, 10, 500, 1000]), normal((4, 2)))
+    return EpsNet(layers), batch
+
+
+def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
+    """The whole ε-loss: ``jax.grad`` through the hand rules (step embedding, dense, SiLU, the
+    squared error) vs ``jax.grad`` of the pure forwards vs finite differences. Each op's own
+    rule is checked by its :mod:`jaxdl.nn` module."""
+    params, batch = _tiny(key)
+    sched = schedule(dtype=jnp.result_type(float))
+    return [
+        check_gradient(
+            "diffusion: whole ε-loss, hand rules",
+            lambda p: loss(p, batch, sched=sched),
+            jax.jit(jax.grad(lambda p: loss(p, batch, sched=sched, ops=backward.HAND))),
+            params,
+        )
+    ]
+
+
+def run(config: Config = Config()) -> Report:
+    """Train the ε-network on the swiss roll, sample with 1000 steps and fewer."""
+    key = jax.random.key(config.seed)
+    k_data, k_init, k_feed, k_sample, k_test = jax.random.split(key, 5)
+    data = swiss_roll(10_000, key=k_data)
+    backward_ = default_backward() if config.backward == "auto" else config.backward
+    params = init_net(k_init, width=config.width, depth=config.depth, embed=config.embed)
+    begin = time.perf_counter()
+    trained = trainer.train(
+        loss_function(backward_),
+        params,
+        _adam(config.learning_rate, config.steps),
+        diffusion_feed(data, key=k_feed),
+        steps=config.steps,
+        chunk_steps=min(config.steps, 500),
+    )
+    seconds = time.perf_counter() - begin
+    params = trained.state.params
+    reference = np.asarray(swiss_roll(config.samples, key=k_test))
+    rows, paths = [], {}
+    for count in STEP_COUNTS:
+        path, times = sample(params, key=k_sample, n=config.samples, count=count)
+        paths[count] = (path, times)
+        rows.append({"sampling_steps": count, "chamfer": chamfer(path[-1], reference)})
+    full, times = paths[T]
+    snapshots = np.stack([full[list(times).index(t)] for t in SHOWN])
+    noise = np.asarray(jax.random.normal(k_sample, (config.samples, 2)))
+    result = {
+        "steps": config.steps,
+        "final_loss": float(np.mean(trained.losses[-100:])),
+        "first_loss": float(trained.losses[0]),
+        "train_seconds": seconds,
+        "chamfer_by_sampling_steps": rows,
+        "chamfer_noise": chamfer(noise, reference),
+        "chamfer_data": chamfer(np.asarray(swiss_roll(config.samples, key=k_init)), reference),
+        "alpha_bar_T": float(schedule().alpha_bar[-1]),
+        "paper_cifar10_fid": PAPER_CIFAR10_FID,
+    }
+    c = {r["sampling_steps"]: r["chamfer"] for r in rows}
+    headline = (
+        f"swiss roll: loss {result['first_loss']:.2f} -> {result['final_loss']:.2f}; samples' "
+        f"Chamfer distance {c[T]:.3f} with {T} steps, {c[STEP_COUNTS[-1]]:.3f} with "
+        f"{STEP_COUNTS[-1]} (noise {result['chamfer_noise']:.3f}, data {result['chamfer_data']:.3f})"
+    )
+    return Report(
+        milestone="diffusion",
+        config=config,
+        result=result,
+        checks=[],
+        headline=headline,
+        plot_data={
+            "snapshots": snapshots,
+            "few": paths[STEP_COUNTS[-1]][0][-1],
+            "reference": reference,
+            "losses": trained.losses,
+            "params": params,
+        },
+    )
+
+
+def plot(report: Report):
+    """Sohl-Dickstein et al.'s Figure 1 for our run: the reverse process from ``x_T`` (noise)
+    to ``x_0``, step by step, then the samples drawn with only a few steps."""
+    from jaxdl.plotting import COLUMN_WIDTH, new_figure
+
+    data = report.plot_data
+    snaps = data["snapshots"]
+    labels = [f"t = {s}" for s in SHOWN]
+    fig, axes = new_figure(len(snaps) + 1, size=(COLUMN_WIDTH, 1.9))
+    ref = data["reference"]
+    for ax, points, label in zip(axes[:-1], snaps, labels, strict=True):
+        ax.scatter(ref[:, 0], ref[:, 1], s=1, color="0.85")
+        ax.scatter(points[:, 0], points[:, 1], s=1, color="tab:blue")
+        ax.set_title(label, fontsize=8)
+    few = data["few"]
+    axes[-1].scatter(ref[:, 0], ref[:, 1], s=1, color="0.85")
+    axes[-1].scatter(few[:, 0], few[:, 1], s=1, color="tab:orange")
+    axes[-1].set_title(f"{STEP_COUNTS[-1]} steps", fontsize=8)
+    for ax in axes:
+        ax.set(xlim=(-3.2, 3.2), ylim=(-3.2, 3.2), aspect="equal", xticks=[], yticks=[])
+    return fig

@@ -1,9 +1,9 @@
-"""The optimizers of the story, and the one training state every chapter carries.
+"""Plain gradient descent, and the one training state every chapter carries.
 
-Debye's rule ``x <- x - lr * slope(x)`` is plain gradient descent; Adam (2014) descends from it
-with per-coordinate step sizes. Both are written here from their formulas as optax
-``init``/``update`` pairs, so that :func:`optax.sgd` and :func:`optax.adam` drop in unchanged;
-the tests prove the updates are identical.
+Debye's rule ``x <- x - lr * slope(x)`` is plain gradient descent, written here from its formula
+as an optax ``init``/``update`` pair so that :func:`optax.sgd` drops in unchanged (the tests
+prove the updates identical). Its descendants, momentum to Adam and AdamW, are the ``adam``
+chapter's (:mod:`jaxdl.milestones.adam`), each proven equal to optax's.
 
 :class:`TrainState` and :func:`apply_gradients` are the one optimizer step that every training
 loop of the package runs (inside a ``lax.scan`` or one jitted call at a time).
@@ -35,45 +35,6 @@ def gradient_descent(learning_rate: float) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         del params
         return jax.tree.map(lambda g: -learning_rate * g, updates), state
-
-    return optax.GradientTransformation(init_fn, update_fn)
-
-
-class AdamState(NamedTuple):
-    """State of :func:`adam`."""
-
-    count: jax.Array  # [] number of updates so far
-    mu: optax.Updates  # first-moment estimate, same tree as params
-    nu: optax.Updates  # second-moment estimate, same tree as params
-
-
-def adam(
-    learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
-) -> optax.GradientTransformation:
-    """Adam (Kingma & Ba, 2014) from its formulas; equivalent to ``optax.adam``.
-
-    ``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g**2``,
-    ``update = -lr * m_hat / (sqrt(v_hat) + eps)`` with bias corrections
-    ``m_hat = m / (1 - b1**t)``, ``v_hat = v / (1 - b2**t)``.
-    """
-    require_positive_float("learning rate", learning_rate)
-
-    def init_fn(params: optax.Params) -> AdamState:
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return AdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
-
-    def update_fn(updates, state, params=None):
-        del params
-        count = state.count + 1
-        mu = jax.tree.map(lambda m, g: b1 * m + (1 - b1) * g, state.mu, updates)
-        nu = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, state.nu, updates)
-
-        def step(m, v):
-            m_hat = m / (1 - b1**count).astype(m.dtype)
-            v_hat = v / (1 - b2**count).astype(v.dtype)
-            return -learning_rate * m_hat / (jnp.sqrt(v_hat) + eps)
-
-        return jax.tree.map(step, mu, nu), AdamState(count=count, mu=mu, nu=nu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -418,8 +418,8 @@ def init_mlp(key: jax.Array, hidden: int = HIDDEN, dtype=jnp.float32, inputs: in
 class DropoutBatch(NamedTuple):
     """A batch and the key of its dropout masks."""
 
-    x: jax.Array  # [B, 784]
-    y: jax.Array  # [B]
+    images: jax.Array  # [B, 784]
+    labels: jax.Array  # [B]
     key: jax.Array  # [] PRNG key
 
 

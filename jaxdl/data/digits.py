@@ -3,8 +3,8 @@
 :func:`jaxdl.data.mnist` reads the digits (uint8 ``[N, 28, 28]``, labels 0-9) from the shipped
 sample, a download or a directory; the chapters differ in what their networks read:
 
-- the MNIST recipe (``jaxdl train``): float images ``[N, 28, 28, 1]`` in [0, 1]
-  (:func:`jaxdl.data.batches.to_float_images`);
+- the MNIST recipe (``jaxdl train``) and the Vision Transformer: float images
+  ``[N, 28, 28, 1]`` in [0, 1] (:func:`jaxdl.data.batches.to_float_images`, :func:`float_images`);
 - the batch-norm chapter's MLP: rows of 784 values in [0, 1] (:func:`flattened`);
 - the ResNet chapter: padded to CIFAR's 32x32 and average-pooled to a side (:func:`pooled`);
 - the 1989 zip-code net: 16x16 in [-1, 1] with ±1 targets, the stand-in for the zip-code set
@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.data.batches import Batch
+from jaxdl.data.batches import Batch, to_float_images
 from jaxdl.data.mnist import mnist
 
 
@@ -46,14 +46,26 @@ def pooled(images: np.ndarray, labels: np.ndarray, side: int, dtype=jnp.float32)
     return Batch(jnp.asarray(x, dtype), jnp.asarray(labels, jnp.int32))
 
 
+def _whole_batches(test: Batch, size: int = 500) -> Batch:
+    """``test`` cut to a multiple of ``size`` (a chapter that evaluates in batches of 500)."""
+    keep = (len(test.labels) // size) * size
+    return Batch(test.images[:keep], test.labels[:keep])
+
+
 def load_pooled(source: str, side: int) -> tuple[Batch, Batch]:
     """The training and test digits of ``source`` at ``side`` pixels (:func:`pooled`), the test
     split cut to a multiple of 500 (the chapter evaluates in batches of 500)."""
-    train, test = mnist("train", source), mnist("test", source)
-    keep = (len(test.labels) // 500) * 500
-    return (
-        pooled(train.images, train.labels, side),
-        pooled(test.images[:keep], test.labels[:keep], side),
+    train, test = mnist("train", source), _whole_batches(mnist("test", source))
+    return pooled(train.images, train.labels, side), pooled(test.images, test.labels, side)
+
+
+def float_images(source: str) -> tuple[Batch, Batch]:
+    """The training and test digits of ``source`` as float32 ``[N, 28, 28, 1]`` in [0, 1] with
+    int32 labels, the test split cut to a multiple of 500."""
+    train, test = mnist("train", source), _whole_batches(mnist("test", source))
+    return tuple(
+        Batch(to_float_images(part.images), jnp.asarray(part.labels, jnp.int32))
+        for part in (train, test)
     )
 
 

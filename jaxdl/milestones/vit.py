@@ -49,6 +49,8 @@ import optax
 
 from jaxdl import backward
 from jaxdl.backward import BACKWARDS, Backward, default_backward
+from jaxdl.data.batches import Batch
+from jaxdl.data.digits import float_images
 from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
 from jaxdl.nn import attention, layer_norm, mlp, patch_embed
@@ -116,13 +118,6 @@ class ViT(NamedTuple):
     ln_f: jax.Array  # [D] gain of the final layer norm
     w_head: jax.Array  # [D, 10]
     b_head: jax.Array  # [10]
-
-
-class Digits(NamedTuple):
-    """Digits and their labels."""
-
-    x: jax.Array  # [B, 28, 28, 1] float32 in [0, 1]
-    y: jax.Array  # [B] int32
 
 
 def patch_grid(patch: int, side: int = 28) -> int:
@@ -217,12 +212,12 @@ def forward(
 
 
 def loss(
-    params: ViT, batch: Digits, *, heads: int, ops: backward.Ops = backward.AUTODIFF
+    params: ViT, batch: Batch, *, heads: int, ops: backward.Ops = backward.AUTODIFF
 ) -> tuple[jax.Array, jax.Array]:
     """``(mean cross-entropy, error rate of the batch)``."""
-    logits = forward(params, batch.x, heads=heads, ops=ops)
-    error = jnp.mean(jnp.argmax(logits, axis=1) != batch.y, dtype=logits.dtype)
-    return ops.softmax_cross_entropy(logits, batch.y), error
+    logits = forward(params, batch.images, heads=heads, ops=ops)
+    error = jnp.mean(jnp.argmax(logits, axis=1) != batch.labels, dtype=logits.dtype)
+    return ops.softmax_cross_entropy(logits, batch.labels), error
 
 
 @functools.cache
@@ -263,10 +258,10 @@ def _logits(params: ViT, x: jax.Array, *, heads: int) -> jax.Array:
     return jax.lax.map(lambda c: forward(params, c, heads=heads), chunks).reshape(-1, CLASSES)
 
 
-def accuracy(params: ViT, digits: Digits, *, heads: int) -> float:
+def accuracy(params: ViT, digits: Batch, *, heads: int) -> float:
     """Test accuracy over ``digits`` (a multiple of 500 of them)."""
-    logits = _logits(params, digits.x, heads=heads)
-    return float(jnp.mean(jnp.argmax(logits, axis=1) == digits.y))
+    logits = _logits(params, digits.images, heads=heads)
+    return float(jnp.mean(jnp.argmax(logits, axis=1) == digits.labels))
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,21 +328,6 @@ def rollout(maps: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def load(source: str) -> tuple[Digits, Digits]:
-    """The training and test digits of ``source`` ("sample" or a directory of IDX files), the
-    test split cut to a multiple of 500."""
-    from jaxdl import data
-
-    train, test = data.mnist("train", source=source), data.mnist("test", source=source)
-    keep = (len(test.labels) // 500) * 500
-    return (
-        Digits(data.to_float_images(train.images), jnp.asarray(train.labels, jnp.int32)),
-        Digits(
-            data.to_float_images(test.images[:keep]), jnp.asarray(test.labels[:keep], jnp.int32)
-        ),
-    )
-
-
 class Trained(NamedTuple):
     """One training run's outcome."""
 
@@ -358,7 +338,7 @@ class Trained(NamedTuple):
 
 
 def train_vit(
-    train: Digits,
+    train: Batch,
     *,
     key: jax.Array,
     epochs: int,
@@ -392,20 +372,20 @@ def train_vit(
     return Trained(run.state.params, run.losses, np.asarray(run.aux), time.perf_counter() - begin)
 
 
-def _cnn_loss(params, batch: Digits):
+def _cnn_loss(params, batch: Batch):
     from jaxdl.models import deep_cnn
 
-    return deep_cnn.loss(params, batch.x, batch.y, backward="hand")
+    return deep_cnn.loss(params, batch.images, batch.labels, backward="hand")
 
 
 def _draw_from_first(state):
     key, data, size = state
     key, k = jax.random.split(key)
     index = jax.random.randint(k, (BATCH_SIZE,), 0, size)
-    return (key, data, size), Digits(data.x[index], data.y[index])
+    return (key, data, size), Batch(data.images[index], data.labels[index])
 
 
-def subset_feed(shuffled: Digits, size: int, *, key: jax.Array) -> trainer.Feed:
+def subset_feed(shuffled: Batch, size: int, *, key: jax.Array) -> trainer.Feed:
     """Batches of :data:`BATCH_SIZE` drawn with replacement from the first ``size`` of
     ``shuffled`` digits. The size is part of the feed's state, not of its shapes, so every
     subset trains with one compiled program."""
@@ -413,8 +393,8 @@ def subset_feed(shuffled: Digits, size: int, *, key: jax.Array) -> trainer.Feed:
 
 
 def data_size_comparison(
-    train: Digits,
-    test: Digits,
+    train: Batch,
+    test: Batch,
     *,
     sizes: tuple[int, ...],
     steps: int,
@@ -436,8 +416,8 @@ def data_size_comparison(
     rows = []
     heads = vit_settings["heads"]
     k_order, key = jax.random.split(key)
-    order = jax.random.permutation(k_order, train.x.shape[0])
-    shuffled = Digits(train.x[order], train.y[order])  # each subset holds the smaller ones
+    order = jax.random.permutation(k_order, train.images.shape[0])
+    shuffled = Batch(train.images[order], train.labels[order])  # each subset holds the smaller ones
     for size in sizes:
         k_vit, k_cnn, k_feed = jax.random.split(jax.random.fold_in(key, size), 3)
         feed = subset_feed(shuffled, size, key=k_feed)
@@ -467,12 +447,12 @@ def data_size_comparison(
             chunk_steps=min(steps, 100),
             progress=trainer.Progress(label.format("CNN")) if label else None,
         )
-        cnn_logits = _cnn_logits(cnn_run.state.params, test.x)
+        cnn_logits = _cnn_logits(cnn_run.state.params, test.images)
         rows.append(
             {
                 "size": size,
                 "vit_test_accuracy": accuracy(vit_run.state.params, test, heads=heads),
-                "cnn_test_accuracy": float(jnp.mean(jnp.argmax(cnn_logits, 1) == test.y)),
+                "cnn_test_accuracy": float(jnp.mean(jnp.argmax(cnn_logits, 1) == test.labels)),
             }
         )
     return rows
@@ -561,7 +541,7 @@ class Config:
         return {n: getattr(self, n) for n in names}
 
 
-def _tiny(key: jax.Array) -> tuple[ViT, Digits]:
+def _tiny(key: jax.Array) -> tuple[ViT, Batch]:
     """A 2-block ViT of width 8 over 14x14 images in 7x7 patches (4 patches), every parameter
     drawn away from the initial zeros and ones, and two images of noise (float64 when x64 is
     on). Carved from one random draw: one small compile, not one per shape."""
@@ -586,7 +566,7 @@ def _tiny(key: jax.Array) -> tuple[ViT, Digits]:
         b_head=normal((CLASSES,), 0.3),
     )
     x = 0.5 + 0.5 * normal((2, 14, 14, 1))
-    return params, Digits(x, jnp.array([3, 8]))
+    return params, Batch(x, jnp.array([3, 8]))
 
 
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
@@ -608,7 +588,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 def run(config: Config = Config()) -> Report:
     """Train the ViT; test accuracy, Figure 7's maps, the class token's attention (and with
     ``paper`` the data-size comparison)."""
-    train, test = load(config.data)
+    train, test = float_images(config.data)
     key = jax.random.key(config.seed)
     k_train, k_paper = jax.random.split(key)
     backward_ = default_backward() if config.backward == "auto" else config.backward
@@ -624,7 +604,7 @@ def run(config: Config = Config()) -> Report:
     )
     params = trained.params
     test_accuracy = accuracy(params, test, heads=config.heads)
-    shown = test.x[:ROLLOUT_DIGITS]
+    shown = test.images[:ROLLOUT_DIGITS]
     maps = np.asarray(attention_maps(params, shown, heads=config.heads))
     rolled = rollout(maps)
     ink = np.asarray(patch_embed.patchify(shown, config.patch)).mean(axis=-1)
@@ -635,7 +615,7 @@ def run(config: Config = Config()) -> Report:
     # rather than the others': the paper's row-and-column structure, as one number.
     same_line, other = _row_column_contrast(similarity)
     result = {
-        "data": f"{int(train.x.shape[0])} training / {int(test.x.shape[0])} test digits "
+        "data": f"{int(train.images.shape[0])} training / {int(test.images.shape[0])} test digits "
         f"({config.data})",
         "patches": g * g,
         "parameters": count_parameters(params),
@@ -651,7 +631,7 @@ def run(config: Config = Config()) -> Report:
     }
     headline = (
         f"{g * g} patches of {config.patch}x{config.patch}, {config.layers} blocks: test "
-        f"accuracy {test_accuracy:.2%} on {int(test.x.shape[0])} digits; position embeddings "
+        f"accuracy {test_accuracy:.2%} on {int(test.images.shape[0])} digits; position embeddings "
         f"{same_line:.2f} alike in a row or column vs {other:.2f} elsewhere; the class token's "
         f"rollout vs the ink: r = {result['rollout_ink_correlation']:.2f}"
     )
@@ -659,7 +639,7 @@ def run(config: Config = Config()) -> Report:
         rows = data_size_comparison(
             train,
             test,
-            sizes=tuple(n for n in PAPER_SIZES if n <= train.x.shape[0]),
+            sizes=tuple(n for n in PAPER_SIZES if n <= train.images.shape[0]),
             steps=PAPER_STEPS,
             key=k_paper,
             vit_settings=s,

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from jaxdl.cli import main
+from jaxdl.data.batches import Batch
+from jaxdl.data.digits import float_images
 from jaxdl.milestones import vit as chapter
 from tests.scripts import load_script
 
@@ -91,8 +93,8 @@ def test_projection_components_are_orthonormal_filters():
 
 
 def test_data_size_comparison_in_miniature():
-    train, test = chapter.load("sample")
-    small_test = chapter.Digits(test.x[:500], test.y[:500])
+    train, test = float_images("sample")
+    small_test = Batch(test.images[:500], test.labels[:500])
     rows = chapter.data_size_comparison(
         train,
         small_test,

@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="directory for the curves' JSON")
     parser.add_argument("--plot", action="store_true", help="also a PNG of the curves")
     args = parser.parse_args(argv)
-    steps = args.steps or (NANOGPT["max_iters"] if args.curves else 20)
+    steps = args.steps if args.steps is not None else (2000 if args.curves else 20)
     if steps < 1 or (not args.curves and steps > NANOGPT["max_iters"]):
         parser.error(f"--steps must lie in 1..{NANOGPT['max_iters']} (more with --curves)")
     if args.plot and args.out is None:

@@ -10,7 +10,7 @@ to the token table; ``configure_optimizers``' two parameter groups (``p.dim() >=
 ``torch.optim.AdamW(betas=(0.9, 0.99))``, ``get_lr`` set on every group before each step,
 ``clip_grad_norm_(model.parameters(), 1.0)``.
 
-Two modes (nanoGPT's CPU configuration of its README: 4 layers, 4 heads, width 128, context
+Three modes (nanoGPT's CPU configuration of its README: 4 layers, 4 heads, width 128, context
 64, batch 12, learning rate 1e-3, 100 warm-up steps, cosine to 1e-4 at step 2000):
 
 ``python benchmarks/gpt_parity.py``
@@ -25,6 +25,11 @@ Two modes (nanoGPT's CPU configuration of its README: 4 layers, 4 heads, width 1
     validation batches (20, nanoGPT's ``--eval_iters=20``) and at the end on 200; writes
     ``DIR/gpt_parity_seed{S}.json`` (and ``.png`` with ``--plot``).
 
+``python benchmarks/gpt_parity.py --curves --torch-draws --out DIR [--seed 1337]``
+    the twin alone, trained by nanoGPT's loop with torch's own draws (initialisation, batches,
+    estimates) seeded by ``torch.manual_seed``, as nanoGPT's ``train.py`` draws them: the
+    distribution jaxdl's seeds should match; writes ``DIR/nanogpt_own_seed{S}.json``.
+
 **The tolerances.** Both sides compute in float32, where one rounding is a relative 6e-8, and
 reduce sums in different orders, so they differ by a few roundings. The loss (about 4 here) is
 held to 2e-5 absolute, the learning rate and the gradient norm to 1e-5 relative, and every
@@ -35,8 +40,9 @@ a fraction of the first step's learning rate (1e-5) differently on the two sides
 A difference in the *recipe* moves far more within 20 steps; measured by changing jaxdl's side
 alone (seed 0): the schedule one step ahead, loss 6e-2 and parameters 6e-4 apart; no clipping,
 2e-2 and 5e-4; Adam's epsilon 1e-6, 2e-4 and 7e-4; weight decay on the gains too, 9e-5 and
-2e-4; beta2 0.999 instead of 0.99, 2e-3 and 4e-5. Over the whole run of 2000 steps (seed 0) the two stayed together: no step's batch loss differed
-by more than 2e-6, and every estimate agreed to the four decimals printed.
+2e-4; beta2 0.999 instead of 0.99, 2e-3 and 4e-5. Over whole runs of 2000 steps the two stay
+together: no step's batch loss differed by more than 3e-6 (seeds 0 and 1), and every estimate
+agreed to the four decimals printed.
 
 PyTorch is not a jaxdl dependency: install it beside jaxdl to run this
 (``pip install torch``, the CPU build suffices). Use ``--threads 1`` on a shared machine.
@@ -504,6 +510,65 @@ def parity_run(
     return result
 
 
+def nanogpt_own_run(torch, seed: int, out: Path | None, steps: int = 2000) -> dict:
+    """nanoGPT's loop with its own draws: ``torch.manual_seed(seed)``, the twin's own
+    initialisation (nanoGPT's ``_init_weights``), ``get_batch``'s ``torch.randint`` and
+    ``estimate_loss``'s random batches, as ``train.py`` draws them (no jaxdl in the loop)."""
+    c = recipe(steps)
+    data = tr.load_text(None, context=c["block_size"])
+    train_data = torch.from_numpy(data.train.astype(np.int64))
+    val_data = torch.from_numpy(data.validation.astype(np.int64))
+    torch.manual_seed(seed)
+    model = nanogpt_model(torch, vocab=len(data.chars), context=c["block_size"],
+                          layers=c["n_layer"], heads=c["n_head"], width=c["n_embd"])  # fmt: skip
+
+    def get_batch(split):
+        d = train_data if split == "train" else val_data
+        ix = torch.randint(len(d) - c["block_size"], (c["batch_size"],))
+        x = torch.stack([d[i : i + c["block_size"]] for i in ix])
+        y = torch.stack([d[i + 1 : i + 1 + c["block_size"]] for i in ix])
+        return x, y
+
+    @torch.no_grad()
+    def estimate_loss(eval_iters):
+        model.eval()
+        out = {}
+        for split in ("train", "val"):
+            losses = torch.zeros(eval_iters)
+            for k in range(eval_iters):
+                losses[k] = model(*get_batch(split)).item()
+            out[split] = losses.mean().item()
+        model.train()
+        return out
+
+    print(f"seed {seed}: nanoGPT's loop, its own draws ... load {_load()}")
+    t_step = nanogpt_trainer(torch, model, c)
+    evals = {"step": [], "train": [], "val": []}
+    X, Y = get_batch("train")
+    begin = time.perf_counter()
+    for iter_num in range(steps + 1):
+        if iter_num % c["eval_interval"] == 0 or iter_num == steps:
+            e = estimate_loss(c["eval_iters"])
+            evals["step"].append(iter_num)
+            evals["train"].append(e["train"])
+            evals["val"].append(e["val"])
+            print(f"step {iter_num}: train loss {e['train']:.4f}, val loss {e['val']:.4f}")
+        if iter_num == steps:
+            break
+        t_step(iter_num, X, Y)
+        X, Y = get_batch("train")
+    val_200 = estimate_loss(200)["val"]
+    result = {"seed": seed, "evals": evals, "val_20": evals["val"][-1], "val_200": val_200,
+              "seconds": time.perf_counter() - begin, "load_average_end": _load()}  # fmt: skip
+    print(f"seed {seed}: val loss {evals['val'][-1]:.4f} (20 batches), {val_200:.4f} (200)")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"nanogpt_own_seed{seed}.json"
+        path.write_text(json.dumps(result, indent=1))
+        print(f"wrote {path}")
+    return result
+
+
 def _plot(result: dict, path: Path) -> None:
     """Both runs' curves (they overlap), and how far apart each step's loss is."""
     import matplotlib
@@ -553,12 +618,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch's intra-op threads")
     parser.add_argument("--out", type=Path, default=None, help="directory for the curves' JSON")
     parser.add_argument("--plot", action="store_true", help="also a PNG of the curves")
+    parser.add_argument(
+        "--torch-draws",
+        action="store_true",
+        help="with --curves: the twin alone, nanoGPT's loop with torch's own initialisation, "
+        "batches and estimates seeded by torch.manual_seed (no jaxdl draws)",
+    )
     args = parser.parse_args(argv)
     steps = args.steps if args.steps is not None else (2000 if args.curves else 20)
     if steps < 1 or (not args.curves and steps > NANOGPT["max_iters"]):
         parser.error(f"--steps must lie in 1..{NANOGPT['max_iters']} (more with --curves)")
     if args.plot and args.out is None:
         parser.error("--plot needs --out")
+    if args.torch_draws and not args.curves:
+        parser.error("--torch-draws needs --curves")
     try:
         import torch
     except ImportError:
@@ -571,7 +644,10 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {_load()}")  # fmt: skip
     if args.curves:
         for seed in args.seed:
-            parity_run(torch, seed, engine, args.out, args.plot, steps)
+            if args.torch_draws:
+                nanogpt_own_run(torch, seed, args.out, steps)
+            else:
+                parity_run(torch, seed, engine, args.out, args.plot, steps)
         print(f"load average {_load()}")
         return 0
     failed = False

@@ -19,8 +19,9 @@ Three modes (nanoGPT's CPU configuration of its README: 4 layers, 4 heads, width
     (exit status 1) unless they agree to float32 rounding (the tolerances below).
 
 ``python benchmarks/gpt_parity.py --curves --out DIR [--plot] [--seed 0 1 2]``
-    jaxdl's own run (:func:`~jaxdl.milestones.transformer.train_gpt`, exactly what
-    ``jaxdl run transformer --paper --seed S`` trains) beside the twin trained by nanoGPT's loop
+    jaxdl's own run (:func:`~jaxdl.milestones.transformer.train_gpt` as
+    ``jaxdl run transformer --paper --seed S`` calls it; with ``--x64``, exactly that run: the
+    command line turns on ``jax_enable_x64``, which changes the draws of the batches) beside the twin trained by nanoGPT's loop
     from the same start on the same batches, each estimated every 250 steps on the same random
     validation batches (20, nanoGPT's ``--eval_iters=20``) and at the end on 200; writes
     ``DIR/gpt_parity_seed{S}.json`` (and ``.png`` with ``--plot``).
@@ -619,6 +620,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="directory for the curves' JSON")
     parser.add_argument("--plot", action="store_true", help="also a PNG of the curves")
     parser.add_argument(
+        "--x64",
+        action="store_true",
+        help="turn on jax_enable_x64 as `jaxdl run` does: the GPT still computes in float32, "
+        "but jax.random.randint then draws 64-bit integers, so a seed draws other batches; "
+        "with it, the jaxdl side is exactly `jaxdl run transformer --paper --seed S`",
+    )
+    parser.add_argument(
         "--torch-draws",
         action="store_true",
         help="with --curves: the twin alone, nanoGPT's loop with torch's own initialisation, "
@@ -639,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
     engine = args.engine or tr.default_engine()
     print(f"jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"load average {_load()}")  # fmt: skip

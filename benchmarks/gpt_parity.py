@@ -66,7 +66,6 @@ import optax
 
 from jaxdl.data.text import random_windows, window_feed
 from jaxdl.milestones import transformer as tr
-from jaxdl.milestones.transformer.training import _Estimates
 from jaxdl.optim import apply_gradients, init_train_state
 
 #: nanoGPT's CPU command (its README) on top of ``config/train_shakespeare_char.py``.
@@ -434,11 +433,9 @@ def parity_run(
     )  # fmt: skip
     load_jaxdl_weights(torch, model, params)
     xs = jax.tree.map(np.asarray, batches(data, k_feed, s["steps"], s))
-    estimates = _Estimates(
-        data, k_eval, heads=s["heads"], batches=c["eval_iters"], batch=s["batch"],
-        context=s["context"],
-    )  # fmt: skip
-    whole, n = estimates.whole, estimates.n_train
+    # train_gpt's estimates draw from both parts of one array (its _Estimates): the same here.
+    whole = jnp.asarray(np.concatenate([data.train, data.validation]))
+    n = len(data.train)
 
     @torch.no_grad()
     def estimate(key, lo, hi, count):

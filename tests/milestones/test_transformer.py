@@ -133,6 +133,28 @@ def test_sampling_is_seeded_and_top_1_is_greedy():
         tr.sample(params, np.array([], int), key=jax.random.key(0), **kw)
 
 
+def test_cached_sampler_reads_as_the_model_and_writes_the_same_text():
+    from jaxdl.milestones.transformer import sampling
+
+    params, batch, heads = _problem(SHAPES[1], 2, 0.3)  # float64, context 7
+    # One position at a time with the cache gives the scores of the whole window's forward.
+    ids = batch.inputs[0]
+    cache = sampling.empty_cache(params, heads=heads)
+    expected = tr.forward(params, ids[None], heads=heads)[0]
+    for pos in range(ids.shape[0]):
+        logits, cache = sampling.decode_step(params, cache, ids[pos], pos, heads=heads)
+        np.testing.assert_allclose(logits, expected[pos], rtol=1e-12, atol=1e-12)
+    # The same key gives the same text, within the context and past it (7 + 9 characters),
+    # from a one-character prompt and from a longer one, in float64 and float32.
+    for dtype in (jnp.float64, jnp.float32):
+        p = jax.tree.map(lambda x, dtype=dtype: x.astype(dtype), params)
+        for prompt in (np.array([3]), np.array([1, 2, 4, 0])):
+            kw = dict(key=jax.random.key(7), heads=heads, length=16, temperature=1.5, top_k=None)
+            np.testing.assert_array_equal(
+                tr.sample(p, prompt, cache=True, **kw), tr.sample(p, prompt, cache=False, **kw)
+            )
+
+
 TINY = tr.Config(steps=60, batch=8, context=16, layers=1, width=32, heads=2, learning_rate=3e-3)
 
 

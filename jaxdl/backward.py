@@ -2,8 +2,10 @@
 
 Every op module of :mod:`jaxdl.nn` (and :mod:`jaxdl.losses`), when imported, registers its pure
 forward and its hand rule (the same forward with the hand gradient as a ``jax.custom_vjp``)
-under one name. It sits below both (they import it; it imports neither). A network takes ``backward`` and builds itself from :func:`ops`: ``ops("hand").conv2d`` is the
-hand rule, ``ops("autodiff").conv2d`` the pure forward that ``jax.grad`` differentiates, and
+under one name. It sits below both: they import it, and it imports neither at load time (the
+first lookup of an op not yet registered loads them by name, :data:`PROVIDERS`). A network
+takes ``backward`` and builds itself from :func:`ops`: ``ops("hand").conv2d`` is the hand
+rule, ``ops("autodiff").conv2d`` the pure forward that ``jax.grad`` differentiates, and
 ``ops("auto")`` whichever :data:`BACKWARD_BY_PLATFORM` chose for the platform. A new op needs
 one :func:`register` call in its module; no table here changes.
 """
@@ -34,6 +36,19 @@ def register(name: str, pure: Callable, hand: Callable) -> None:
     _FORWARDS["hand"][name] = hand
 
 
+#: The packages whose modules register ops, loaded by name the first time an op is looked up
+#: that is not registered yet (a chapter need not import every op module it builds from; the
+#: switch itself imports neither at load time: they import it).
+PROVIDERS = ("jaxdl.nn", "jaxdl.losses")
+
+
+def _load_providers() -> None:
+    import importlib
+
+    for provider in PROVIDERS:
+        importlib.import_module(provider)
+
+
 class Ops:
     """The ops a network is built from, with one choice of backward pass (``ops.conv2d``, ...).
 
@@ -53,14 +68,13 @@ class Ops:
     def __getattr__(self, name: str) -> Callable:
         if name in self._replaced:
             return self._replaced[name]
+        if name not in _FORWARDS[self.backward]:
+            _load_providers()
         try:
             return _FORWARDS[self.backward][name]
         except KeyError:
             known = ", ".join(sorted(_FORWARDS[self.backward]))
-            raise AttributeError(
-                f"no op {name!r}; registered ops: {known} (an op registers when its module is "
-                "imported: import jaxdl.nn for every op, jaxdl.losses for the losses)"
-            ) from None
+            raise AttributeError(f"no op {name!r}; registered ops: {known}") from None
 
     def _key(self) -> tuple:
         return (self.backward, tuple(sorted(self._replaced.items(), key=lambda kv: kv[0])))

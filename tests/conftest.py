@@ -12,6 +12,12 @@ import os
 # it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
 os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
 
+from tests.children import catch_ignored_signals  # noqa: E402
+
+# Children the tests signal start with SIGINT, SIGTERM and SIGHUP at their defaults, however the
+# suite was launched (`nohup ... &` included): see tests/children.py.
+catch_ignored_signals()
+
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from jaxdl.cli import main
-from tests.children import default_signals
 from tests.data.idxfiles import small_mnist_files, write_directory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +139,6 @@ def test_ctrl_c_during_training_exits_130_with_one_line_saying_how_to_continue(t
     child = subprocess.Popen(
         [sys.executable, "-m", "jaxdl", *argv], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONUNBUFFERED": "1"},
-        preexec_fn=default_signals,  # SIGINT works even when the suite runs under `nohup ... &`
     )  # fmt: skip
     try:
         for line in child.stdout:  # wait, deterministically, for the end of epoch 1

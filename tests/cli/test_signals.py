@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from jaxdl.training.checkpoints import KILL_HOOK
-from tests.children import default_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Four short epochs (800 training images each) of the MLP.
@@ -34,7 +33,6 @@ def jaxdl(argv, **env) -> subprocess.Popen:
         [sys.executable, "-m", "jaxdl", *argv], cwd=ROOT, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=os.environ | {"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"} | env,
-        preexec_fn=default_signals,  # whatever the test run inherited (`nohup ... &`)
     )  # fmt: skip
 
 
@@ -177,7 +175,7 @@ def test_signals_at_32_moments_idle_and_under_load_none_lost(tmp_path):
     # to exit 0.
     child = subprocess.run(
         [sys.executable, "-m", "tests.cli.signal_moments", str(tmp_path), "32", "16"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=default_signals,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
         env=os.environ | {"PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-3000:]
@@ -211,7 +209,7 @@ def test_a_signal_raised_inside_a_gc_callback_still_stops_the_command(tmp_path):
     argv = ["train", "mlp", "--data", "sample", "--epochs", "4", "--out", str(run)]
     process = subprocess.Popen(
         [sys.executable, "-c", SIGNAL_IN_GC_CALLBACK, *argv], cwd=ROOT, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_signals,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=os.environ | {"PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     status, _, err = finish(process)

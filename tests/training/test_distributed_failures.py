@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from jaxdl.training.distributed import COORDINATOR_ENV
-from tests.children import default_signals
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +85,7 @@ def test_a_process_waiting_for_its_peers_ends_on_a_signal_within_a_second(tmp_pa
     assert endless.returncode == 2 and "--join-timeout must be" in err, err
     for signum, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         port = free_port()
-        process = start(port, 0, "--join-timeout", "600", preexec_fn=default_signals)
+        process = start(port, 0, "--join-timeout", "600")
         deadline = time.monotonic() + 120
         while not listening(port):  # process 0 serves the coordinator: it waits now
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()

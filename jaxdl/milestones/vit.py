@@ -53,7 +53,8 @@ from jaxdl.data.batches import Batch
 from jaxdl.data.digits import float_images
 from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
-from jaxdl.nn import attention, layer_norm, mlp, patch_embed
+from jaxdl.nn import blocks, patch_embed
+from jaxdl.nn.blocks import Blocks
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
@@ -94,17 +95,6 @@ POS_STD = 0.02
 # --------------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------------
-
-
-class Blocks(NamedTuple):
-    """The weights of every encoder block, stacked on a leading axis ``L`` (one scan)."""
-
-    ln_1: jax.Array  # [L, D] gain of the layer norm before attention
-    w_qkv: jax.Array  # [L, D, 3D] fused query, key, value projections
-    w_attn: jax.Array  # [L, D, D] attention output projection
-    ln_2: jax.Array  # [L, D] gain of the layer norm before the MLP
-    w_fc: jax.Array  # [L, D, 4D] MLP widening
-    w_mlp: jax.Array  # [L, 4D, D] MLP projection back
 
 
 class ViT(NamedTuple):
@@ -183,16 +173,6 @@ def _patch_of(params: ViT) -> int:
     return math.isqrt(params.w_patch.shape[0])
 
 
-def _block(ops: backward.Ops, heads: int):
-    def block(t, w: Blocks):
-        a = ops.layer_norm(t, w.ln_1)
-        t = t + ops.self_attention(a, w.w_qkv, w.w_attn, heads, mask="none")
-        t = t + ops.mlp(ops.layer_norm(t, w.ln_2), w.w_fc, w.w_mlp)
-        return t, None
-
-    return block
-
-
 def forward(
     params: ViT, x: jax.Array, *, heads: int, ops: backward.Ops = backward.AUTODIFF
 ) -> jax.Array:
@@ -207,7 +187,7 @@ def forward(
     """
     p = params
     t = ops.patch_embed(x, p.w_patch, p.b_patch, p.cls, p.pos, _patch_of(p))
-    t, _ = jax.lax.scan(_block(ops, heads), t, p.blocks)
+    t = blocks.stack(t, p.blocks, heads=heads, mask="none", ops=ops)
     return ops.dense(ops.layer_norm(t[:, 0], p.ln_f), p.w_head, p.b_head)
 
 
@@ -297,15 +277,7 @@ def attention_maps(params: ViT, x: jax.Array, *, heads: int) -> jax.Array:
     """Every block's attention ``[L, B, H, N + 1, N + 1]`` for digits ``x [B, 28, 28, 1]``."""
     p = params
     t = patch_embed.patch_embed(x, p.w_patch, p.b_patch, p.cls, p.pos, _patch_of(p))
-
-    def block(t, w: Blocks):
-        a = layer_norm.layer_norm(t, w.ln_1)
-        maps = attention.attention_weights(a, w.w_qkv, heads, mask="none")
-        t = t + attention.self_attention(a, w.w_qkv, w.w_attn, heads, mask="none")
-        t = t + mlp.mlp(layer_norm.layer_norm(t, w.ln_2), w.w_fc, w.w_mlp)
-        return t, maps
-
-    return jax.lax.scan(block, t, p.blocks)[1]
+    return blocks.attention_maps(t, p.blocks, heads=heads, mask="none")
 
 
 def rollout(maps: np.ndarray) -> np.ndarray:

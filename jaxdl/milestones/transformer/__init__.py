@@ -51,7 +51,7 @@ import numpy as np
 from jaxdl.data.text import CharData, TextBatch, load_text, random_windows, window_feed
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.milestones import Milestone
-from jaxdl.nn import attention, embedding, layer_norm, mlp
+from jaxdl.nn import blocks, embedding
 from jaxdl.report import Report
 from jaxdl.training.rundir import check_creatable
 from jaxdl.validate import (
@@ -390,15 +390,7 @@ def attention_maps(params: GPT, ids: np.ndarray, *, heads: int) -> np.ndarray:
 @functools.partial(jax.jit, static_argnames=("heads",))
 def _attention_maps(params: GPT, ids: jax.Array, *, heads: int) -> jax.Array:
     x = embedding.embed(params.wte, params.wpe, ids)
-
-    def block(x, w: Blocks):
-        a_in = layer_norm.layer_norm(x, w.ln_1)
-        maps = attention.attention_weights(a_in, w.w_qkv, heads)[0]
-        x = x + attention.causal_self_attention(a_in, w.w_qkv, w.w_attn, heads)
-        x = x + mlp.mlp(layer_norm.layer_norm(x, w.ln_2), w.w_fc, w.w_mlp)
-        return x, maps
-
-    return jax.lax.scan(block, x, params.blocks)[1]
+    return blocks.attention_maps(x, params.blocks, heads=heads, mask="causal")[:, 0]
 
 
 def plot(report: Report):

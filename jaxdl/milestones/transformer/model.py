@@ -22,7 +22,8 @@ import jax.numpy as jnp
 from jaxdl import backward
 from jaxdl.data.text import TextBatch
 from jaxdl.losses import softmax_cross_entropy, softmax_cross_entropy_grad
-from jaxdl.nn import attention, embedding, layer_norm, mlp
+from jaxdl.nn import attention, blocks, embedding, layer_norm, mlp
+from jaxdl.nn.blocks import Blocks
 from jaxdl.validate import require_positive_int
 
 F32 = jnp.float32
@@ -30,17 +31,6 @@ F32 = jnp.float32
 # --------------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------------
-
-
-class Blocks(NamedTuple):
-    """The weights of every block, stacked on a leading axis ``L`` (one ``lax.scan`` runs them)."""
-
-    ln_1: jax.Array  # [L, C] gain of the layer norm before attention
-    w_qkv: jax.Array  # [L, C, 3C] fused query, key, value projections
-    w_attn: jax.Array  # [L, C, C] attention output projection
-    ln_2: jax.Array  # [L, C] gain of the layer norm before the MLP
-    w_fc: jax.Array  # [L, C, 4C] MLP widening
-    w_mlp: jax.Array  # [L, 4C, C] MLP projection back
 
 
 class GPT(NamedTuple):
@@ -140,13 +130,7 @@ def forward(params: GPT, ids: jax.Array, *, heads: int, ops: backward.Ops = AUTO
     """
     _check_ids(params, ids)
     x = ops.embed(params.wte, params.wpe, ids)
-
-    def block(x, w: Blocks):
-        x = x + ops.causal_self_attention(ops.layer_norm(x, w.ln_1), w.w_qkv, w.w_attn, heads)
-        x = x + ops.mlp(ops.layer_norm(x, w.ln_2), w.w_fc, w.w_mlp)
-        return x, None
-
-    x, _ = jax.lax.scan(block, x, params.blocks)
+    x = blocks.stack(x, params.blocks, heads=heads, mask="causal", ops=ops)
     return ops.lm_head(ops.layer_norm(x, params.ln_f), params.wte)
 
 

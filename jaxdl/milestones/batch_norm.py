@@ -67,8 +67,9 @@ BATCH = 60
 PAPER_STEPS = 50_000
 #: This chapter's choices where the paper is silent (see the module docstring).
 INIT_STD = 0.05
-#: Beyond this the first layer's sums reach 1e4 on [0, 1] images: every sigmoid saturates, and
-#: larger ones only overflow to a NaN loss.
+#: The largest standard deviation of the initial weights. Beyond it the first layer's sums
+#: reach 1e4 on inputs in [0, 1], so every sigmoid saturates, and larger ones only overflow to
+#: a NaN loss.
 INIT_STD_CEILING = (100.0, "initial weights that large saturate every unit; larger ones overflow")
 LEARNING_RATE = 1.0
 STEPS = 2000

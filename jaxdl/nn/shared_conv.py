@@ -28,6 +28,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -70,46 +71,66 @@ def _pad(x: jax.Array, pad: int, value: float) -> jax.Array:
     return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=value)
 
 
+@functools.cache
+def _window_rows(hp: int, wp: int, kh: int, kw: int, stride: int, ho: int, wo: int) -> np.ndarray:
+    """Which row of the padded input (flattened over ``(p, q)``, ``p wp + q``) each entry of
+    every window reads, ordered ``(h, v, i, j)``: ``(s h + i) wp + (s v + j)``."""
+    h = np.arange(ho)[:, None, None, None]
+    v = np.arange(wo)[None, :, None, None]
+    i = np.arange(kh)[None, None, :, None]
+    j = np.arange(kw)[None, None, None, :]
+    return ((stride * h + i) * wp + (stride * v + j)).ravel()
+
+
+@functools.cache
+def _window_entries(
+    hp: int, wp: int, kh: int, kw: int, stride: int, ho: int, wo: int
+) -> np.ndarray:
+    """The inverse of :func:`_window_rows`: for each padded position, the window entries that
+    read it, in the order of their kernel offset ``(i, j)``, padded with the index one past the
+    last entry (a zero row :func:`_unpatches` appends). ``[hp wp, most readers]``."""
+    rows = _window_rows(hp, wp, kh, kw, stride, ho, wo)
+    offset = np.tile(np.arange(kh * kw), ho * wo)
+    order = np.lexsort((offset, rows))  # by position, then by offset
+    counts = np.bincount(rows, minlength=hp * wp)
+    table = np.full((hp * wp, counts.max()), rows.size)
+    starts = np.cumsum(counts) - counts
+    for position, (start, count) in enumerate(zip(starts, counts, strict=True)):
+        table[position, :count] = order[start : start + count]
+    return table
+
+
 def _patches(xp: jax.Array, kh: int, kw: int, stride: int, ho: int, wo: int) -> jax.Array:
     """Every unit's window, ``[B, ho, wo, kh kw C]`` ordered ``(i, j, c)`` like a ``HWIO`` kernel
     reshaped to ``[kh kw C_in, C_out]``: ``patches[n, h, v, (i, j, c)] = xp[n, s h + i, s v + j, c]``.
 
-    ``kh kw`` strided slices, concatenated (one fused copy).
+    One gather with a precomputed index (:func:`_window_rows`): a batch of one digit is mostly
+    overhead per operation, and ``kh kw`` strided slices would be ``kh kw`` operations.
     """
-    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
-    return jnp.concatenate(
-        [
-            xp[:, i : i + span_h : stride, j : j + span_w : stride, :]
-            for i in range(kh)
-            for j in range(kw)
-        ],
-        axis=-1,
-    )
+    b, hp, wp, c = xp.shape
+    rows = jnp.asarray(_window_rows(hp, wp, kh, kw, stride, ho, wo))
+    return jnp.take(xp.reshape(b, hp * wp, c), rows, axis=1).reshape(b, ho, wo, kh * kw * c)
 
 
 def _unpatches(d_patches: jax.Array, kh: int, kw: int, stride: int, hp: int, wp: int) -> jax.Array:
     """The transpose of :func:`_patches`: each window's entries added back where they came
     from, ``dxp[n, s h + i, s v + j, c] += d_patches[n, h, v, (i, j, c)]``.
 
-    Each offset ``(i, j)`` is a ``lax.pad`` with ``stride - 1`` zeros between entries, moved to
-    ``(i, j)``; the ``kh kw`` padded copies are summed (one fused loop).
+    A gather of the entries that read each position (:func:`_window_entries`, at most
+    ``ceil(kh / s) ceil(kw / s)`` of them) and their sum, added in the order of the kernel
+    offset: one fused operation instead of a scatter.
     """
     b, ho, wo, _ = d_patches.shape
-    parts = d_patches.reshape(b, ho, wo, kh * kw, -1)
-    zero = jnp.zeros((), d_patches.dtype)
-    span_h, span_w = stride * (ho - 1) + 1, stride * (wo - 1) + 1
-    total = None
-    for k in range(kh * kw):
-        i, j = divmod(k, kw)
-        config = (
-            (0, 0, 0),
-            (i, hp - i - span_h, stride - 1),
-            (j, wp - j - span_w, stride - 1),
-            (0, 0, 0),
-        )
-        part = lax.pad(parts[:, :, :, k], zero, config)
-        total = part if total is None else total + part
-    return total
+    table = _window_entries(hp, wp, kh, kw, stride, ho, wo)
+    entries = d_patches.reshape(b, ho * wo * kh * kw, -1)
+    zero_row = jnp.zeros((b, 1, entries.shape[-1]), entries.dtype)
+    entries = jnp.concatenate([entries, zero_row], axis=1)
+    readers = jnp.take(entries, jnp.asarray(table.ravel()), axis=1)
+    readers = readers.reshape(b, hp * wp, table.shape[1], -1)
+    total = readers[:, :, 0]
+    for m in range(1, table.shape[1]):
+        total = total + readers[:, :, m]
+    return total.reshape(b, hp, wp, -1)
 
 
 def shared_conv(

@@ -7,7 +7,9 @@
 - :mod:`~jaxdl.cli.options`: frozen dataclasses become command-line options.
 
 On start, :func:`jaxdl.cache.enable` turns on the persistent XLA compilation cache (moved or
-turned off with ``JAXDL_COMPILATION_CACHE``), so a second run of a command skips compilation.
+turned off with ``JAXDL_COMPILATION_CACHE``), so a second run of a command skips compilation,
+and :func:`jaxdl.host_devices.arrange` presents the CPU as one device per core (set with
+``JAXDL_HOST_DEVICES``), so that a trainer whose step gains from it can split its batch.
 
 Thin by design: options are parsed into frozen dataclasses and handed to library code. Bad input
 exits with status 2 and one line (argparse's usage errors included); a failed check, a
@@ -72,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with interrupts.deferred():  # the imports of JAX and the chapters: never unwound halfway
             parser = build_parser(argv)
             args = parser.parse_args(argv)
-            from jaxdl import cache
+            from jaxdl import cache, host_devices
         args.argv = argv
+        if own_process:  # (a caller of main(argv) keeps the devices its process has)
+            host_devices.arrange(multiprocess=_several_processes(args))  # before any computation
         cache.enable(notify=lambda note: print(f"jaxdl: {note}", file=sys.stderr))
         status = args.handler(args)
         interrupts.check()  # a signal whose raise was dropped somewhere: never a status of 0
@@ -95,6 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if own_process:
             interrupts.exit_now(status)
         return status
+
+
+def _several_processes(args: argparse.Namespace) -> bool:
+    """Whether this command joins a run of several processes (``jaxdl train --coordinator``)."""
+    from jaxdl.training import distributed
+
+    given = (getattr(args, n, None) for n in ("coordinator", "num_processes", "process_id"))
+    return distributed.requested(*given)
 
 
 def _in_flags(message: str, parser: argparse.ArgumentParser, args) -> str:

@@ -164,10 +164,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_and_report(args, recipe: Recipe, run_dir: Path, quiet: bool) -> int:
-    from jaxdl.training import distributed
+    from jaxdl.training import distributed, sharding
     from jaxdl.training.mnist import load_model
 
     model = load_model(args.model)
+    recipe = dataclasses.replace(  # the devices in use, as the recipe line and --json show them
+        recipe,
+        devices=sharding.devices_for(
+            recipe.devices,
+            splits_batch=getattr(model, "SPLITS_BATCH", False),
+            batch_size=recipe.batch_size,
+        ),
+    )
     progress = not quiet and sys.stderr.isatty()
     if not quiet:
         _print_summary(model, recipe)

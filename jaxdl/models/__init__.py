@@ -34,6 +34,11 @@ class Model(Protocol):
     #: The ``backward`` values ``apply`` and ``l2_penalty`` accept (``("auto",)``: one pass).
     BACKWARDS: tuple[str, ...]
 
+    #: Whether a step gains from splitting its batch over several devices (measured per model
+    #: by ``benchmarks/every_core.py``); ``devices=0`` (the default) splits only then. A model
+    #: without the attribute stays on one device.
+    SPLITS_BATCH: bool
+
     def init_params(self, key: jax.Array, *, dtype: Any = jnp.float32) -> Any:
         """Fresh parameters: a pytree, usually ``{layer: {"w": ..., "b": ...}}``."""
 

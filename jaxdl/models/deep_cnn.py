@@ -48,6 +48,8 @@ DENSE_SHAPES = {"fc1": (7 * 7 * 64, 128), "fc2": (128, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 455_946
 #: Every backward pass (:mod:`jaxdl.backward`): hand rules, autodiff, the platform's pick.
 BACKWARDS = nn.BACKWARDS
+#: Its step gains from the batch split over every CPU core (benchmarks/every_core.py).
+SPLITS_BATCH = True
 
 Params = dict[str, dict[str, jax.Array]]
 

@@ -26,6 +26,8 @@ DENSE_SHAPES = {"fc1": (784, 512), "fc2": (512, 256), "fc3": (256, 10)}
 NUM_PARAMETERS = 535_818
 #: Every backward pass (:mod:`jaxdl.backward`): hand rules, autodiff, the platform's pick.
 BACKWARDS = nn.BACKWARDS
+#: Its step is slower split over the CPU's cores than on one (benchmarks/every_core.py).
+SPLITS_BATCH = False
 
 Params = dict[str, dict[str, jax.Array]]
 

@@ -188,7 +188,12 @@ def _plan(model: Model, train: Batch, validation: Batch, recipe: Recipe) -> _Pla
             f"the training set has {n_train} examples, fewer than one batch: "
             f"batch_size={recipe.batch_size}"
         )
-    layout = sharding.data_parallel(recipe.devices, batch_size=recipe.batch_size)
+    splits = getattr(model, "SPLITS_BATCH", False)
+    devices = sharding.devices_for(
+        recipe.devices, splits_batch=splits, batch_size=recipe.batch_size
+    )
+    recipe = dataclasses.replace(recipe, devices=devices)  # the count in use, as it is saved
+    layout = sharding.data_parallel(devices, batch_size=recipe.batch_size)
     steps = n_train // recipe.batch_size
     optimizer = make_optimizer(
         recipe.optimizer,

@@ -70,8 +70,12 @@ class Recipe:
         metadata={"bounds": SEED, "help": "seed of the initialisation, split and shuffles"},
     )
     devices: int = field(
-        default=1,
-        metadata={"bounds": (1, 4_096), "help": "data-parallel devices the batch is split across"},
+        default=0,
+        metadata={
+            "bounds": (0, 4_096),
+            "help": "data-parallel devices the batch is split across; 0: every CPU core when "
+            "the model gains from it (the deep CNN does, the MLP does not), else 1",
+        },
     )
     chunk_steps: int = field(
         default=1,
@@ -104,7 +108,7 @@ class Recipe:
         check_limits(self)
         for name in ("epochs", "batch_size", "chunk_steps", "log_every", "eval_batch_size"):
             require_positive_int(name.replace("_", " "), getattr(self, name))
-        require_positive_int("devices", self.devices)
+        require_int("devices", self.devices, minimum=0)
         require_positive_float("learning rate", self.learning_rate)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("schedule", self.schedule, SCHEDULES)

@@ -27,6 +27,24 @@ class DataParallel(NamedTuple):
     replicated: NamedSharding  # a full copy on every device
 
 
+#: ``devices=AUTO``: every device of this process when the model gains from it, else one.
+AUTO = 0
+
+
+def devices_for(devices: int, *, splits_batch: bool, batch_size: int) -> int:
+    """The device count a run uses: ``devices`` as given, or for :data:`AUTO` every device this
+    process sees (one per core after :func:`jaxdl.host_devices.arrange`) when the model's step
+    gains from the split (``splits_batch``) and the batch divides evenly, else 1. A run of
+    several processes always spans all their devices (:func:`data_parallel`): there ``AUTO``
+    is 1, the count it asks for per process."""
+    if devices != AUTO:
+        return devices
+    available = jax.local_device_count()
+    if not splits_batch or jax.process_count() > 1 or batch_size % available:
+        return 1
+    return available
+
+
 def data_parallel(devices: int, *, batch_size: int) -> DataParallel | None:
     """The layout for ``devices`` devices, or ``None`` for a plain single-device run.
 

@@ -10,19 +10,21 @@ median over ``--rounds`` rounds, and each ``jaxdl / X`` ratio is the median of t
 ratios (their range is printed too). Compilation is timed separately. The load average is
 printed before and after.
 
-``jaxdl`` is the model as shipped (the platform's default backward pass,
-:func:`jaxdl.nn.default_backward`); ``jaxdl hand`` and ``jaxdl autodiff`` force each
-backward pass. ``--variants`` adds the backward pass written out layer by layer
+``jaxdl`` is the step as ``jaxdl train deep-cnn`` runs it by default: the platform's default
+backward pass (:func:`jaxdl.nn.default_backward`), with the batch split across every CPU device
+(the script presents the CPU as one device per core before JAX starts, as the ``jaxdl`` command
+does: :func:`jaxdl.host_devices.arrange`, ``JAXDL_HOST_DEVICES=N`` for another count) whenever
+:func:`jaxdl.training.sharding.devices_for` would split it. ``jaxdl one device`` is the same step
+on the first device alone; ``jaxdl hand`` and ``jaxdl autodiff`` force each backward pass on
+one device. ``--variants`` adds the backward pass written out layer by layer
 (``deep_cnn.loss_and_grad``), the layer alternatives in :data:`VARIANTS` and the compiler
 options in :data:`COMPILER_VARIANTS`, to re-make the implementation choices of :mod:`jaxdl.nn`
-on another machine. ``--host-devices 2`` splits XLA:CPU into two devices (one thread each, set
-before JAX starts) and adds ``jaxdl sharded``: the same step with the batch split across them.
+on another machine.
 
 Usage::
 
     python benchmarks/deep_cnn_speed.py [--batch-sizes 64 128] [--steps 20] [--rounds 5]
                                         [--variants] [--no-flax] [--no-torch]
-                                        [--host-devices N]
 """
 
 from __future__ import annotations
@@ -30,21 +32,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
-
-def _host_devices_before_jax(argv: list[str]) -> None:
-    """``--host-devices N`` must reach XLA before JAX starts: set it here, ahead of the import."""
-    if "--host-devices" in argv[:-1]:
-        count = argv[argv.index("--host-devices") + 1]
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
-
+from jaxdl import host_devices
 
 if __name__ == "__main__":
-    _host_devices_before_jax(sys.argv)
+    host_devices.arrange()  # one CPU device per core, as the jaxdl command: before JAX starts
 
 import jax  # noqa: E402  (after the device count is set)
 import jax.numpy as jnp  # noqa: E402
@@ -56,6 +50,7 @@ from jaxdl import losses, machine, nn  # noqa: E402
 from jaxdl.models import deep_cnn, flax_cnn  # noqa: E402
 from jaxdl.nn import affine, pooling  # noqa: E402
 from jaxdl.nn import lrn as lrn_op  # noqa: E402
+from jaxdl.training.sharding import AUTO, devices_for  # noqa: E402
 
 LEARNING_RATE = 1e-3
 
@@ -96,8 +91,8 @@ def jaxdl_step(
 
 
 def sharded_step() -> tuple[Callable, Callable, Callable]:
-    """jaxdl's step with the batch split across every host device (parameters replicated;
-    XLA adds the gradients' all-reduce): ``(init, step, place(x, y))``."""
+    """jaxdl's step with the batch split across every device (parameters replicated; XLA adds
+    the gradients' all-reduce), as ``jaxdl train`` runs it: ``(init, step, place(x, y))``."""
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     mesh = Mesh(np.array(jax.devices()), ("batch",))
@@ -318,13 +313,6 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
     parser.add_argument("--no-flax", action="store_true", help="skip the Flax NNX twin")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument(
-        "--host-devices",
-        type=int,
-        default=None,
-        help="split XLA:CPU into this many devices and add 'jaxdl sharded' (the batch split "
-        "across them); takes effect only when the script is run, before JAX starts",
-    )
-    parser.add_argument(
         "--torch-threads",
         type=int,
         default=None,
@@ -346,13 +334,16 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
     before = machine.snapshot()
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs, "
-        f"default backward {nn.default_backward()!r}; {args.rounds} rounds of "
+        f"{jax.device_count()} devices, default backward {nn.default_backward()!r}; "
+        f"{args.rounds} rounds of "
         f"{args.steps} steps per contender"
     )
     results: dict[int, dict[str, float]] = {}
     for batch in args.batch_sizes:
+        split = devices_for(AUTO, splits_batch=deep_cnn.SPLITS_BATCH, batch_size=batch) > 1
         contenders = [
-            ("jaxdl", jaxdl_step),
+            ("jaxdl", sharded_step if split else jaxdl_step),
+            *([("jaxdl one device", jaxdl_step)] if split else []),
             ("jaxdl hand", lambda: jaxdl_step(backward="hand")),
             ("jaxdl autodiff", lambda: jaxdl_step(backward="autodiff")),
         ]
@@ -371,8 +362,6 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                     (f"jaxdl {name}", lambda o=options: jaxdl_step(compiler_options=o))
                     for name, options in COMPILER_VARIANTS.items()
                 ]
-        if args.host_devices and len(jax.devices()) > 1:
-            contenders.append(("jaxdl sharded", sharded_step))
         runs: dict[str, Callable[[int], float]] = {}
         for name, make in contenders:
             init, step, *place = make()

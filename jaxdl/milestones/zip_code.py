@@ -361,8 +361,10 @@ def newton_step(
     return params, h
 
 
-@functools.partial(jax.jit, static_argnames=("method", "passes"))
-def _train(params, h0, train: Digits, test: Digits, hyper: Hyper, method: Method, passes: int):
+@functools.partial(jax.jit, static_argnames=("method",))
+def _one_pass(params, h, train: Digits, hyper: Hyper, method: Method):
+    """One pass over ``train``, one digit at a time in order: ``(params, h)`` after it."""
+
     def example(carry, xt):
         params, h = carry
         x, t = xt
@@ -370,12 +372,15 @@ def _train(params, h0, train: Digits, test: Digits, hyper: Hyper, method: Method
             return (sgd_step(params, x[None], t[None], hyper), h), None
         return newton_step(params, h, x[None], t[None], hyper), None
 
-    def one_pass(carry, _):
-        carry, _ = jax.lax.scan(example, carry, (train.images, train.targets))
-        return carry, _evaluate(carry[0], train, test)
+    (params, h), _ = jax.lax.scan(example, (params, h), (train.images, train.targets))
+    return params, h
 
-    (params, h), measured = jax.lax.scan(one_pass, (params, h0), length=passes)
-    return params, h, measured
+
+def _measuring_device() -> jax.Device:
+    """Where the passes' measurements run: the last device, a core of its own when the CPU is
+    presented as one device per core (:mod:`jaxdl.host_devices`), so a pass's measurement runs
+    while the next pass trains; with one device, the same device, in turn."""
+    return jax.local_devices()[-1]
 
 
 def train(
@@ -392,8 +397,10 @@ def train(
 ) -> TrainResult:
     """Train on line, one digit at a time in the order given, for ``passes`` passes.
 
-    All passes are one compiled program (a :func:`jax.lax.scan` over passes of a scan over
-    digits); the errors and MSEs on both sets are measured before training and after each pass.
+    Each pass is one compiled program (a :func:`jax.lax.scan` over the digits), dispatched
+    without waiting; the errors and MSEs on both sets are measured before training and after
+    each pass, on a device of their own where there are several (:func:`_measuring_device`),
+    so the measurement of one pass runs beside the training of the next.
 
     Raises:
       ValueError: unknown method, non-positive passes or step sizes.
@@ -411,14 +418,18 @@ def train(
             raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
     dtype = train_digits.images.dtype
     hyper = Hyper(*(jnp.asarray(v, dtype) for v in (learning_rate, epsilon, mu, gamma)))
-    h0 = jax.tree.map(jnp.zeros_like, params)
-    start = _evaluate_jit(params, train_digits, test_digits)
-    final, h, measured = _train(params, h0, train_digits, test_digits, hyper, method, passes)
-    curves = Curves(*(jnp.concatenate([s[None], m]) for s, m in zip(start, measured, strict=True)))
+    h = jax.tree.map(jnp.zeros_like, params)
+    measuring = _measuring_device()
+    sets = jax.device_put((train_digits, test_digits), measuring)
+    measured = [_evaluate_jit(jax.device_put(params, measuring), *sets)]
+    for _ in range(passes):  # dispatched ahead: the host waits only at the end
+        params, h = _one_pass(params, h, train_digits, hyper, method)
+        measured.append(_evaluate_jit(jax.device_put(params, measuring), *sets))
+    curves = Curves(*(jnp.stack(column) for column in zip(*measured, strict=True)))
     bad = first_non_finite(curves.train_mse)
     if bad is not None:
         raise DivergenceError("train MSE", bad)
-    return TrainResult(final, curves, h)
+    return TrainResult(params, curves, h)
 
 
 _evaluate_jit = jax.jit(_evaluate)

@@ -185,9 +185,9 @@ def test_training_compiles_once_per_setting_and_takes_the_paper_order(tiny_repor
         "sample", train_size=TINY["train_size"], test_size=TINY["test_size"]
     )
     params = zc.init_params(key=jax.random.key(0))
-    before = zc._train._cache_size()
+    before = zc._one_pass._cache_size()
     result = zc.train(params, train, test, method="sgd", passes=2, learning_rate=0.02)
-    assert zc._train._cache_size() == before
+    assert zc._one_pass._cache_size() == before
     # one digit at a time, in order, pass after pass: the steps taken by hand
     step = jax.jit(zc.sgd_step)
     hyper = zc.Hyper(*(jnp.asarray(v) for v in (0.02, 0.0, 0.0, 0.0)))

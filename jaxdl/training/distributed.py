@@ -34,8 +34,12 @@ import zlib
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
+
+from jaxdl.data.batches import Batch, Feed
+from jaxdl.training.step import next_fed
 
 #: The environment variable :func:`jax.distributed.initialize` reads the coordinator from.
 COORDINATOR_ENV = "JAX_COORDINATOR_ADDRESS"
@@ -241,33 +245,16 @@ def check_same_everywhere(what: str, value: int) -> None:
         )
 
 
-def fed_chunks(fed_chunk, train, plan, state, batch_sharding):
-    """``for_epoch(order) -> call(state, first, dropout_key)`` for a fed train chunk
-    (:func:`jaxdl.training.step.make_fed_train_chunk`): this process's part of every batch.
+def fed_epoch(train: Batch, order: jax.Array, dropout_key: jax.Array, layout) -> Feed:
+    """One epoch's :class:`~jaxdl.data.batches.Feed` for a run of several processes, where no
+    device holds the whole training set: before each compiled chunk the host gathers this
+    process's rows of the chunk's global batches (:func:`global_batch`) from ``train``, its
+    host copy of the data; step ``s`` takes rows ``order[s]`` and the dropout key
+    ``fold_in(dropout_key, s)``, as on one device (:func:`jaxdl.training.step.epoch_feed`)."""
+    order = np.asarray(order)  # the epoch's table, read to the host once
 
-    ``train`` is this process's host copy of the training set; each call gathers the rows of
-    the chunk's batches that this process's devices hold. Compiles before returning.
-    """
-    from jaxdl.data.batches import Batch
-    from jaxdl.training.step import epoch_keys, epoch_order
+    def data(first: int, n: int) -> tuple[Batch, np.int32]:
+        rows = order[first : first + n]
+        return Batch(*global_batch(*train, rows, layout.batch)), np.int32(first)
 
-    chunk_steps, steps = plan.chunk_steps, np.int32(plan.steps)
-
-    def batches(order: np.ndarray, first: int) -> Batch:
-        rows = order[first] if chunk_steps == 1 else order[first : first + chunk_steps]
-        return Batch(*global_batch(*train, rows, batch_sharding))
-
-    shuffle_key, dropout_key = epoch_keys(plan.train_key, 1)
-    example_order = np.asarray(epoch_order(shuffle_key, **plan.order_args))
-    example = (steps, np.int32(0), dropout_key)
-    compiled = fed_chunk.lower(state, batches(example_order, 0), *example).compile()
-
-    def for_epoch(order):
-        order = np.asarray(order)  # the epoch's table, read to the host once
-
-        def call(state, first, dropout_key):
-            return compiled(state, batches(order, first), steps, np.int32(first), dropout_key)
-
-        return call
-
-    return for_epoch
+    return Feed((dropout_key, jnp.zeros([], jnp.int32)), next_fed, data)

@@ -79,14 +79,15 @@ def initialize(
         host, _, port = coordinator.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(
-                f"--coordinator must be HOST:PORT (process 0's address and a free port), "
-                f"got {coordinator!r}"
+                f"coordinator={coordinator!r} must be HOST:PORT (process 0's address and a "
+                "free port)"
             )
     if num_processes is not None and (isinstance(num_processes, bool) or num_processes < 1):
-        raise ValueError(f"--num-processes must be at least 1, got {num_processes!r}")
+        raise ValueError(f"num_processes={num_processes!r} must be at least 1")
     if process_id is not None and not 0 <= process_id < (num_processes or process_id + 1):
         raise ValueError(
-            f"--process-id must be in [0, N) for N = --num-processes, got {process_id!r}"
+            f"process_id={process_id!r} must be in [0, num_processes), with "
+            f"num_processes={num_processes!r}"
         )
     if coordinator is not None and process_id == 0:
         _check_port_free(coordinator)
@@ -98,9 +99,9 @@ def initialize(
         )
     except ValueError as error:
         raise ValueError(
-            f"cannot start a multi-process run: {error} Pass --coordinator HOST:PORT, "
-            "--num-processes N and --process-id I (or set JAX_COORDINATOR_ADDRESS and run "
-            "under Slurm or Open MPI, whose variables JAX reads)"
+            f"cannot start a multi-process run: {error} Give coordinator (HOST:PORT), "
+            "num_processes and process_id (or set JAX_COORDINATOR_ADDRESS and run under Slurm "
+            "or Open MPI, whose variables JAX reads)"
         ) from None
     jax.devices()  # meet the other processes now: the backends exchange their topologies
 
@@ -122,8 +123,8 @@ def _check_port_free(coordinator: str) -> None:
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise ValueError(
-                    f"--coordinator {coordinator}: port {port} is in use (by another program, "
-                    "or by another process 0 of this run: each --process-id once); choose a "
+                    f"coordinator={coordinator!r}: port {port} is in use (by another program, "
+                    "or by another process 0 of this run: each process_id once); choose a "
                     "free port, the same for every process"
                 ) from None
 
@@ -241,7 +242,7 @@ def check_same_everywhere(what: str, value: int) -> None:
     if differing:
         raise ValueError(
             f"the {what} of process(es) {differing} differs from process 0's; start every "
-            "process with the same command and data (only --process-id differs)"
+            "process with the same command and data (only process_id differs)"
         )
 
 

@@ -212,16 +212,16 @@ class Config:
         if self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow
             raise ValueError(
                 f"temperature must be at least {MIN_TEMPERATURE:g} (below, the logits divided by "
-                f"it overflow; --top-k 1 draws the likeliest character), got {self.temperature!r}"
+                f"it overflow; top_k=1 draws the likeliest character), got {self.temperature!r}"
             )
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
         if self.prompt != "\n" and not self.sample:
-            raise ValueError("prompt is only used with sample (--prompt needs --sample)")
+            raise ValueError("`prompt` needs sample=True (it is only used when sampling)")
         if self.eval_every is not None:
             require_positive_int("eval_every", self.eval_every)
         if self.resume and self.out is None:
-            raise ValueError("--resume needs --out, the directory of the run to continue")
+            raise ValueError("resume=True needs `out`, the directory of the run to continue")
 
     def settings(self) -> dict:
         """The model and training settings, nanoGPT's when ``paper`` is set."""
@@ -291,7 +291,7 @@ def run(config: Config = Config()) -> Report:
     key = jax.random.key(config.seed)
     k_train, k_sample, k_check = jax.random.split(key, 3)
     if config.out is not None:  # refused before any work; locked once the text is read
-        check_creatable(config.out, option="--out")
+        check_creatable(config.out, option="`out`")
     data = load_text(config.text, context=s["context"])
     prompt = data.chars.encode(config.prompt) if config.sample else None  # refused before work
     engine = _engine(config)

@@ -32,10 +32,9 @@ from jaxdl.data.batches import Feed
 from jaxdl.errors import DivergenceError, TrainingInterrupted
 from jaxdl.models import Model
 from jaxdl.training import distributed, rundir, sharding, trainer
-from jaxdl.training.checkpoints import Checkpoints, decode
 from jaxdl.training.metrics import MetricsWriter
 from jaxdl.training.recipe import Recipe
-from jaxdl.training.resume import check_same_settings
+from jaxdl.training.resume import RunDirectory
 from jaxdl.training.step import (
     Batch,
     TrainState,
@@ -257,18 +256,18 @@ class _Progress:
 
 
 class _RunDirectory:
-    """The run directory of process 0: its checkpoints and metrics (``None``: write nothing)."""
+    """Process 0's run directory: the shared :class:`~jaxdl.training.resume.RunDirectory` (the
+    lock, the checkpoints, the defining settings) and the metrics beside them."""
 
-    def __init__(self, plan: _Plan, path: Path, defining: dict[str, Any]):
-        self.plan, self.path, self.defining = plan, path, defining
-        self.checkpoints = Checkpoints(path)
+    def __init__(self, plan: _Plan, run_dir: str | Path, defining: dict[str, Any], resume: bool):
+        self.plan = plan
+        self.shared = RunDirectory(run_dir, defining, resume=resume)
         self.writer = None
 
     def restore(self, progress: _Progress) -> list[str]:
         """Continue ``progress`` from the newest checkpoint that verifies; notes to show."""
-        restored, notes = _restore(self.checkpoints, self.path, self.defining, progress.state)
-        meta = restored.meta
-        progress.state, progress.best_params = restored.state, restored.best_params
+        like = progress.state
+        (progress.state, progress.best_params), meta, notes = self.shared.restore(like, like.params)
         progress.history = meta["history"]
         progress.best_epoch, progress.best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
         progress.epochs_since_best = (
@@ -277,19 +276,19 @@ class _RunDirectory:
         return notes
 
     def open_metrics(self, history: list[dict[str, Any]]) -> None:
-        self.writer = MetricsWriter(self.path, history)
+        self.writer = MetricsWriter(self.shared.path, history)
 
     def save(self, progress: _Progress) -> None:
         self.writer.write(dict(progress.history[-1]))
-        meta = progress.meta(self.plan.recipe, self.defining)
-        self.checkpoints.save(progress.epoch, progress.state, progress.best_params, meta)
+        meta = progress.meta(self.plan.recipe, self.shared.settings)
+        self.shared.save(progress.epoch, progress.state, best=progress.best_params, meta=meta)
 
     def close(self) -> None:
         try:
             if self.writer is not None:
                 self.writer.close()
         finally:
-            self.checkpoints.close()
+            self.shared.close()
 
 
 def _warn(note: str) -> None:
@@ -311,10 +310,9 @@ def _open_run(
     primary, directory, error, notes = distributed.is_primary(), None, None, []
     if primary:
         try:
-            path = rundir.prepare(run_dir, resume=resume)
             defining = _defining_settings(plan, state.params, settings)
-            directory = _RunDirectory(plan, path, defining)
-            if resume and directory.checkpoints.latest_epoch() is not None:
+            directory = _RunDirectory(plan, run_dir, defining, resume)
+            if resume and directory.shared.checkpoints.latest_epoch() is not None:
                 notes = directory.restore(progress)
         except ValueError as refused:
             error = refused
@@ -456,15 +454,6 @@ def _defining_settings(plan: _Plan, params: PyTree, settings) -> dict[str, Any]:
         "parameters": hashlib.sha256(" ".join(shapes).encode()).hexdigest()[:16],
     }
     return json.loads(json.dumps(defining))
-
-
-def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainState):
-    """``(restored, notes)``: the newest checkpoint that verifies, once its defining settings
-    are known to match, and one line per newer, damaged checkpoint it skipped."""
-    epoch, files, notes = checkpoints.newest_good()
-    check_same_settings(json.loads(files["meta.json"]).get("settings", {}), defining, run_dir)
-    restored = decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
-    return restored, list(notes)
 
 
 def _host(tree: PyTree) -> PyTree:

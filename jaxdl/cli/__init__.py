@@ -106,7 +106,7 @@ def _in_flags(message: str, parser: argparse.ArgumentParser, args) -> str:
     names what it was given, the command its flags.
 
     ``batch_size=64`` becomes ``--batch-size 64``, ``resume=True`` ``--resume``, a quoted
-    ```prompt``` ``--prompt``, and a bare name with an underscore (``run_dir``) its option.
+    ```prompt``` ``--prompt``, and ``run_dir``, the library's name of ``--out``, that option.
     """
     import re
 
@@ -122,7 +122,7 @@ def _in_flags(message: str, parser: argparse.ArgumentParser, args) -> str:
             message = re.sub(rf"(?<![\w-]){name}=True\b", flags[0], message)
             message = re.sub(rf"(?<![\w-]){name}=", flags[0] + " ", message)
             message = message.replace(f"`{name}`", flags[0])
-            if "_" in name:  # no word of prose: safe to translate where it stands alone
+            if name in _ALIASES:  # no word of prose: safe to translate where it stands alone
                 message = re.sub(rf"(?<![\w/.-]){name}(?![\w/.-])", flags[0], message)
     return message
 

@@ -86,7 +86,7 @@ def initialize(
         raise ValueError(f"num_processes={num_processes!r} must be at least 1")
     if process_id is not None and not 0 <= process_id < (num_processes or process_id + 1):
         raise ValueError(
-            f"process_id={process_id!r} must be in [0, num_processes), with "
+            f"process_id={process_id!r} must be in [0, `num_processes`), with "
             f"num_processes={num_processes!r}"
         )
     if coordinator is not None and process_id == 0:
@@ -99,8 +99,8 @@ def initialize(
         )
     except ValueError as error:
         raise ValueError(
-            f"cannot start a multi-process run: {error} Give coordinator (HOST:PORT), "
-            "num_processes and process_id (or set JAX_COORDINATOR_ADDRESS and run under Slurm "
+            f"cannot start a multi-process run: {error} Give `coordinator` (HOST:PORT), "
+            "`num_processes` and `process_id` (or set JAX_COORDINATOR_ADDRESS and run under Slurm "
             "or Open MPI, whose variables JAX reads)"
         ) from None
     jax.devices()  # meet the other processes now: the backends exchange their topologies
@@ -124,7 +124,7 @@ def _check_port_free(coordinator: str) -> None:
             if error.errno == errno.EADDRINUSE:
                 raise ValueError(
                     f"coordinator={coordinator!r}: port {port} is in use (by another program, "
-                    "or by another process 0 of this run: each process_id once); choose a "
+                    "or by another process 0 of this run: each `process_id` once); choose a "
                     "free port, the same for every process"
                 ) from None
 
@@ -242,7 +242,7 @@ def check_same_everywhere(what: str, value: int) -> None:
     if differing:
         raise ValueError(
             f"the {what} of process(es) {differing} differs from process 0's; start every "
-            "process with the same command and data (only process_id differs)"
+            "process with the same command and data (only `process_id` differs)"
         )
 
 

@@ -25,7 +25,7 @@ def test_run_dir_quoted_names_and_a_chapter_s_options_become_flags():
     assert _in_flags(message, parser, train) == (
         "--out '/r' already holds a run; pass --resume or choose another --out"
     )
-    assert _in_flags("process_id=3 must be in [0, num_processes)", parser, train) == (
+    assert _in_flags("process_id=3 must be in [0, `num_processes`)", parser, train) == (
         "--process-id 3 must be in [0, --num-processes)"
     )
     assert _in_flags("in /tmp/run_dir/x", parser, train) == "in /tmp/run_dir/x"  # a path

@@ -51,7 +51,7 @@ def first_non_finite(values) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def check_finite(what: str, values, hint: str = "try a smaller learning rate (--lr)") -> None:
+def check_finite(what: str, values, hint: str = "try a smaller learning_rate") -> None:
     """:class:`DivergenceError` naming the first step (1-based, along axis 0) of ``values`` that
     is not finite; nothing when every value is.
 

@@ -256,10 +256,7 @@ def check_gradient(
         raise ValueError(
             f"{name}: hand gradient has {hand_flat.size} entries, jax.grad has {auto_flat.size}"
         )
-    d_eps, d_rtol, d_fd_rtol = _default_tolerances(params_flat.dtype)
-    eps = d_eps if eps is None else eps
-    rtol = d_rtol if rtol is None else rtol
-    fd_rtol = d_fd_rtol if fd_rtol is None else fd_rtol
+    eps, rtol, fd_rtol = _tolerances(params_flat.dtype, eps, rtol, fd_rtol)
     numeric_flat, directions = _finite_differences(
         fn, params, eps=eps, max_coordinates=max_coordinates, num_directions=num_directions, key=key
     )
@@ -272,6 +269,13 @@ def check_gradient(
         directions=None if directions is None else np.asarray(directions),
     )
     return judge(name, evidence, rtol=rtol, fd_rtol=fd_rtol)
+
+
+def _tolerances(dtype, eps, rtol, fd_rtol) -> tuple[float, float, float]:
+    """``eps, rtol, fd_rtol`` as given, the dtype's defaults where ``None``."""
+    defaults = _default_tolerances(dtype)
+    given = (eps, rtol, fd_rtol)
+    return tuple(d if g is None else g for g, d in zip(given, defaults, strict=True))
 
 
 def _at_least_float32(params: PyTree) -> PyTree:

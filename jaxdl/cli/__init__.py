@@ -109,22 +109,44 @@ def _several_processes(args: argparse.Namespace) -> bool:
     return distributed.requested(*given)
 
 
+#: Library argument names whose option has another name (``run_dir`` is ``--out``).
+_ALIASES = {"run_dir": "out"}
+
+
 def _in_flags(message: str, parser: argparse.ArgumentParser, args) -> str:
-    """``message`` with the library's argument names (``batch_size=64``) as this command's
-    options (``--batch-size 64``): the library names what it was given, the command its flags."""
+    """``message`` with the library's argument names as this command's options: the library
+    names what it was given, the command its flags.
+
+    ``batch_size=64`` becomes ``--batch-size 64``, ``resume=True`` ``--resume``, a quoted
+    ```prompt``` ``--prompt``, and ``run_dir``, the library's name of ``--out``, that option.
+    """
     import re
 
-    command = getattr(args, "command", None)
-    subparsers = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if command is None or not subparsers:
+    command = _innermost(parser, args)
+    if command is parser:
         return message
-    sub = subparsers[0].choices[command]
-    for action in sub._actions:
+    for action in command._actions:
         flags = [o for o in action.option_strings if o.startswith("--")]
-        if flags and action.dest != "help":
-            message = re.sub(rf"(?<![\w-]){action.dest}=True\b", flags[0], message)
-            message = re.sub(rf"(?<![\w-]){action.dest}=", flags[0] + " ", message)
+        if not flags or action.dest == "help":
+            continue
+        names = [action.dest, *(k for k, v in _ALIASES.items() if v == action.dest)]
+        for name in names:
+            message = re.sub(rf"(?<![\w-]){name}=True\b", flags[0], message)
+            message = re.sub(rf"(?<![\w-]){name}=", flags[0] + " ", message)
+            message = message.replace(f"`{name}`", flags[0])
+            if name in _ALIASES:  # no word of prose: safe to translate where it stands alone
+                message = re.sub(rf"(?<![\w/.-]){name}(?![\w/.-])", flags[0], message)
     return message
+
+
+def _innermost(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub)command parser ``args`` went through last (``jaxdl run transformer``'s)."""
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if name not in (subs[0].choices if subs else {}):
+            return parser
+        parser = subs[0].choices[name]
 
 
 def _interrupted_line(stop: KeyboardInterrupt) -> str:

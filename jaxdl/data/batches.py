@@ -32,10 +32,16 @@ class Feed(NamedTuple):
 
     ``next(state) -> (state, batch)`` must be a pure, jittable function; ``state`` (any
     pytree of arrays: a PRNG key, a position, the data itself) is carried from step to step.
+
+    With ``data``, ``next(state, data)`` reads it without carrying it: arrays that stay on the
+    device unchanged for the whole run (a training set), or a function ``data(first, n)`` the
+    host calls before each compiled chunk of ``n`` steps, from step ``first`` of the run, for
+    the arrays those steps read (batches gathered on the host, one process's rows of each).
     """
 
     state: Any
-    next: Callable[[Any], tuple[Any, Any]]
+    next: Callable[..., tuple[Any, Any]]
+    data: Any = None
 
 
 class Batch(NamedTuple):

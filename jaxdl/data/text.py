@@ -141,6 +141,27 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
     """
     path = Path(path)
     name = str(path)
+    reader = csv.DictReader(io.StringIO(_csv_content(path, name), newline=""))
+    try:
+        text_key, label_key = _text_and_label_columns(reader.fieldnames, name)
+        texts, labels = _labelled_rows(reader, name, text_key, label_key)
+    except csv.Error as error:
+        raise ValueError(
+            f"{name} line {reader.line_num + 1}: not readable as CSV ({error}); check the quoting, "
+            "or split a field that long"
+        ) from None
+    if not texts:
+        raise ValueError(f"CSV file {name!r} has a header but no rows")
+    if len(set(labels)) == 1:
+        raise ValueError(
+            f"CSV file {name!r}: all {len(labels)} labels are {labels[0]}; a classifier of one "
+            "class learns nothing (it scores 100% by answering it always): give both classes"
+        )
+    return texts, labels
+
+
+def _csv_content(path: Path, name: str) -> str:
+    """The file's text, once it is known to be a regular file of bounded size in UTF-8."""
     if path.is_dir():
         raise ValueError(f"CSV file {name!r} is a directory; give the path of a .csv file")
     if path.exists() and not path.is_file():
@@ -160,59 +181,51 @@ def read_labelled_csv(path: str | Path) -> tuple[list[str], list[int]]:
     except OSError as error:
         raise ValueError(f"CSV file {name!r}: cannot read: {error.strerror or error}") from None
     try:
-        content = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise ValueError(
             f"{name} line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
             f"{error.start}); save the file as UTF-8"
         ) from None
-    reader = csv.DictReader(io.StringIO(content, newline=""))
-    try:
-        fieldnames = reader.fieldnames
-        if not fieldnames:
-            raise ValueError(f"CSV file {name!r} is empty; expected a header 'text,label'")
-        columns = [c.strip().lower() for c in fieldnames]
-        missing = [c for c in ("text", "label") if c not in columns]
-        if missing:
-            raise ValueError(
-                f"CSV file {name!r} lacks column(s) {', '.join(missing)}; its header is "
-                f"{', '.join(fieldnames)}; expected 'text,label'"
-            )
-        doubled = [c for c in ("text", "label") if columns.count(c) > 1]
-        if doubled:
-            raise ValueError(
-                f"CSV file {name!r} has {len(fieldnames)} columns and {doubled[0]!r} "
-                f"{columns.count(doubled[0])} times ({', '.join(fieldnames)}); keep one"
-            )
-        text_key = fieldnames[columns.index("text")]
-        label_key = fieldnames[columns.index("label")]
-        texts, labels = [], []
-        for row in reader:
-            raw_label = (row.get(label_key) or "").strip().lower()
-            if raw_label not in _LABELS:
-                raise ValueError(
-                    f"{name} line {reader.line_num}: label {raw_label!r} is not binary; use 0/1 "
-                    "or negative/positive (map e.g. Sentiment140's 4 to 1)"
-                )
-            texts.append(row.get(text_key) or "")
-            labels.append(_LABELS[raw_label])
-            if len(texts) > MAX_CSV_ROWS:
-                raise ValueError(
-                    f"CSV file {name!r} has more than {MAX_CSV_ROWS:,} rows; {_SAMPLE_HINT}"
-                )
-    except csv.Error as error:
+
+
+def _text_and_label_columns(fieldnames: Sequence[str] | None, name: str) -> tuple[str, str]:
+    """The header's names of the ``text`` and ``label`` columns (any case, spaces around)."""
+    if not fieldnames:
+        raise ValueError(f"CSV file {name!r} is empty; expected a header 'text,label'")
+    columns = [c.strip().lower() for c in fieldnames]
+    missing = [c for c in ("text", "label") if c not in columns]
+    if missing:
         raise ValueError(
-            f"{name} line {reader.line_num + 1}: not readable as CSV ({error}); check the quoting, "
-            "or split a field that long"
-        ) from None
-    if not texts:
-        raise ValueError(f"CSV file {name!r} has a header but no rows")
-    if len(set(labels)) == 1:
-        raise ValueError(
-            f"CSV file {name!r}: all {len(labels)} labels are {labels[0]}; a classifier of one "
-            "class learns nothing (it scores 100% by answering it always): give both classes"
+            f"CSV file {name!r} lacks column(s) {', '.join(missing)}; its header is "
+            f"{', '.join(fieldnames)}; expected 'text,label'"
         )
+    doubled = [c for c in ("text", "label") if columns.count(c) > 1]
+    if doubled:
+        raise ValueError(
+            f"CSV file {name!r} has {len(fieldnames)} columns and {doubled[0]!r} "
+            f"{columns.count(doubled[0])} times ({', '.join(fieldnames)}); keep one"
+        )
+    return fieldnames[columns.index("text")], fieldnames[columns.index("label")]
+
+
+def _labelled_rows(reader: csv.DictReader, name: str, text_key: str, label_key: str):
+    """``(texts, labels)`` of every row; a label that is not binary is refused with its line."""
+    texts, labels = [], []
+    for row in reader:
+        raw_label = (row.get(label_key) or "").strip().lower()
+        if raw_label not in _LABELS:
+            raise ValueError(
+                f"{name} line {reader.line_num}: label {raw_label!r} is not binary; use 0/1 "
+                "or negative/positive (map e.g. Sentiment140's 4 to 1)"
+            )
+        texts.append(row.get(text_key) or "")
+        labels.append(_LABELS[raw_label])
+        if len(texts) > MAX_CSV_ROWS:
+            raise ValueError(
+                f"CSV file {name!r} has more than {MAX_CSV_ROWS:,} rows; {_SAMPLE_HINT}"
+            )
     return texts, labels
 
 
@@ -277,27 +290,7 @@ def read_text(
         raise ValueError("text file: the path is empty; give the path of a UTF-8 text file")
     path = Path(path)
     name = str(path)
-    if path.is_dir():
-        raise ValueError(f"text file {name!r} is a directory; give the path of a UTF-8 text file")
-    if path.exists():  # a FIFO or a device is refused before it is opened (it could block)
-        require_regular_file("text file", path, hint="give the path of a UTF-8 text file")
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ValueError(
-                f"text file {name!r} has {size:,} bytes, more than the {max_bytes:,} accepted; "
-                "use a part of it"
-            )
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise ValueError(f"text file {name!r} does not exist") from None
-    except OSError as error:
-        raise ValueError(f"text file {name!r}: cannot read: {error.strerror or error}") from None
-    if len(raw) > max_bytes:  # grew while we looked, or a device file
-        raise ValueError(f"text file {name!r} is larger than the {max_bytes:,} bytes accepted")
-    if not raw:
-        raise ValueError(f"text file {name!r} is empty")
+    raw = _text_bytes(path, name, max_bytes)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ValueError(
             f"text file {name!r} is UTF-16 (it starts with a UTF-16 byte-order mark); save it "
@@ -320,6 +313,32 @@ def read_text(
             f"text file {name!r} has {len(content)} characters; at least {min_chars} are needed"
         )
     return content
+
+
+def _text_bytes(path: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file that exists, holds some and at most ``max_bytes``."""
+    if path.is_dir():
+        raise ValueError(f"text file {name!r} is a directory; give the path of a UTF-8 text file")
+    if path.exists():  # a FIFO or a device is refused before it is opened (it could block)
+        require_regular_file("text file", path, hint="give the path of a UTF-8 text file")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ValueError(
+                f"text file {name!r} has {size:,} bytes, more than the {max_bytes:,} accepted; "
+                "use a part of it"
+            )
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise ValueError(f"text file {name!r} does not exist") from None
+    except OSError as error:
+        raise ValueError(f"text file {name!r}: cannot read: {error.strerror or error}") from None
+    if len(raw) > max_bytes:  # grew while we looked, or a device file
+        raise ValueError(f"text file {name!r} is larger than the {max_bytes:,} bytes accepted")
+    if not raw:
+        raise ValueError(f"text file {name!r} is empty")
+    return raw
 
 
 @dataclass(frozen=True)

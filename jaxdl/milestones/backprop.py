@@ -641,15 +641,7 @@ def run(config: Config = Config()) -> Report:
     }
     headline = "outputs " + ", ".join(f"{o:.4f}" for o in np.asarray(outputs))
     if config.seeds:
-        many = train_many(
-            batch,
-            key=jax.random.key(config.key + 1),
-            count=config.seeds,
-            hidden=config.hidden,
-            steps=config.steps,
-            learning_rate=config.learning_rate,
-        )
-        rate = float(jnp.mean(solved(many, batch.y)))
+        rate = _success_rate(config, batch)
         body["success_rate"] = rate
         headline += f"; {rate:.1%} of {config.seeds} random starts solve it"
     checks = [
@@ -661,10 +653,7 @@ def run(config: Config = Config()) -> Report:
         )
         for when, p in (("initial", params0), ("trained", result.params))
     ]
-    grid = np.linspace(0.0, 1.0, 41)
-    g1, g2 = np.meshgrid(grid, grid)
-    points = np.stack([g1.ravel(), g2.ravel(), np.ones(g1.size)], axis=1)
-    surface = np.asarray(predict(result.params, jnp.asarray(points, batch.x.dtype)))
+    grid, surface = _output_surface(result.params, batch.x.dtype)
     return Report(
         milestone="backprop",
         config=config,
@@ -674,11 +663,34 @@ def run(config: Config = Config()) -> Report:
         plot_data={
             "loss": np.asarray(result.loss),
             "grid": grid,
-            "surface": surface.reshape(g1.shape),
+            "surface": surface,
             "x": np.asarray(batch.x),
             "y": np.asarray(batch.y),
         },
     )
+
+
+def _success_rate(config: Config, batch) -> float:
+    """The share of ``config.seeds`` random starts that solve the task."""
+    many = train_many(
+        batch,
+        key=jax.random.key(config.key + 1),
+        count=config.seeds,
+        hidden=config.hidden,
+        steps=config.steps,
+        learning_rate=config.learning_rate,
+    )
+    return float(jnp.mean(solved(many, batch.y)))
+
+
+def _output_surface(params, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(grid, surface)``: the trained output over the unit square of the first two inputs
+    (the third, the bias input, held at 1), on a 41 x 41 grid."""
+    grid = np.linspace(0.0, 1.0, 41)
+    g1, g2 = np.meshgrid(grid, grid)
+    points = np.stack([g1.ravel(), g2.ravel(), np.ones(g1.size)], axis=1)
+    surface = np.asarray(predict(params, jnp.asarray(points, dtype)))
+    return grid, surface.reshape(g1.shape)
 
 
 def plot(report: Report):

@@ -411,16 +411,7 @@ def run(config: Config = Config()) -> Report:
         for n in (n_shallow, n_deep)
     ]
     window = min(SMOOTH * 4, steps)
-    table = [
-        {
-            "net": c.name,
-            "layers": c.layers,
-            "final_training_error": float(np.mean(c.training_error[-window:])),
-            "final_training_loss": float(np.mean(c.losses[-window:])),
-            "test_error": c.test_error,
-        }
-        for c in curves
-    ]
+    table = _error_table(curves, window)
     by = {row["net"]: row for row in table}
     plain = [r for r in table if r["net"].startswith("plain")]
     res = [r for r in table if r["net"].startswith("resnet")]
@@ -452,6 +443,21 @@ def run(config: Config = Config()) -> Report:
         headline=headline,
         plot_data={"curves": curves},
     )
+
+
+def _error_table(curves: list, window: int) -> list[dict]:
+    """One row per net: its training error and loss averaged over the last ``window`` steps,
+    and its test error."""
+    return [
+        {
+            "net": c.name,
+            "layers": c.layers,
+            "final_training_error": float(np.mean(c.training_error[-window:])),
+            "final_training_loss": float(np.mean(c.losses[-window:])),
+            "test_error": c.test_error,
+        }
+        for c in curves
+    ]
 
 
 def plot(report: Report):

@@ -591,6 +591,21 @@ def format_table(result: dict) -> str:
 LABELS = {"sgd": "jaxdl, SGD", "newton": "jaxdl, diagonal Newton"}
 
 
+def _train_method(config: Config, method: str, params0, train_digits, test_digits):
+    """:func:`train` with ``method`` and the configuration's passes and step sizes."""
+    return train(
+        params0,
+        train_digits,
+        test_digits,
+        method=method,
+        passes=config.total_passes,
+        learning_rate=config.learning_rate,
+        epsilon=config.epsilon,
+        mu=config.mu,
+        gamma=config.gamma,
+    )
+
+
 def run(config: Config = Config()) -> Report:
     """Train the 1989 network with plain SGD and with the paper's diagonal Newton method, from
     the same initial weights, on the same digits in the same order; print the paper's numbers
@@ -603,24 +618,12 @@ def run(config: Config = Config()) -> Report:
     passes = config.total_passes
     n_train, n_test = len(train_digits.labels), len(test_digits.labels)
     table = {"paper (1989)": PAPER, "lecun1989-repro, SGD (2022)": REPRO_2022}
-    curves, results = {}, {}
+    curves = {}
     for method in methods:
-        res = train(
-            params0,
-            train_digits,
-            test_digits,
-            method=method,
-            passes=passes,
-            learning_rate=config.learning_rate,
-            epsilon=config.epsilon,
-            mu=config.mu,
-            gamma=config.gamma,
-        )
-        results[method] = res
+        res = _train_method(config, method, params0, train_digits, test_digits)
         curves[method] = {k: np.asarray(v) for k, v in res.curves._asdict().items()}
         table[LABELS[method]] = _row(res.curves, n_train, n_test)
-    last = methods[-1]
-    final = results[last].params
+    final = res.params  # of the last method
     wrong, answers = misclassified(final, test_digits)
     accuracy = curvature_accuracy(final, train_digits.images[:4])
     checks = [_curvature_check(final, train_digits.images[:1], name="at the trained weights")]

@@ -382,8 +382,6 @@ def gradient_checks(*, key: jax.Array) -> list:
     differences, through ``sum(y * G)`` for a random upstream ``G``: training mode on the
     smallest batch ``[2, 3]`` and on a feature map ``[2, 3, 2, 4]``, evaluation mode on
     ``[5, 3]``."""
-    from jaxdl.gradcheck import check_gradient
-
     dtype = jnp.result_type(float)
     eps = 1e-3
     checks = []
@@ -402,44 +400,49 @@ def gradient_checks(*, key: jax.Array) -> list:
             1.0 + 0.5 * jax.random.normal(ks, (c,), dtype), jax.random.normal(kb, (c,), dtype)
         )
         if mode == "train":
-
-            def train(p, g=g):
-                return jnp.sum(batch_norm(p[0], p[1], epsilon=eps) * g)
-
-            def train_hand(p, g=g):
-                return jnp.sum(batch_norm_hand(p[0], p[1], epsilon=eps) * g)
-
-            name = f"nn.batch_norm {label}"
-            checks += [
-                check_gradient(
-                    name, train, lambda p, g=g: batch_norm_grad(*p, g, epsilon=eps), (x, params)
-                ),
-                check_gradient(f"{name} custom_vjp", train, jax.grad(train_hand), (x, params)),
-            ]
+            checks += _train_mode_checks(f"nn.batch_norm {label}", x, g, params, eps)
             continue
         stats = BatchNormStats(
             jax.random.normal(km, (c,), dtype), jax.random.uniform(kv, (c,), dtype, 0.5, 2.0)
         )
-
-        def evaluate(p, g=g):
-            return jnp.sum(batch_norm_eval(*p, epsilon=eps) * g)
-
-        def evaluate_hand(p, g=g):
-            return jnp.sum(batch_norm_eval_hand(*p, epsilon=eps) * g)
-
-        name = f"nn.batch_norm_eval {label}"
-        checks += [
-            check_gradient(
-                name,
-                evaluate,
-                lambda p, g=g: batch_norm_eval_grad(*p, g, epsilon=eps),
-                (x, params, stats),
-            ),
-            check_gradient(
-                f"{name} custom_vjp", evaluate, jax.grad(evaluate_hand), (x, params, stats)
-            ),
-        ]
+        checks += _eval_mode_checks(f"nn.batch_norm_eval {label}", x, g, params, stats, eps)
     return checks
+
+
+def _train_mode_checks(name: str, x, g, params, eps: float) -> list:
+    """Training mode: the formula's gradient and the ``custom_vjp`` rule's, through
+    ``sum(y * g)``."""
+    from jaxdl.gradcheck import check_gradient
+
+    def train(p):
+        return jnp.sum(batch_norm(p[0], p[1], epsilon=eps) * g)
+
+    def train_hand(p):
+        return jnp.sum(batch_norm_hand(p[0], p[1], epsilon=eps) * g)
+
+    return [
+        check_gradient(name, train, lambda p: batch_norm_grad(*p, g, epsilon=eps), (x, params)),
+        check_gradient(f"{name} custom_vjp", train, jax.grad(train_hand), (x, params)),
+    ]
+
+
+def _eval_mode_checks(name: str, x, g, params, stats, eps: float) -> list:
+    """Evaluation mode (running statistics, also differentiated): the formula's gradient and
+    the ``custom_vjp`` rule's, through ``sum(y * g)``."""
+    from jaxdl.gradcheck import check_gradient
+
+    def evaluate(p):
+        return jnp.sum(batch_norm_eval(*p, epsilon=eps) * g)
+
+    def evaluate_hand(p):
+        return jnp.sum(batch_norm_eval_hand(*p, epsilon=eps) * g)
+
+    return [
+        check_gradient(
+            name, evaluate, lambda p: batch_norm_eval_grad(*p, g, epsilon=eps), (x, params, stats)
+        ),
+        check_gradient(f"{name} custom_vjp", evaluate, jax.grad(evaluate_hand), (x, params, stats)),
+    ]
 
 
 register("batch_norm", batch_norm, batch_norm_hand)

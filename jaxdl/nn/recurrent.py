@@ -323,22 +323,7 @@ def lstm_bptt(
     live = trace.live.astype(trace.h.dtype)
 
     def back(carry, inputs):
-        dh, dc = carry
-        x, hp, cp, c, i, f, g, o, m = inputs
-        tanh_c = jnp.tanh(c)
-        dc = dc + m * dh * o * (1.0 - tanh_c**2)
-        dz = m * jnp.concatenate(
-            [
-                dc * g * i * (1.0 - i),
-                dc * cp * f * (1.0 - f),
-                dc * i * (1.0 - g**2),
-                dh * tanh_c * o * (1.0 - o),
-            ],
-            axis=-1,
-        )
-        dh_prev = dz @ params.w_h.T + (1.0 - m) * dh
-        dc_prev = dc * (m * f + (1.0 - m))
-        return (dh_prev, dc_prev), (x.T @ dz, hp.T @ dz, dz.sum(0), dz @ params.w_x.T)
+        return _lstm_step_back(params, carry, inputs)
 
     inputs = (xs, h_prev, c_prev, trace.c, trace.i, trace.f, trace.g, trace.o, live)
     init = (d_h, jnp.zeros_like(d_h))
@@ -351,6 +336,27 @@ def lstm_bptt(
         b_y=jnp.zeros_like(params.b_y),
     )
     return grads, d_xs
+
+
+def _lstm_step_back(params: LSTMParams, carry, inputs):
+    """One step of :func:`lstm_bptt`, from step t to t - 1: ``((δh, δc) before it, the step's
+    contributions to ΔW_x, ΔW_h, Δb and δx_t)``."""
+    dh, dc = carry
+    x, hp, cp, c, i, f, g, o, m = inputs
+    tanh_c = jnp.tanh(c)
+    dc = dc + m * dh * o * (1.0 - tanh_c**2)
+    dz = m * jnp.concatenate(
+        [
+            dc * g * i * (1.0 - i),
+            dc * cp * f * (1.0 - f),
+            dc * i * (1.0 - g**2),
+            dh * tanh_c * o * (1.0 - o),
+        ],
+        axis=-1,
+    )
+    dh_prev = dz @ params.w_h.T + (1.0 - m) * dh
+    dc_prev = dc * (m * f + (1.0 - m))
+    return (dh_prev, dc_prev), (x.T @ dz, hp.T @ dz, dz.sum(0), dz @ params.w_x.T)
 
 
 @jax.custom_vjp

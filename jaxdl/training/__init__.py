@@ -1,9 +1,12 @@
 """The training loop people can rely on: jitted steps, checkpoints, metrics, data parallelism.
 
+- :mod:`~jaxdl.training.trainer`: :func:`~jaxdl.training.trainer.train`, the one optax loop
+  of jaxdl (feeds, chunks dispatched ahead, data parallelism, hooks, progress bar).
 - :mod:`~jaxdl.training.recipe`: :class:`Recipe`, the training settings, declared once.
-- :mod:`~jaxdl.training.step`: the pure train step and the device-side loops that run it.
-- :mod:`~jaxdl.training.loop`: :func:`fit`, the epoch loop (validation, early stopping,
-  progress bar, resume).
+- :mod:`~jaxdl.training.step`: the MNIST recipe's objective, epoch feed and evaluation.
+- :mod:`~jaxdl.training.loop`: :func:`fit`, the MNIST recipe on the trainer (validation,
+  early stopping, progress bar, resume).
+- :mod:`~jaxdl.training.resume`: the run directory any run saves to and resumes from.
 - :mod:`~jaxdl.training.checkpoints`: atomic, checksummed checkpoints of the newest two epochs.
 - :mod:`~jaxdl.training.metrics`: ``metrics.jsonl`` and TensorBoard event files.
 - :mod:`~jaxdl.training.sharding`: data parallelism over a ``jax.sharding.Mesh``.

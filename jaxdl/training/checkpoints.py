@@ -261,11 +261,13 @@ class Checkpoints:
             )
             return epoch, files, notes
         if not damaged:
-            raise CheckpointError(f"{self.root} holds no checkpoint; start again without --resume")
+            raise CheckpointError(
+                f"{self.root} holds no checkpoint; start again without resume=True"
+            )
         raise CheckpointError(
             f"no usable checkpoint in {self.root}: "
             + "; ".join(why for _, why in damaged)
-            + "; delete that directory to train from the start, or choose another --out"
+            + "; delete that directory to train from the start, or choose another run_dir"
         )
 
     def close(self) -> None:

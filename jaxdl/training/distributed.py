@@ -34,8 +34,12 @@ import zlib
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding
+
+from jaxdl.data.batches import Batch, Feed
+from jaxdl.training.step import next_fed
 
 #: The environment variable :func:`jax.distributed.initialize` reads the coordinator from.
 COORDINATOR_ENV = "JAX_COORDINATOR_ADDRESS"
@@ -75,14 +79,15 @@ def initialize(
         host, _, port = coordinator.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(
-                f"--coordinator must be HOST:PORT (process 0's address and a free port), "
-                f"got {coordinator!r}"
+                f"coordinator={coordinator!r} must be HOST:PORT (process 0's address and a "
+                "free port)"
             )
     if num_processes is not None and (isinstance(num_processes, bool) or num_processes < 1):
-        raise ValueError(f"--num-processes must be at least 1, got {num_processes!r}")
+        raise ValueError(f"num_processes={num_processes!r} must be at least 1")
     if process_id is not None and not 0 <= process_id < (num_processes or process_id + 1):
         raise ValueError(
-            f"--process-id must be in [0, N) for N = --num-processes, got {process_id!r}"
+            f"process_id={process_id!r} must be in [0, `num_processes`), with "
+            f"num_processes={num_processes!r}"
         )
     if coordinator is not None and process_id == 0:
         _check_port_free(coordinator)
@@ -94,9 +99,9 @@ def initialize(
         )
     except ValueError as error:
         raise ValueError(
-            f"cannot start a multi-process run: {error} Pass --coordinator HOST:PORT, "
-            "--num-processes N and --process-id I (or set JAX_COORDINATOR_ADDRESS and run "
-            "under Slurm or Open MPI, whose variables JAX reads)"
+            f"cannot start a multi-process run: {error} Give `coordinator` (HOST:PORT), "
+            "`num_processes` and `process_id` (or set JAX_COORDINATOR_ADDRESS and run under Slurm "
+            "or Open MPI, whose variables JAX reads)"
         ) from None
     jax.devices()  # meet the other processes now: the backends exchange their topologies
 
@@ -118,8 +123,8 @@ def _check_port_free(coordinator: str) -> None:
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise ValueError(
-                    f"--coordinator {coordinator}: port {port} is in use (by another program, "
-                    "or by another process 0 of this run: each --process-id once); choose a "
+                    f"coordinator={coordinator!r}: port {port} is in use (by another program, "
+                    "or by another process 0 of this run: each `process_id` once); choose a "
                     "free port, the same for every process"
                 ) from None
 
@@ -237,37 +242,20 @@ def check_same_everywhere(what: str, value: int) -> None:
     if differing:
         raise ValueError(
             f"the {what} of process(es) {differing} differs from process 0's; start every "
-            "process with the same command and data (only --process-id differs)"
+            "process with the same command and data (only `process_id` differs)"
         )
 
 
-def fed_chunks(fed_chunk, train, plan, state, batch_sharding):
-    """``for_epoch(order) -> call(state, first, dropout_key)`` for a fed train chunk
-    (:func:`jaxdl.training.step.make_fed_train_chunk`): this process's part of every batch.
+def fed_epoch(train: Batch, order: jax.Array, dropout_key: jax.Array, layout) -> Feed:
+    """One epoch's :class:`~jaxdl.data.batches.Feed` for a run of several processes, where no
+    device holds the whole training set: before each compiled chunk the host gathers this
+    process's rows of the chunk's global batches (:func:`global_batch`) from ``train``, its
+    host copy of the data; step ``s`` takes rows ``order[s]`` and the dropout key
+    ``fold_in(dropout_key, s)``, as on one device (:func:`jaxdl.training.step.epoch_feed`)."""
+    order = np.asarray(order)  # the epoch's table, read to the host once
 
-    ``train`` is this process's host copy of the training set; each call gathers the rows of
-    the chunk's batches that this process's devices hold. Compiles before returning.
-    """
-    from jaxdl.data.batches import Batch
-    from jaxdl.training.step import epoch_keys, epoch_order
+    def data(first: int, n: int) -> tuple[Batch, np.int32]:
+        rows = order[first : first + n]
+        return Batch(*global_batch(*train, rows, layout.batch)), np.int32(first)
 
-    chunk_steps, steps = plan.chunk_steps, np.int32(plan.steps)
-
-    def batches(order: np.ndarray, first: int) -> Batch:
-        rows = order[first] if chunk_steps == 1 else order[first : first + chunk_steps]
-        return Batch(*global_batch(*train, rows, batch_sharding))
-
-    shuffle_key, dropout_key = epoch_keys(plan.train_key, 1)
-    example_order = np.asarray(epoch_order(shuffle_key, **plan.order_args))
-    example = (steps, np.int32(0), dropout_key)
-    compiled = fed_chunk.lower(state, batches(example_order, 0), *example).compile()
-
-    def for_epoch(order):
-        order = np.asarray(order)  # the epoch's table, read to the host once
-
-        def call(state, first, dropout_key):
-            return compiled(state, batches(order, first), steps, np.int32(first), dropout_key)
-
-        return call
-
-    return for_epoch
+    return Feed((dropout_key, jnp.zeros([], jnp.int32)), next_fed, data)

@@ -1,4 +1,9 @@
-"""The epoch loop: shuffle, train in device-side chunks, evaluate, log, checkpoint, stop early.
+"""The MNIST recipe on the shared trainer: each epoch trained, evaluated, logged, checkpointed.
+
+:func:`fit` runs every epoch through :func:`jaxdl.training.trainer.train` (the training set on
+the devices, the state donated, the host reading the losses only every ``log_every`` steps),
+then evaluates, writes the metrics and the checkpoint, and stops early when the validation
+accuracy stops improving.
 
 Randomness is a pure function of the seed: the parameters come from ``split(key(seed), 3)[0]``,
 and epoch ``e`` (1-based) uses ``fold_in(split(key(seed), 3)[1], e)`` for its shuffle and, folded
@@ -23,28 +28,27 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxdl import interrupts
-from jaxdl.errors import DivergenceError, TrainingInterrupted, first_non_finite
+from jaxdl.data.batches import Feed
+from jaxdl.errors import DivergenceError, TrainingInterrupted
 from jaxdl.models import Model
-from jaxdl.training import distributed, rundir, sharding
-from jaxdl.training.checkpoints import Checkpoints, decode
+from jaxdl.training import distributed, rundir, sharding, trainer
 from jaxdl.training.metrics import MetricsWriter
 from jaxdl.training.recipe import Recipe
-from jaxdl.training.resume import check_same_settings
+from jaxdl.training.resume import RunDirectory
 from jaxdl.training.step import (
     Batch,
     TrainState,
     check_backward,
+    epoch_feed,
     epoch_keys,
     epoch_order,
     init_state,
     keys,
     make_evaluate,
-    make_fed_train_chunk,
     make_optimizer,
-    make_train_chunk,
-    make_train_step,
+    objective_loss,
 )
-from jaxdl.training.trainer import Progress, ProgressBar
+from jaxdl.training.trainer import Progress
 
 PyTree = Any
 
@@ -167,14 +171,12 @@ class _Plan:
     train_key: jax.Array
     init_key: jax.Array
 
-    @property
-    def order_args(self) -> dict[str, int]:
-        padded = -(-self.steps // self.chunk_steps) * self.chunk_steps
-        return dict(
-            num_examples=self.train.images.shape[0],
-            batch_size=self.recipe.batch_size,
-            padded_steps=padded,
-        )
+    def order(self, epoch: int) -> tuple[jax.Array, jax.Array]:
+        """``(order, dropout_key)`` of 1-based ``epoch``: its shuffled index table and the key
+        its steps' dropout keys are folded from."""
+        shuffle_key, dropout_key = epoch_keys(self.train_key, epoch)
+        n, batch_size = self.train.images.shape[0], self.recipe.batch_size
+        return epoch_order(shuffle_key, num_examples=n, batch_size=batch_size), dropout_key
 
 
 def _plan(model: Model, train: Batch, validation: Batch, recipe: Recipe) -> _Plan:
@@ -259,18 +261,18 @@ class _Progress:
 
 
 class _RunDirectory:
-    """The run directory of process 0: its checkpoints and metrics (``None``: write nothing)."""
+    """Process 0's run directory: the shared :class:`~jaxdl.training.resume.RunDirectory` (the
+    lock, the checkpoints, the defining settings) and the metrics beside them."""
 
-    def __init__(self, plan: _Plan, path: Path, defining: dict[str, Any]):
-        self.plan, self.path, self.defining = plan, path, defining
-        self.checkpoints = Checkpoints(path)
+    def __init__(self, plan: _Plan, run_dir: str | Path, defining: dict[str, Any], resume: bool):
+        self.plan = plan
+        self.shared = RunDirectory(run_dir, defining, resume=resume)
         self.writer = None
 
     def restore(self, progress: _Progress) -> list[str]:
         """Continue ``progress`` from the newest checkpoint that verifies; notes to show."""
-        restored, notes = _restore(self.checkpoints, self.path, self.defining, progress.state)
-        meta = restored.meta
-        progress.state, progress.best_params = restored.state, restored.best_params
+        like = progress.state
+        (progress.state, progress.best_params), meta, notes = self.shared.restore(like, like.params)
         progress.history = meta["history"]
         progress.best_epoch, progress.best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
         progress.epochs_since_best = (
@@ -279,19 +281,19 @@ class _RunDirectory:
         return notes
 
     def open_metrics(self, history: list[dict[str, Any]]) -> None:
-        self.writer = MetricsWriter(self.path, history)
+        self.writer = MetricsWriter(self.shared.path, history)
 
     def save(self, progress: _Progress) -> None:
         self.writer.write(dict(progress.history[-1]))
-        meta = progress.meta(self.plan.recipe, self.defining)
-        self.checkpoints.save(progress.epoch, progress.state, progress.best_params, meta)
+        meta = progress.meta(self.plan.recipe, self.shared.settings)
+        self.shared.save(progress.epoch, progress.state, best=progress.best_params, meta=meta)
 
     def close(self) -> None:
         try:
             if self.writer is not None:
                 self.writer.close()
         finally:
-            self.checkpoints.close()
+            self.shared.close()
 
 
 def _warn(note: str) -> None:
@@ -313,10 +315,9 @@ def _open_run(
     primary, directory, error, notes = distributed.is_primary(), None, None, []
     if primary:
         try:
-            path = rundir.prepare(run_dir, resume=resume)
             defining = _defining_settings(plan, state.params, settings)
-            directory = _RunDirectory(plan, path, defining)
-            if resume and directory.checkpoints.latest_epoch() is not None:
+            directory = _RunDirectory(plan, run_dir, defining, resume)
+            if resume and directory.shared.checkpoints.latest_epoch() is not None:
                 notes = directory.restore(progress)
         except ValueError as refused:
             error = refused
@@ -352,8 +353,9 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``train``, evaluating on ``validation`` after every epoch.
 
-    Each epoch runs in jitted chunks of ``recipe.chunk_steps`` steps, dispatched ahead; the host
-    reads the losses every ``recipe.log_every`` steps and stops at a non-finite one. In a run of
+    Each epoch is one :func:`jaxdl.training.trainer.train` call: jitted chunks of
+    ``recipe.chunk_steps`` steps on the device-resident data, dispatched ahead; the host reads
+    the losses every ``recipe.log_every`` steps and stops at a non-finite one. In a run of
     several processes (:func:`jaxdl.training.distributed.initialize`) every process calls
     ``fit`` alike; process 0 alone writes ``run_dir`` and shows progress.
 
@@ -382,22 +384,29 @@ def fit(
     plan = _plan(model, train, validation, recipe)
     state = init_state(model, plan.optimizer, key=plan.init_key)
     run, directory = _open_run(plan, run_dir, resume, settings, state, notify or _warn)
-    start_epoch = epoch = saved_epoch = run.epoch
     engine = _Engine(plan, run.state)
     run.state = engine.state
-    images, seconds, stopped_early = 0, 0.0, False
+    try:
+        stopped_early = _epochs(engine, run, directory, run_dir, progress, on_epoch_end)
+    finally:
+        if directory is not None:
+            directory.close()
+    stopped_early |= bool(recipe.patience) and len(run.history) < recipe.epochs
+    return _result(run, engine.compile_seconds, stopped_early, engine.images_per_second())
+
+
+def _epochs(engine, run: _Progress, directory, run_dir, progress: bool, on_epoch_end) -> bool:
+    """Train, evaluate and save epoch after epoch; ``True`` when the patience ran out."""
+    recipe = engine.plan.recipe
+    start_epoch = epoch = saved_epoch = run.epoch
     try:
         for epoch in range(start_epoch + 1, recipe.epochs + 1):
             interrupts.check()
             if recipe.patience and run.epochs_since_best >= recipe.patience:
-                stopped_early = True
-                break
-            state, record = engine.run_epoch(
-                epoch, run.state, progress and distributed.is_primary()
-            )
+                return True
+            state, record = engine.run_epoch(epoch, run.state, progress)
             record |= engine.evaluate(state)
             run.record(record, state)
-            images, seconds = images + plan.steps * recipe.batch_size, seconds + record["seconds"]
             if directory is not None:
                 directory.save(run)
             saved_epoch = epoch if run_dir is not None else 0  # by process 0, in a run of several
@@ -411,11 +420,7 @@ def fit(
             saved_epoch=saved_epoch if run_dir is not None else 0,
             run_dir=None if run_dir is None else str(Path(run_dir)),
         ) from None
-    finally:
-        if directory is not None:
-            directory.close()
-    stopped_early |= bool(recipe.patience) and len(run.history) < recipe.epochs
-    return _result(run, engine.compile_seconds, stopped_early, images / seconds if seconds else 0)
+    return False
 
 
 def _result(run: _Progress, compile_seconds: float, stopped_early: bool, speed) -> FitResult:
@@ -456,50 +461,37 @@ def _defining_settings(plan: _Plan, params: PyTree, settings) -> dict[str, Any]:
     return json.loads(json.dumps(defining))
 
 
-def _restore(checkpoints, run_dir: Path, defining: dict[str, Any], state: TrainState):
-    """``(restored, notes)``: the newest checkpoint that verifies, once its defining settings
-    are known to match, and one line per newer, damaged checkpoint it skipped."""
-    epoch, files, notes = checkpoints.newest_good()
-    check_same_settings(json.loads(files["meta.json"]).get("settings", {}), defining, run_dir)
-    restored = decode(files, state, state.params, name=str(checkpoints.root / str(epoch)))
-    return restored, list(notes)
-
-
 def _host(tree: PyTree) -> PyTree:
     """NumPy copies of ``tree``'s arrays (replicated arrays of a multi-process run included)."""
     return jax.tree.map(np.asarray, tree)
 
 
 class _Engine:
-    """The compiled epoch: the train chunk (the data on the device, or fed by the host in a
-    run of several processes) and the evaluation, laid out over the plan's devices."""
+    """The epoch on the shared trainer (the training set resident on the devices, or fed by
+    the host in a run of several processes) and the evaluation, laid out over the plan's
+    devices."""
 
     def __init__(self, plan: _Plan, state: TrainState):
         self.plan = plan
         layout, recipe = plan.layout, plan.recipe
-        batch_sharding = None if layout is None else layout.batch
         devices = 1 if layout is None else layout.mesh.size  # of every process
         eval_batch = min(recipe.eval_batch_size, plan.validation.images.shape[0])
         eval_batch = -(-eval_batch // devices) * devices
         self.state = sharding.replicate(state, layout)
         self.validation = sharding.replicate(plan.validation, layout)
+        batch_sharding = None if layout is None else layout.batch
         self._evaluate = make_evaluate(
             plan.model, batch_size=eval_batch, batch_sharding=batch_sharding
         )
-        train_step = make_train_step(plan.model, plan.optimizer, backward=recipe.backward)
-        start = time.perf_counter()
+        self.loss = objective_loss(plan.model, recipe.backward)
         if distributed.is_multiprocess():  # no device holds the training set
-            chunk = make_fed_train_chunk(train_step, chunk_steps=plan.chunk_steps)
-            self._for_epoch = distributed.fed_chunks(chunk, _host(plan.train), plan, self.state,
-                                                     batch_sharding)  # fmt: skip
+            self.train, self.feed = _host(plan.train), distributed.fed_epoch
         else:
-            chunk = make_train_chunk(
-                train_step, chunk_steps=plan.chunk_steps, batch_sharding=batch_sharding
-            )
-            self._for_epoch = _device_chunks(chunk, sharding.replicate(plan.train, layout), plan,
-                                             self.state)  # fmt: skip
+            self.train, self.feed = sharding.replicate(plan.train, layout), _device_epoch
+        start = time.perf_counter()
         jax.block_until_ready(self._evaluate(self.state.params, *self.validation))
         self.compile_seconds = time.perf_counter() - start
+        self.images, self.seconds = 0, 0.0
 
     def evaluate(self, state: TrainState) -> dict[str, float]:
         totals = self._evaluate(state.params, *self.validation)
@@ -510,88 +502,53 @@ class _Engine:
         }
 
     def run_epoch(self, epoch: int, state: TrainState, progress: bool):
-        """Train one epoch: ``(state, record)``, reading the losses every ``log_every`` steps
-        (never waiting on the chunk just dispatched)."""
+        """Train one epoch: ``(state, record)``; its compilation is not in its seconds."""
         plan, recipe = self.plan, self.plan.recipe
-        shuffle_key, dropout_key = epoch_keys(plan.train_key, epoch)
-        run_chunk = self._for_epoch(epoch_order(shuffle_key, **plan.order_args))
-        bar = _EpochBar(epoch, plan, progress)
-        start, pending, unread = time.perf_counter(), [], 0
-        for first in range(0, plan.steps, plan.chunk_steps):
-            interrupts.check()  # a signal whose raise was dropped stops the epoch here
-            state, metrics = run_chunk(state, first, dropout_key)
-            if unread >= recipe.log_every:  # read all but the call just dispatched
-                bar.read_all(pending)
-                pending, unread = [], 0
-            pending.append((first, metrics))
-            unread += plan.chunk_steps
-        bar.read_all(pending)
-        jax.block_until_ready(state)
+        feed = self.feed(self.train, *plan.order(epoch), plan.layout)
+        start = time.perf_counter()
+        try:
+            trained = trainer.train(self.loss, state, plan.optimizer, feed, steps=plan.steps,
+                                    has_aux=True, chunk_steps=plan.chunk_steps,
+                                    progress=self._bar(epoch, progress), devices=plan.layout,
+                                    read_every=recipe.log_every, donate=True)  # fmt: skip
+        except DivergenceError as error:
+            raise DivergenceError(
+                "loss",
+                (epoch - 1) * plan.steps + error.step,
+                f"learning_rate={recipe.learning_rate} may be too large; to find the "
+                "operation that made it, set jax.config.update('jax_debug_nans', True)",
+            ) from None
+        jax.block_until_ready(trained.state)
         interrupts.check()
-        seconds = time.perf_counter() - start
-        bar.close()
+        seconds = time.perf_counter() - start - trained.compile_seconds
         images = plan.steps * recipe.batch_size
-        return state, {
+        self.compile_seconds += trained.compile_seconds
+        self.images, self.seconds = self.images + images, self.seconds + seconds
+        return trained.state, {
             "epoch": epoch,
-            "loss": float(np.mean(bar.losses)),
-            "accuracy": bar.correct / images,
+            "loss": float(np.mean(trained.losses.astype(np.float64))),
+            "accuracy": int(trained.aux.sum()) / images,
             "seconds": seconds,
             "images_per_second": images / seconds,
         }
 
+    def _bar(self, epoch: int, progress: bool) -> Progress | None:
+        if not (progress and distributed.is_primary()):
+            return None
+        desc, batch_size = f"epoch {epoch}/{self.plan.recipe.epochs}", self.plan.recipe.batch_size
 
-class _EpochBar:
-    """The epoch's losses and right answers as the host reads them, and its progress bar."""
+        def postfix(losses: np.ndarray, correct: np.ndarray) -> dict[str, float]:
+            return {
+                "loss": float(np.mean(losses)),
+                "acc": correct.sum() / correct.size / batch_size,
+            }
 
-    def __init__(self, epoch: int, plan: _Plan, progress: bool):
-        self.epoch, self.plan, self.losses, self.correct = epoch, plan, [], 0
-        desc = f"epoch {epoch}/{plan.recipe.epochs}"
-        per_step = plan.recipe.batch_size
-        shown = Progress(desc, unit="img", per_step=per_step) if progress else None
-        self._bar = ProgressBar(shown, plan.steps)
+        return Progress(desc, unit="img", per_step=batch_size, postfix=postfix)
 
-    def read_all(self, pending) -> None:
-        for first, metrics in pending:
-            self.read(first, metrics)
-
-    def read(self, first: int, metrics) -> None:
-        plan = self.plan
-        n = min(plan.chunk_steps, plan.steps - first)
-        losses = np.asarray(metrics.loss)[:n]
-        correct = int(np.asarray(metrics.correct)[:n].sum())
-        bad = first_non_finite(losses)
-        if bad is not None:
-            self.close()
-            raise DivergenceError(
-                "loss",
-                (self.epoch - 1) * plan.steps + first + bad + 1,
-                f"learning_rate={plan.recipe.learning_rate} may be too large; to find the "
-                "operation that made it, set jax.config.update('jax_debug_nans', True)",
-            )
-        self.losses.extend(losses.tolist())
-        self.correct += correct
-        self._bar.advance(
-            n, loss=float(np.mean(losses)), acc=correct / (n * plan.recipe.batch_size)
-        )
-
-    def close(self) -> None:
-        self._bar.__exit__(None, None, None)
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else 0.0
 
 
-def _device_chunks(train_chunk, train: Batch, plan: _Plan, state: TrainState):
-    """``for_epoch(order) -> call(state, first, dropout_key)`` for :func:`make_train_chunk`.
-
-    The whole training set sits on the device; compiles for ``state`` before returning.
-    """
-    example_order = epoch_order(epoch_keys(plan.train_key, 1)[0], **plan.order_args)
-    example = (np.int32(plan.steps), np.int32(0), epoch_keys(plan.train_key, 1)[1])
-    compiled = train_chunk.lower(state, *train, example_order, *example).compile()
-    steps = np.int32(plan.steps)
-
-    def for_epoch(order):
-        def call(state, first, dropout_key):
-            return compiled(state, *train, order, steps, np.int32(first), dropout_key)
-
-        return call
-
-    return for_epoch
+def _device_epoch(train: Batch, order: jax.Array, dropout_key: jax.Array, layout) -> Feed:
+    del layout  # the trainer splits each gathered batch across the devices
+    return epoch_feed(train, order, dropout_key)

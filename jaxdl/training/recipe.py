@@ -81,7 +81,7 @@ class Recipe:
         default=1,
         metadata={
             "bounds": (1, 100_000),
-            "help": "steps per jitted call (a lax.scan when > 1; see make_train_chunk)",
+            "help": "steps per jitted call (a lax.scan when > 1; see jaxdl.training.trainer)",
         },
     )
     log_every: int = field(

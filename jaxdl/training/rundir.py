@@ -69,7 +69,7 @@ def holder(run_dir: str | Path) -> str:
     return "another process"
 
 
-def acquire(run_dir: str | Path, *, option: str = "run directory (--out)") -> Path:
+def acquire(run_dir: str | Path, *, option: str = "run_dir") -> Path:
     """Take the exclusive lock of existing directory ``run_dir`` for this process; returns it.
 
     Never blocks: a directory another process holds is refused at once.
@@ -97,7 +97,7 @@ def acquire(run_dir: str | Path, *, option: str = "run directory (--out)") -> Pa
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             raise RunDirBusy(
                 f"{option} {str(run_dir)!r} is in use by {holder(run_dir)}; wait for it to "
-                "finish, stop it, or choose another --out"
+                f"finish, stop it, or choose another {option}"
             ) from None
         raise ValueError(
             f"{option} {str(run_dir)!r}: cannot lock it ({error.strerror or error}); "
@@ -132,16 +132,16 @@ def has_run(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` holds a run to continue: a checkpoint (damaged or not).
 
     A run stopped before its first checkpoint leaves nothing to continue: a new run may start
-    there (and ``--resume`` is refused).
+    there (and ``resume=True`` is refused).
     """
     return has_checkpoints(run_dir)
 
 
-def check_creatable(run_dir: str | Path, *, option: str = "run directory (--out)") -> None:
+def check_creatable(run_dir: str | Path, *, option: str = "run_dir") -> None:
     """``ValueError`` unless ``run_dir`` exists as a directory or could be created (creates nothing).
 
-    For the command line, which refuses a bad ``--out`` before loading any data but creates the
-    directory only once the data is known good.
+    For a caller that refuses a bad directory before loading any data but creates it only once
+    the data is known good. ``option`` names the argument in the message.
     """
     target = Path(run_dir)
     if target.exists():
@@ -163,13 +163,13 @@ def check_contents(run_dir: str | Path, *, resume: bool) -> None:
     """``ValueError`` when a new run would overwrite a run, or a resumed one finds none."""
     if resume and not has_run(run_dir):
         raise ValueError(
-            f"--resume: {str(run_dir)!r} holds no run to continue (no checkpoints); check "
-            "--out, or leave out --resume to start a new run there"
+            f"resume=True: {str(run_dir)!r} holds no run to continue (no checkpoints); check "
+            "run_dir, or leave out resume=True to start a new run there"
         )
     if not resume and has_run(run_dir):
         raise ValueError(
-            f"run directory {str(run_dir)!r} already holds a run; pass --resume to continue it "
-            "or choose another --out"
+            f"run_dir {str(run_dir)!r} already holds a run; pass resume=True to continue it "
+            "or choose another run_dir"
         )
 
 
@@ -182,7 +182,7 @@ def prepare(run_dir: str | Path, *, resume: bool) -> Path:
         ``resume`` is false (a new run would silently overwrite them), or ``resume`` is true
         and it holds no run.
     """
-    option = "run directory (--out)"
+    option = "run_dir"
     path = Path(run_dir)
     if not path.is_dir():
         writable_directory(path, option=option)  # creates it, or says why it cannot

@@ -1,14 +1,14 @@
-"""The jitted train step, and the device-side loops that run it many times without a host sync.
+"""The MNIST recipe's pieces for the shared trainer: objective, epoch feed, optimizer, evaluation.
 
 A model is any :class:`jaxdl.models.Model` (usually a module such as
 :mod:`jaxdl.models.deep_cnn`): ``init_params``, ``apply`` and ``l2_penalty``, which the
 objective adds to the cross-entropy.
 
-:func:`make_train_step` builds one pure update ``(state, batch, key) -> (state, metrics)``.
-:func:`make_train_chunk` wraps it in a :func:`jax.lax.scan` over ``K`` consecutive batches of an
-epoch, gathered on the device from a shuffled index table, so the host dispatches one call per
-``K`` steps; the loop reads the per-step metrics every few dozen steps (while later steps
-already run). :func:`make_evaluate` runs a whole evaluation set in fixed-size, masked batches.
+:func:`objective_loss` is the loss :func:`jaxdl.training.trainer.train` differentiates, with
+the step's dropout key in its batch; :func:`epoch_feed` gathers each epoch's shuffled batches
+on the device from an index table (the training set stays there), and :func:`make_train_step`
+is the same update as one function. :func:`make_evaluate` runs a whole evaluation set in
+fixed-size, masked batches.
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import numpy as np
 import optax
 from jax.sharding import NamedSharding
 
-from jaxdl.data.batches import Batch, shuffled_batch_indices
+from jaxdl.data.batches import Batch, Feed, shuffled_batch_indices
 from jaxdl.losses import softmax_cross_entropy
 from jaxdl.models import Model
 from jaxdl.models import objective as models_objective
-from jaxdl.optim import TrainState, apply_gradients, init_train_state
+from jaxdl.optim import TrainState, init_train_state
+from jaxdl.training.trainer import update
 
 PyTree = Any
 
@@ -53,12 +54,13 @@ def epoch_keys(train_key: jax.Array, epoch: int) -> tuple[jax.Array, jax.Array]:
 
 
 class StepMetrics(NamedTuple):
-    """What one step reports (per-step values, stacked to ``[K]`` by a chunk)."""
+    """What one step of :func:`make_train_step` reports."""
 
     loss: jax.Array  # [] float32, the objective: mean cross-entropy + penalty
     correct: jax.Array  # [] int32, right predictions in the batch (training mode)
 
 
+@functools.cache  # one object per setting: the trainer's compiled chunks are reused
 def make_optimizer(
     name: str,
     learning_rate: float,
@@ -125,23 +127,36 @@ def _correct(logits: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.sum(jnp.argmax(logits, axis=-1) == labels, dtype=jnp.int32)
 
 
+@functools.cache
+def objective_loss(model: Model, backward: str = "auto") -> Callable:
+    """``loss(params, (Batch(images, labels), key)) -> (objective, correct)``, for the trainer.
+
+    The batch carries its step's dropout key; the aux counts the right predictions (training
+    mode). One function per model and backward, so its compiled chunks are shared.
+    """
+
+    def loss(params: PyTree, batch_and_key: tuple[Batch, jax.Array]):
+        batch, key = batch_and_key
+        value, logits = objective(model, params, batch, key, train=True, backward=backward)
+        return value, _correct(logits, batch.labels)
+
+    return loss
+
+
 def make_train_step(
     model: Model, optimizer: optax.GradientTransformation, *, backward: str = "auto"
 ) -> Callable[[TrainState, Batch, jax.Array], tuple[TrainState, StepMetrics]]:
     """One optimizer update: ``(state, batch, key) -> (new_state, metrics)``.
 
     ``key`` drives the model's dropout; ``backward`` as in :func:`objective`. Pure; ``jax.jit``
-    it, or run it inside a scan (:func:`make_train_chunk`).
+    it. It is the step :func:`jaxdl.training.fit` runs through the trainer
+    (:func:`jaxdl.training.trainer.update` of :func:`objective_loss`).
     """
+    loss = objective_loss(model, backward)
 
     def train_step(state: TrainState, batch: Batch, key: jax.Array):
-        grad_fn = jax.value_and_grad(
-            lambda p: objective(model, p, batch, key, train=True, backward=backward),
-            has_aux=True,
-        )
-        (loss, logits), grads = grad_fn(state.params)
-        new_state = apply_gradients(state, grads, optimizer)
-        return new_state, StepMetrics(loss, _correct(logits, batch.labels))
+        state, (value, correct) = update(loss, state, (batch, key), optimizer, has_aux=True)
+        return state, StepMetrics(value, correct)
 
     return train_step
 
@@ -151,106 +166,37 @@ def step_key(epoch_key: jax.Array, step_in_epoch: jax.Array | int) -> jax.Array:
     return jax.random.fold_in(epoch_key, step_in_epoch)
 
 
-def make_train_chunk(
-    train_step: Callable, *, chunk_steps: int, batch_sharding: NamedSharding | None = None
-) -> Callable:
-    """Jitted ``K = chunk_steps`` consecutive steps of an epoch, gathered on the device.
+@functools.partial(jax.jit, static_argnames=("num_examples", "batch_size"))
+def epoch_order(key: jax.Array, *, num_examples: int, batch_size: int) -> jax.Array:
+    """One epoch's shuffled index table ``[num_examples // batch_size, batch_size]`` (int32):
+    a permutation drawn with ``key``, cut into full batches (the last partial one dropped)."""
+    return shuffled_batch_indices(key, num_examples, batch_size)
 
-    Choose ``K`` by measurement (``benchmarks/deep_cnn_speed.py``). On XLA:CPU convolutions
-    inside a ``while`` loop (which ``scan`` lowers to) run much slower than at the top level of
-    a computation, so for convnets on CPU ``K = 1`` (one jitted step per call, dispatched
-    asynchronously, no scan) is the default; where dispatch dominates (tiny models, GPUs),
-    larger ``K`` wins.
 
-    The returned function has signature
-    ``(state, images [N, ...], labels [N], order [S_pad, B] int, num_steps [], first [],
-    epoch_key) -> (state, StepMetrics of [K])``: it runs steps ``first .. first + K - 1`` of the
-    epoch, taking batch ``s`` as ``images[order[s]]``. Steps at or beyond ``num_steps`` (the
-    padding of the last chunk) leave the state unchanged and report zeros, so every chunk has
-    the same shape and the function compiles once per configuration.
+def _next_in_epoch(state, train: Batch):
+    order, epoch_key, s = state
+    index = jax.lax.dynamic_index_in_dim(order, s, keepdims=False)
+    batch = Batch(jnp.take(train.images, index, axis=0), jnp.take(train.labels, index, axis=0))
+    return (order, epoch_key, s + 1), (batch, step_key(epoch_key, s))
 
-    With ``batch_sharding`` (a :class:`~jax.sharding.NamedSharding` over the batch axis), each
-    gathered batch is laid out across the mesh; XLA inserts the gradient all-reduce.
+
+def epoch_feed(train: Batch, order: jax.Array, epoch_key: jax.Array) -> Feed:
+    """One epoch's :class:`~jaxdl.data.batches.Feed` of ``(batch, dropout key)``.
+
+    Step ``s`` takes ``train[order[s]]``, gathered on the device (``train`` stays there,
+    read, not carried), and the key ``fold_in(epoch_key, s)``.
     """
-
-    def gather(images, labels, order, s):
-        idx = jax.lax.dynamic_index_in_dim(order, s, keepdims=False)
-        batch = Batch(jnp.take(images, idx, axis=0), jnp.take(labels, idx, axis=0))
-        if batch_sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-        return batch
-
-    def run_one(state, images, labels, order, num_steps, first, epoch_key):
-        del num_steps  # a chunk of one step is never padding
-        batch = gather(images, labels, order, first)
-        state, metrics = train_step(state, batch, step_key(epoch_key, first))
-        return state, jax.tree.map(lambda m: m[None], metrics)
-
-    def run_chunk(state, images, labels, order, num_steps, first, epoch_key):
-        def body(state, i):
-            s = first + i
-            batch = gather(images, labels, order, s)
-            return _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key)
-
-        return jax.lax.scan(body, state, jnp.arange(chunk_steps, dtype=jnp.int32))
-
-    return jax.jit(run_one if chunk_steps == 1 else run_chunk, donate_argnums=(0,))
+    return Feed((order, epoch_key, jnp.zeros([], jnp.int32)), _next_in_epoch, train)
 
 
-def _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key):
-    """Step ``s`` of the epoch, or (at or past ``num_steps``) the unchanged state and zeros."""
-
-    def active(state):
-        return train_step(state, batch, step_key(epoch_key, s))
-
-    def idle(state):
-        return state, StepMetrics(jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32))
-
-    new_state, metrics = jax.lax.cond(s < num_steps, active, idle, state)
-    return new_state, StepMetrics(metrics.loss.astype(jnp.float32), metrics.correct)
-
-
-def make_fed_train_chunk(train_step: Callable, *, chunk_steps: int) -> Callable:
-    """Jitted ``K = chunk_steps`` steps on batches the host feeds (a multi-process run).
-
-    The counterpart of :func:`make_train_chunk` for :mod:`jaxdl.training.distributed`, where
-    no device holds the whole data set: each process gathers its rows of the global batches on
-    the host (:func:`jaxdl.training.distributed.global_batch`). Signature
-    ``(state, batches, num_steps [], first [], epoch_key) -> (state, StepMetrics of [K])``,
-    with ``batches`` a :class:`Batch` of ``[B, ...]`` when ``K = 1``, else ``[K, B, ...]``
-    (steps ``first .. first + K - 1``); padding steps are skipped as in
-    :func:`make_train_chunk`, so the arithmetic is the same.
-    """
-
-    def run_one(state, batch, num_steps, first, epoch_key):
-        del num_steps  # a chunk of one step is never padding
-        state, metrics = train_step(state, batch, step_key(epoch_key, first))
-        return state, jax.tree.map(lambda m: m[None], metrics)
-
-    def run_chunk(state, batches, num_steps, first, epoch_key):
-        def body(state, xs):
-            i, batch = xs
-            s = first + i
-            return _step_unless_padding(train_step, state, batch, s, num_steps, epoch_key)
-
-        steps = jnp.arange(chunk_steps, dtype=jnp.int32)
-        return jax.lax.scan(body, state, (steps, batches))
-
-    return jax.jit(run_one if chunk_steps == 1 else run_chunk, donate_argnums=(0,))
-
-
-@functools.partial(jax.jit, static_argnames=("num_examples", "batch_size", "padded_steps"))
-def epoch_order(
-    key: jax.Array, *, num_examples: int, batch_size: int, padded_steps: int
-) -> jax.Array:
-    """A shuffled index table ``[padded_steps, batch_size]`` (int32) for one epoch.
-
-    The permutation of ``num_examples`` (drawn with ``key``) is cut into ``num_examples //
-    batch_size`` full batches (the last partial batch is dropped, keeping shapes fixed); rows
-    past those are zero padding for the last chunk.
-    """
-    index = shuffled_batch_indices(key, num_examples, batch_size)
-    return jnp.pad(index, ((0, padded_steps - index.shape[0]), (0, 0)))
+def next_fed(state, data: tuple[Batch, jax.Array]):
+    """The next step of a host-fed epoch (:func:`jaxdl.training.distributed.fed_epoch`):
+    ``data`` holds the chunk's batches ``[n, B, ...]`` and the step its first one is."""
+    epoch_key, s = state
+    batches, first = data
+    batch = jax.tree.map(lambda a: jax.lax.dynamic_index_in_dim(a, s - first, keepdims=False),
+                         batches)  # fmt: skip
+    return (epoch_key, s + 1), (batch, step_key(epoch_key, s))
 
 
 class EvalTotals(NamedTuple):
@@ -289,7 +235,8 @@ def make_evaluate(
         )
 
     def evaluate(params, images, labels):
-        # One jitted call per batch, no scan (see make_train_chunk); the sums stay on the device.
+        # One jitted call per batch, no scan (XLA:CPU runs convolutions slower inside a loop);
+        # the sums stay on the device.
         n = images.shape[0]
         steps = -(-n // batch_size)
         pad = steps * batch_size - n

@@ -14,16 +14,23 @@ The steps run in chunks: each chunk is one compiled :func:`jax.lax.scan` on the 
 between chunks the host checks the losses (a non-finite one stops the run with
 :class:`~jaxdl.errors.DivergenceError` naming its step), advances the progress bar, asks an
 optional stop rule, and calls the caller's hooks (checkpoints, metrics). Tiny models run many
-steps per chunk; a big network can run ``chunk_steps=1``, one dispatched step per call.
+steps per chunk; a big network can run ``chunk_steps=1``, one dispatched step per call, and
+``read_every=k`` so that the host reads the losses every ``k`` steps while the device runs
+ahead (``donate=True`` lets each chunk update the state in place).
+
+With ``devices`` the run is data-parallel (:mod:`jaxdl.training.sharding`): the state and the
+feed are copied to every device, and each step's batch is split along its leading axis across
+them; XLA adds the gradient all-reduce, so any chapter's loop runs on all the host's cores.
 
 Compiled programs are cached by the identity of ``loss``, ``optimizer`` and ``feed.next``: a
 chapter that defines them once at module level (or memoises its optimizer factory) compiles
-once per shape, however often it trains.
+once per shape, however often it trains. :func:`update` is the one optimizer step of jaxdl.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -36,6 +43,8 @@ from jaxdl import interrupts
 from jaxdl.data.batches import Feed, shuffled_batch_indices
 from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.optim import TrainState, apply_gradients, init_train_state
+from jaxdl.training import sharding
+from jaxdl.training.sharding import DataParallel
 
 PyTree = Any
 
@@ -118,11 +127,16 @@ def sampled(data: PyTree, *, batch_size: int, key: jax.Array) -> Feed:
 
 
 class Progress(NamedTuple):
-    """A tqdm bar on stderr: its description, its unit and how many units one step is."""
+    """A tqdm bar on stderr: its description, its unit and how many units one step is.
+
+    ``postfix(losses, aux)`` gives the values shown beside the bar for the steps just read
+    (their losses and aux); by default their mean loss.
+    """
 
     desc: str
     unit: str = "step"
     per_step: int = 1
+    postfix: Callable[[np.ndarray, PyTree], dict[str, float]] | None = None
 
 
 class Trained(NamedTuple):
@@ -133,24 +147,52 @@ class Trained(NamedTuple):
     losses: np.ndarray  # [steps run] the loss of every step
     aux: PyTree  # every step's aux (``has_aux``), stacked on axis 0 as NumPy; else None
     stopped_at: int | None  # the step the stop rule named, or None if it never did
+    compile_seconds: float = 0.0  # spent compiling chunks in this call (0 when cached)
 
 
-def _value_and_grad(loss: Callable, has_aux: bool) -> Callable:
-    return jax.value_and_grad(loss, has_aux=has_aux)
+def update(
+    loss: Callable,
+    state: TrainState,
+    batch: PyTree,
+    optimizer: optax.GradientTransformation,
+    *,
+    has_aux: bool = False,
+) -> tuple[TrainState, Any]:
+    """One optimizer step on ``batch``: ``(new_state, loss(params, batch))``.
+
+    The only place jaxdl applies gradients; :func:`train` runs it in every step it compiles.
+    """
+    value, grads = jax.value_and_grad(loss, has_aux=has_aux)(state.params, batch)
+    return apply_gradients(state, grads, optimizer), value
 
 
-@functools.partial(jax.jit, static_argnames=("loss", "optimizer", "next_batch", "steps", "has_aux"))
-def _chunk(state, feed_state, *, loss, optimizer, next_batch, steps, has_aux):
-    value_and_grad = _value_and_grad(loss, has_aux)
+def _lay_out(batch: PyTree, batch_sharding) -> PyTree:
+    """Split every array of the batch with a leading axis across the mesh (keys stay whole)."""
+    if batch_sharding is None:
+        return batch
+    constrain = jax.lax.with_sharding_constraint
+    return jax.tree.map(lambda a: constrain(a, batch_sharding) if a.ndim else a, batch)
 
+
+def _chunk_body(state, feed_state, data, *, loss, optimizer, next_batch, steps, has_aux,
+                batch_sharding):  # fmt: skip
     def step(carry, _):
         state, feed_state = carry
-        feed_state, batch = next_batch(feed_state)
-        value, grads = value_and_grad(state.params, batch)
-        return (apply_gradients(state, grads, optimizer), feed_state), value
+        feed_state, batch = next_batch(feed_state) if data is None else next_batch(feed_state, data)
+        state, value = update(loss, state, _lay_out(batch, batch_sharding), optimizer,
+                              has_aux=has_aux)  # fmt: skip
+        return (state, feed_state), value
 
+    if steps == 1:  # no loop: XLA:CPU runs convolutions slower inside one
+        (state, feed_state), value = step((state, feed_state), None)
+        return state, feed_state, jax.tree.map(lambda v: v[None], value)
     (state, feed_state), values = jax.lax.scan(step, (state, feed_state), length=steps)
     return state, feed_state, values
+
+
+_STATIC = ("loss", "optimizer", "next_batch", "steps", "has_aux", "batch_sharding")
+_chunk = jax.jit(_chunk_body, static_argnames=_STATIC)
+_donating_chunk = jax.jit(_chunk_body, static_argnames=_STATIC, donate_argnums=(0, 1))
 
 
 class ProgressBar:
@@ -198,6 +240,9 @@ def train(
     stop: Callable[[np.ndarray, PyTree, int], int | None] | None = None,
     progress: Progress | None = None,
     hooks: Sequence[Callable[[TrainState, PyTree, int], None]] = (),
+    devices: int | DataParallel | None = None,
+    read_every: int | None = None,
+    donate: bool = False,
 ) -> Trained:
     """Run ``steps`` optimizer steps of ``loss`` on batches from ``feed``.
 
@@ -209,42 +254,142 @@ def train(
       steps: how many steps to run (from here; a continued state keeps its step count).
       has_aux: ``loss`` returns ``(value, aux)``; every step's aux comes back stacked.
       chunk_steps: steps per compiled chunk (default: all of them in one chunk).
-      stop: ``stop(losses, aux, since) -> step or None``, asked after every chunk with all
-        losses and aux so far and the number of steps already looked at; a step it names ends
-        the run after that chunk.
+      stop: ``stop(losses, aux, since) -> step or None``, asked after every read of the
+        losses with all losses and aux read so far and the number of steps already looked
+        at; a step it names ends the run after the chunk being dispatched.
       progress: a :class:`Progress` bar, or ``None`` for none.
       hooks: ``hook(state, feed_state, steps_done)`` after every chunk (checkpoints, logs).
+      devices: split every batch across this many devices (an ``int``; every array of the
+        batch with a leading axis is split along it, so that axis must divide evenly), or a
+        :class:`~jaxdl.training.sharding.DataParallel` layout; ``None`` or 1: one device.
+      read_every: read the losses once at least this many steps wait unread, never waiting on
+        the chunk just dispatched (default: after every chunk).
+      donate: each chunk may overwrite the state and the feed's state it is given (the
+        caller's ``params`` and ``feed.state`` included): no copies of them per chunk.
 
     Raises:
       DivergenceError: a step's loss was not finite; names the 1-based step.
-      ValueError: ``steps`` or ``chunk_steps`` is not a positive integer.
+      ValueError: ``steps``, ``chunk_steps`` or ``read_every`` is not a positive integer, or
+        ``devices`` cannot split the batch.
     """
-    for name, value in (("steps", steps), ("chunk_steps", chunk_steps or 1)):
+    _require_counts(steps=steps, chunk_steps=chunk_steps or 1, read_every=read_every or 1)
+    layout = _layout(devices, feed)
+    state = params if isinstance(params, TrainState) else init_train_state(params, optimizer)
+    chunks = _Chunks(loss, optimizer, feed, has_aux=has_aux, layout=layout, donate=donate)
+    carry = sharding.replicate((state, feed.state), layout)
+    with ProgressBar(progress, steps) as bar:
+        reader = _Reader(has_aux, bar, progress, read_every)
+        state, feed_state, stopped_at = _loop(
+            chunks, reader, carry, steps, chunk_steps, stop, hooks
+        )
+    return Trained(state, feed_state, reader.losses(), reader.aux(), stopped_at,
+                   chunks.compile_seconds)  # fmt: skip
+
+
+def _require_counts(**counts: Any) -> None:
+    for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    state = params if isinstance(params, TrainState) else init_train_state(params, optimizer)
-    chunk_steps = min(chunk_steps or steps, steps)
-    feed_state = feed.state
-    losses: list[np.ndarray] = []
-    auxes: list[PyTree] = []
+
+
+def _loop(chunks, reader, carry, steps: int, chunk_steps: int | None, stop, hooks):
+    """Dispatch chunk after chunk, reading as :class:`_Reader` says, asking ``stop`` after each
+    read and calling the hooks after each chunk; ``(state, feed_state, stopped_at)``."""
+    (state, feed_state), chunk_steps = carry, min(chunk_steps or steps, steps)
     done, stopped_at = 0, None
-    with ProgressBar(progress, steps) as bar:
-        while done < steps and stopped_at is None:
-            interrupts.check()  # a signal whose raise was dropped stops the run here
-            n = min(chunk_steps, steps - done)
-            state, feed_state, values = _chunk(state, feed_state, loss=loss, optimizer=optimizer,
-                                               next_batch=feed.next, steps=n, has_aux=has_aux)  # fmt: skip
-            value, aux = _read(values, has_aux, done)
-            losses.append(value)
-            if has_aux:
-                auxes.append(aux)
-            looked, done = done, done + n
-            if stop is not None:
-                stopped_at = stop(np.concatenate(losses), _stack(auxes), looked)
-            for hook in hooks:
-                hook(state, feed_state, done)
-            bar.advance(n, loss=float(value.mean()))
-    return Trained(state, feed_state, np.concatenate(losses), _stack(auxes), stopped_at)
+    while done < steps and stopped_at is None:
+        interrupts.check()  # a signal whose raise was dropped stops the run here
+        n = min(chunk_steps, steps - done)
+        state, feed_state, values = chunks(state, feed_state, done, n)
+        if reader.add(done, n, values) and stop is not None:
+            stopped_at = stop(reader.losses(), reader.aux(), reader.since)
+        done += n
+        for hook in hooks:
+            hook(state, feed_state, done)
+    reader.read_all()
+    return state, feed_state, stopped_at
+
+
+def _layout(devices: int | DataParallel | None, feed: Feed) -> DataParallel | None:
+    """The data-parallel layout ``devices`` asks for; an ``int`` must divide the batch."""
+    if devices is None or isinstance(devices, DataParallel):
+        return devices
+    data = feed.data(0, 1) if callable(feed.data) else feed.data
+    args = (feed.state,) if data is None else (feed.state, data)
+    _, batch = jax.eval_shape(feed.next, *args)
+    leading = [leaf.shape[0] for leaf in jax.tree.leaves(batch) if leaf.ndim]
+    return sharding.data_parallel(devices, batch_size=leading[0] if leading else devices)
+
+
+class _Chunks:
+    """The run's compiled chunks: ``(state, feed_state, first, n) -> (state, feed_state,
+    values)`` runs steps ``first .. first + n - 1``; counts the seconds spent compiling."""
+
+    def __init__(self, loss, optimizer, feed: Feed, *, has_aux, layout, donate):
+        self.jitted = _donating_chunk if donate else _chunk
+        self.static = dict(loss=loss, optimizer=optimizer, next_batch=feed.next, has_aux=has_aux,
+                           batch_sharding=None if layout is None else layout.batch)  # fmt: skip
+        self.data = feed.data if callable(feed.data) else sharding.replicate(feed.data, layout)
+        self.feed_state = feed.state
+        self.compile_seconds = 0.0
+
+    def __call__(self, state, feed_state, first: int, n: int):
+        data = self.data(first, n) if callable(self.data) else self.data
+        cached, start = self.jitted._cache_size(), time.perf_counter()
+        out = self.jitted(state, feed_state, data, steps=n, **self.static)
+        if self.jitted._cache_size() > cached:  # this call compiled (and then dispatched)
+            self.compile_seconds += time.perf_counter() - start
+        return out
+
+
+def _mean_loss(losses: np.ndarray, aux: PyTree) -> dict[str, float]:
+    del aux
+    return {"loss": float(losses.mean())}
+
+
+class _Reader:
+    """The chunks dispatched but not yet read, and what the host has read of the run so far."""
+
+    def __init__(self, has_aux: bool, bar: ProgressBar, progress: Progress | None, read_every):
+        self.has_aux, self.bar, self.shown = has_aux, bar, progress is not None
+        self.read_every = read_every
+        self.postfix = (progress and progress.postfix) or _mean_loss
+        self.pending: list[tuple[int, int, Any]] = []
+        self.unread = self.read = self.since = 0
+        self.values: list[np.ndarray] = []
+        self.auxes: list[PyTree] = []
+
+    def add(self, first: int, n: int, values) -> bool:
+        """A chunk just dispatched; ``True`` when this read the losses.
+
+        Without ``read_every`` it is read at once; with it, the chunks before it are read once
+        ``read_every`` steps of them wait (the host never waits on the newest chunk).
+        """
+        ahead = self.read_every is not None and self.unread >= self.read_every and self.read_all()
+        self.pending.append((first, n, values))
+        self.unread += n
+        return self.read_all() if self.read_every is None else ahead
+
+    def read_all(self) -> bool:
+        """Read every pending chunk (``DivergenceError`` at a non-finite loss); ``True`` if any."""
+        if not self.pending:
+            return False
+        self.since = self.read
+        for first, n, values in self.pending:
+            value, aux = _read(values, self.has_aux, first)
+            self.values.append(value)
+            if self.has_aux:
+                self.auxes.append(aux)
+            self.read += n
+            self.bar.advance(n, **(self.postfix(value, aux) if self.shown else {}))
+        self.pending, self.unread = [], 0
+        return True
+
+    def losses(self) -> np.ndarray:
+        return np.concatenate(self.values) if self.values else np.zeros(0, np.float32)
+
+    def aux(self) -> PyTree:
+        return _stack(self.auxes)
 
 
 def _read(values, has_aux: bool, done: int) -> tuple[np.ndarray, PyTree]:

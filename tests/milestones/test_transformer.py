@@ -231,7 +231,7 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
         ValueError, match=r"used learning_rate=0.003; you asked for learning_rate=0.001"
     ):
         tr.train_gpt(data, run_dir=str(tmp_path), resume=True, **{**kw, "learning_rate": 1e-3})
-    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
+    with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
         tr.run(dataclasses.replace(TINY, out=str(tmp_path)))
 
 

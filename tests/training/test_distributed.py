@@ -136,7 +136,7 @@ def test_two_processes_train_the_parameters_of_one(tmp_path, capsys):
     assert [r["epoch"] for r in read_metrics(tmp_path / "tiny")] == [1, 2, 3]
     # Refusals reach both processes, so neither waits for the other.
     for result in results:
-        assert "already holds a run; pass --resume" in result["refused_run_dir"]
+        assert "already holds a run; pass resume=True" in result["refused_run_dir"]
         assert "recipe of process(es) [1] differs from process 0's" in result["refused_recipe"]
 
 

@@ -94,7 +94,7 @@ def test_resume_ends_with_the_parameters_of_an_uninterrupted_run(tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["2", "3"]
     assert_trees_match(load_best_params(run, resumed.params), resumed.best_params)
     # Not silently overwritten by a new run; not resumed with other settings.
-    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
+    with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
         fit(tiny_model, TRAIN, VALID, RECIPE, run_dir=run)
     with pytest.raises(ValueError, match="this run used learning_rate=0.05; you asked for"):
         fit(tiny_model, TRAIN, VALID, Recipe(**{**RECIPE.__dict__, "learning_rate": 0.1}),

@@ -1,4 +1,5 @@
-"""Data parallelism on 8 forced CPU devices, in a subprocess (the flag must precede JAX's start)."""
+"""Data parallelism on 8 forced CPU devices, in a subprocess (the flag must precede JAX's start):
+fit's, and the shared trainer's that any chapter gets with ``devices=``."""
 
 import json
 import os
@@ -35,7 +36,41 @@ SCRIPT = textwrap.dedent(
             data_parallel(kwargs["devices"], batch_size=kwargs.get("batch_size", 32))
         except ValueError as error:
             out[name] = str(error)
+    out["trainer"] = trainer_runs()
     print(json.dumps(out))
+    """
+)
+
+#: Any chapter's loop: trainer.train with devices=2 and 8 against one device, and a batch
+#: that does not split.
+TRAINER_SCRIPT = textwrap.dedent(
+    """
+    import jax.numpy as jnp
+    import optax
+    from jaxdl.training import trainer
+
+    def squared_error(w, batch):
+        x, y = batch
+        return jnp.mean((x @ w - y) ** 2)
+
+    def trainer_runs():
+        x = jax.random.normal(jax.random.key(3), (64, 8))
+        data = (x, x @ jnp.arange(8.0))
+        runs = {}
+        for devices in (None, 2, 8):
+            feed = trainer.sampled(data, batch_size=16, key=jax.random.key(4))
+            run = trainer.train(squared_error, jnp.zeros(8), optax.sgd(0.05), feed, steps=30,
+                                chunk_steps=7, devices=devices, read_every=10)
+            runs[str(devices)] = {"w": np.asarray(run.state.params).tolist(),
+                                  "on": len(run.state.params.sharding.device_set),
+                                  "losses": len(run.losses)}
+        try:
+            trainer.train(squared_error, jnp.zeros(8), optax.sgd(0.05),
+                          trainer.sampled(data, batch_size=12, key=jax.random.key(4)),
+                          steps=2, devices=8)
+        except ValueError as error:
+            runs["indivisible"] = str(error)
+        return runs
     """
 )
 
@@ -48,7 +83,11 @@ def test_eight_devices_give_the_single_device_parameters():
         "PYTHONPATH": str(root),
     }
     done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, cwd=root
+        [sys.executable, "-c", TRAINER_SCRIPT + SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -58,3 +97,9 @@ def test_eight_devices_give_the_single_device_parameters():
     assert out["val"][0] == out["val"][1]
     assert "batch_size=36 does not divide evenly across 8 devices" in out["indivisible"]
     assert "more devices than the 8" in out["too_many"]
+    runs = out["trainer"]
+    assert [runs[d]["on"] for d in ("None", "2", "8")] == [1, 2, 8]
+    assert all(runs[d]["losses"] == 30 for d in ("None", "2", "8"))
+    for devices in ("2", "8"):
+        np.testing.assert_allclose(runs[devices]["w"], runs["None"]["w"], rtol=1e-5, atol=1e-6)
+    assert "batch_size=12 does not divide evenly across 8 devices" in runs["indivisible"]

@@ -93,43 +93,55 @@ def train_sentiment(
         vocabulary, or a bad setting.
     """
     _check_sentiment_inputs(texts, labels, test_fraction)
-    for name, value in (
-        ("embedding", embedding), ("hidden", hidden), ("steps", steps), ("batch_size", batch_size)
-    ):  # fmt: skip
-        require_positive_int(name, value)
+    _check_settings(embedding=embedding, hidden=hidden, steps=steps, batch_size=batch_size)
     require_positive_float("learning rate", learning_rate)
     k_split, k_emb, k_lstm = jax.random.split(key, 3)
-    order = np.asarray(jax.random.permutation(k_split, len(texts)))
-    n_test = min(int(round(test_fraction * len(texts))), len(texts) - 1)
-    test_idx, train_idx = order[:n_test], order[n_test:]
+    test_idx, train_idx = _split(k_split, len(texts), test_fraction)
     vocab = build_vocabulary([texts[i] for i in train_idx], max_size=max_vocabulary)
     ids, lengths = encode(texts, vocab, max_length=max_length)
     y = jnp.asarray(np.asarray(labels, np.float32))
-    params = SentimentParams(
-        embedding=0.1 * jax.random.normal(k_emb, (len(vocab), embedding), F32),
-        lstm=init_lstm(key=k_lstm, inputs=embedding, hidden=hidden, outputs=1),
-    )
+    params = init_sentiment(k_emb, k_lstm, words=len(vocab), embedding=embedding, hidden=hidden)
     train = (jnp.asarray(ids[train_idx]), jnp.asarray(lengths[train_idx]), y[train_idx])
-    if len(train_idx) <= batch_size:
-        feed = trainer.fixed(train)
-    else:
-        per_epoch = len(train_idx) // batch_size
-        epochs = jax.random.split(k_split, -(-steps // per_epoch))
-        feed, _ = trainer.shuffled_epochs(train, batch_size=batch_size, keys=epochs)
+    feed = _feed(train, batch_size=batch_size, steps=steps, key=k_split)
     run = trainer.train(
         _sentiment_loss, params, clipped_adam(float(learning_rate), float(clip)), feed, steps=steps
     )
-    params = run.state.params
-    scored = (params, ids, lengths, y, batch_size)
-    result = SentimentResult(
-        params,
-        run.losses,
-        _accuracy(*scored, train_idx),
-        _accuracy(*scored, test_idx),
-        len(train_idx),
-        len(test_idx),
+    scored = (run.state.params, ids, lengths, y, batch_size)
+    accuracies = _accuracy(*scored, train_idx), _accuracy(*scored, test_idx)
+    sizes = len(train_idx), len(test_idx)
+    return SentimentResult(run.state.params, run.losses, *accuracies, *sizes), vocab
+
+
+def _split(key: jax.Array, n: int, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(test, train)`` indices: a permutation drawn with ``key``, at least one to train on."""
+    order = np.asarray(jax.random.permutation(key, n))
+    n_test = min(int(round(test_fraction * n)), n - 1)
+    return order[:n_test], order[n_test:]
+
+
+def init_sentiment(
+    k_embedding: jax.Array, k_lstm: jax.Array, *, words: int, embedding: int, hidden: int
+) -> SentimentParams:
+    """Embeddings drawn from N(0, 0.1^2) and an LSTM with one output (its logit)."""
+    return SentimentParams(
+        embedding=0.1 * jax.random.normal(k_embedding, (words, embedding), F32),
+        lstm=init_lstm(key=k_lstm, inputs=embedding, hidden=hidden, outputs=1),
     )
-    return result, vocab
+
+
+def _check_settings(**sizes: int) -> None:
+    for name, value in sizes.items():
+        require_positive_int(name, value)
+
+
+def _feed(train: tuple, *, batch_size: int, steps: int, key: jax.Array) -> trainer.Feed:
+    """The whole training split at every step when it fits one batch; else shuffled
+    mini-batches, one epoch after another (each epoch's key split off ``key``)."""
+    n = train[0].shape[0]
+    if n <= batch_size:
+        return trainer.fixed(train)
+    epochs = jax.random.split(key, -(-steps // (n // batch_size)))
+    return trainer.shuffled_epochs(train, batch_size=batch_size, keys=epochs)[0]
 
 
 def _check_sentiment_inputs(texts, labels, test_fraction: float) -> None:

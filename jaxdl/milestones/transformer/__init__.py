@@ -212,16 +212,16 @@ class Config:
         if self.temperature < MIN_TEMPERATURE:  # logits / temperature would overflow
             raise ValueError(
                 f"temperature must be at least {MIN_TEMPERATURE:g} (below, the logits divided by "
-                f"it overflow; --top-k 1 draws the likeliest character), got {self.temperature!r}"
+                f"it overflow; top_k=1 draws the likeliest character), got {self.temperature!r}"
             )
         if not self.prompt:
             raise ValueError("prompt must hold at least one character")
         if self.prompt != "\n" and not self.sample:
-            raise ValueError("prompt is only used with sample (--prompt needs --sample)")
+            raise ValueError("`prompt` needs sample=True (it is only used when sampling)")
         if self.eval_every is not None:
             require_positive_int("eval_every", self.eval_every)
         if self.resume and self.out is None:
-            raise ValueError("--resume needs --out, the directory of the run to continue")
+            raise ValueError("resume=True needs `out`, the directory of the run to continue")
 
     def settings(self) -> dict:
         """The model and training settings, nanoGPT's when ``paper`` is set."""
@@ -291,7 +291,7 @@ def run(config: Config = Config()) -> Report:
     key = jax.random.key(config.seed)
     k_train, k_sample, k_check = jax.random.split(key, 3)
     if config.out is not None:  # refused before any work; locked once the text is read
-        check_creatable(config.out, option="--out")
+        check_creatable(config.out, option="`out`")
     data = load_text(config.text, context=s["context"])
     prompt = data.chars.encode(config.prompt) if config.sample else None  # refused before work
     engine = _engine(config)
@@ -306,37 +306,12 @@ def run(config: Config = Config()) -> Report:
         **s,
     )
     val_20 = trained.evals["val"][-1]  # nanoGPT's estimate: 20 random batches at the end
-    tokens = len(trained.losses) * s["batch"] * s["context"]
-    result = {
-        "text": data.source,
-        "vocabulary": len(data.chars),
-        "parameters": count_parameters(trained.params),
-        "engine": engine,
-        "uniform_loss": math.log(len(data.chars)),
-        "final_train_loss": float(np.mean(trained.losses[-20:])),
-        "val_loss": val_20,
-        "train_seconds": trained.seconds,
-        "tokens_per_second": tokens / trained.seconds if trained.seconds else None,
-        "evals": trained.evals,
-    }
+    result = _losses_and_speed(trained, data, engine, tokens_per_step=s["batch"] * s["context"])
     if config.paper:
-        kw = dict(heads=s["heads"], batch=s["batch"], context=s["context"])
-        k_val = jax.random.fold_in(k_train, 1)
-        whole = jnp.asarray(np.concatenate([data.train, data.validation]))
-        val_200 = float(
-            estimate_loss(
-                trained.params, whole, k_val, len(data.train), len(whole), batches=200, **kw
-            )
-        )
-        result["val_loss_200"] = val_200
-        result["nanogpt"] = {
-            "val_loss": NANOGPT_VAL_LOSS,
-            "estimate": "mean over 20 random validation batches",
-            "time": "about 3 minutes on a laptop CPU (its README)",
-        }
+        result |= _beside_nanogpt(trained.params, data, jax.random.fold_in(k_train, 1), s)
         headline = (
             f"nanoGPT's CPU run: val loss {val_20:.3f} (20 batches; nanoGPT 1.88), "
-            f"{val_200:.3f} over 200, {trained.seconds:.0f} s"
+            f"{result['val_loss_200']:.3f} over 200, {trained.seconds:.0f} s"
         )
     else:
         headline = (
@@ -345,16 +320,7 @@ def run(config: Config = Config()) -> Report:
             "hand backward = jax.grad"
         )
     if config.sample:
-        ids = sample(
-            trained.params,
-            prompt,
-            key=k_sample,
-            heads=s["heads"],
-            length=config.sample_length,
-            temperature=config.temperature,
-            top_k=config.top_k,
-        )
-        result["sample"] = config.prompt + data.chars.decode(ids)
+        result["sample"] = _sample_text(trained.params, data, prompt, config, k_sample)
     line = _first_line(data)
     maps = attention_maps(trained.params, data.chars.encode(line), heads=s["heads"])
     return Report(
@@ -371,6 +337,50 @@ def run(config: Config = Config()) -> Report:
             "params": trained.params,
         },
     )
+
+
+def _losses_and_speed(trained, data: CharData, engine: str, *, tokens_per_step: int) -> dict:
+    """The run's result before any comparison: its size, losses and speed."""
+    tokens = len(trained.losses) * tokens_per_step
+    return {
+        "text": data.source,
+        "vocabulary": len(data.chars),
+        "parameters": count_parameters(trained.params),
+        "engine": engine,
+        "uniform_loss": math.log(len(data.chars)),
+        "final_train_loss": float(np.mean(trained.losses[-20:])),
+        "val_loss": trained.evals["val"][-1],
+        "train_seconds": trained.seconds,
+        "tokens_per_second": tokens / trained.seconds if trained.seconds else None,
+        "evals": trained.evals,
+    }
+
+
+def _beside_nanogpt(params: GPT, data: CharData, key: jax.Array, s: dict) -> dict:
+    """The validation loss over 200 random batches (``key``), and nanoGPT's published run."""
+    kw = dict(heads=s["heads"], batch=s["batch"], context=s["context"])
+    whole = jnp.asarray(np.concatenate([data.train, data.validation]))
+    val_200 = estimate_loss(params, whole, key, len(data.train), len(whole), batches=200, **kw)
+    nanogpt = {
+        "val_loss": NANOGPT_VAL_LOSS,
+        "estimate": "mean over 20 random validation batches",
+        "time": "about 3 minutes on a laptop CPU (its README)",
+    }
+    return {"val_loss_200": float(val_200), "nanogpt": nanogpt}
+
+
+def _sample_text(params: GPT, data: CharData, prompt, config: Config, key: jax.Array) -> str:
+    """The prompt and the characters the model draws after it."""
+    ids = sample(
+        params,
+        prompt,
+        key=key,
+        heads=config.settings()["heads"],
+        length=config.sample_length,
+        temperature=config.temperature,
+        top_k=config.top_k,
+    )
+    return config.prompt + data.chars.decode(ids)
 
 
 def _first_line(data: CharData, limit: int = 40) -> str:

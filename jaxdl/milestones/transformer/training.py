@@ -175,20 +175,12 @@ def train_gpt(
     an uninterrupted run, and refuses one whose settings differ.
     """
     k_init, k_feed, k_eval = jax.random.split(key, 3)
-    params = init_gpt(
-        key=k_init, vocab=len(data.chars), context=context, layers=layers, width=width
-    )
-    optimizer = nanogpt_adamw(
-        learning_rate,
-        steps=steps,
-        warmup=min(100, steps // 20),
-        min_learning_rate=learning_rate / 10,
-    )
-    every = eval_every or steps
+    params = init_gpt(key=k_init, vocab=len(data.chars), context=context, layers=layers,
+                      width=width)  # fmt: skip
+    optimizer, every = _optimizer(learning_rate, steps), eval_every or steps
     feed = window_feed(jnp.asarray(data.train), key=k_feed, batch=batch, context=context)
-    estimates = _Estimates(
-        data, k_eval, heads=heads, batches=eval_batches, batch=batch, context=context
-    )
+    estimates = _Estimates(data, k_eval, heads=heads, batches=eval_batches, batch=batch,
+                           context=context)  # fmt: skip
     state = init_train_state(params, optimizer)
     directory = None
     if run_dir is not None:
@@ -201,15 +193,7 @@ def train_gpt(
             state, feed = _resume(directory, state, feed, estimates)
         if not estimates.evals["step"]:
             estimates.add(params, 0)
-
-        def after_chunk(state, feed_state, _):
-            done = int(state.step)
-            if done % every == 0 or done == steps:
-                estimates.add(state.params, done)
-            if directory is not None:
-                carried = (state, jax.random.key_data(feed_state[0]))
-                directory.save(done, carried, meta={"evals": estimates.evals})
-
+        after_chunk = _after_chunk(estimates, directory, every=every, steps=steps)
         bar = Progress("GPT on " + data.source, "tok", batch * context) if progress else None
         begin, spent = time.perf_counter(), estimates.seconds
         remaining = steps - int(state.step)
@@ -222,6 +206,32 @@ def train_gpt(
             directory.close()
     seconds = time.perf_counter() - begin - (estimates.seconds - spent)
     return Trained(trained.state.params, trained.losses, estimates.evals, seconds)
+
+
+def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
+    """nanoGPT's AdamW over ``steps``: warm-up ``min(100, steps // 20)`` steps, then a cosine
+    to a tenth of ``learning_rate``."""
+    return nanogpt_adamw(
+        learning_rate,
+        steps=steps,
+        warmup=min(100, steps // 20),
+        min_learning_rate=learning_rate / 10,
+    )
+
+
+def _after_chunk(estimates: _Estimates, directory: RunDirectory | None, *, every: int, steps: int):
+    """The trainer's hook: the loss estimates every ``every`` steps and at the end, and a
+    checkpoint of the state and the feed's key after every chunk (with ``directory``)."""
+
+    def after_chunk(state, feed_state, _):
+        done = int(state.step)
+        if done % every == 0 or done == steps:
+            estimates.add(state.params, done)
+        if directory is not None:
+            carried = (state, jax.random.key_data(feed_state[0]))
+            directory.save(done, carried, meta={"evals": estimates.evals})
+
+    return after_chunk
 
 
 def _resume(directory: RunDirectory, state, feed, estimates: _Estimates):

@@ -174,25 +174,44 @@ def _lay_out(batch: PyTree, batch_sharding) -> PyTree:
     return jax.tree.map(lambda a: constrain(a, batch_sharding) if a.ndim else a, batch)
 
 
+def _draw_body(feed_state, data, *, next_batch, batch_sharding):
+    """The feed's next batch, laid out over the devices: ``(feed_state, batch)``."""
+    feed_state, batch = next_batch(feed_state) if data is None else next_batch(feed_state, data)
+    return feed_state, _lay_out(batch, batch_sharding)
+
+
 def _chunk_body(state, feed_state, data, *, loss, optimizer, next_batch, steps, has_aux,
                 batch_sharding):  # fmt: skip
     def step(carry, _):
         state, feed_state = carry
-        feed_state, batch = next_batch(feed_state) if data is None else next_batch(feed_state, data)
-        state, value = update(loss, state, _lay_out(batch, batch_sharding), optimizer,
-                              has_aux=has_aux)  # fmt: skip
+        feed_state, batch = _draw_body(feed_state, data, next_batch=next_batch,
+                                       batch_sharding=batch_sharding)  # fmt: skip
+        state, value = update(loss, state, batch, optimizer, has_aux=has_aux)
         return (state, feed_state), value
 
-    if steps == 1:  # no loop: XLA:CPU runs convolutions slower inside one
-        (state, feed_state), value = step((state, feed_state), None)
-        return state, feed_state, jax.tree.map(lambda v: v[None], value)
     (state, feed_state), values = jax.lax.scan(step, (state, feed_state), length=steps)
     return state, feed_state, values
+
+
+def _step_body(state, batch, *, loss, optimizer, has_aux):
+    state, value = update(loss, state, batch, optimizer, has_aux=has_aux)
+    return state, jax.tree.map(lambda v: v[None], value)
 
 
 _STATIC = ("loss", "optimizer", "next_batch", "steps", "has_aux", "batch_sharding")
 _chunk = jax.jit(_chunk_body, static_argnames=_STATIC)
 _donating_chunk = jax.jit(_chunk_body, static_argnames=_STATIC, donate_argnums=(0, 1))
+# A chunk of one step is two programs, the draw and the update: no loop (XLA:CPU runs
+# convolutions slower inside one), and no gather in the update's program (fused into it, the
+# batch's gather from the training set slowed the deep CNN's step by a third).
+_draw = jax.jit(_draw_body, static_argnames=("next_batch", "batch_sharding"))
+_donating_draw = jax.jit(
+    _draw_body, static_argnames=("next_batch", "batch_sharding"), donate_argnums=(0,)
+)
+_step = jax.jit(_step_body, static_argnames=("loss", "optimizer", "has_aux"))
+_donating_step = jax.jit(
+    _step_body, static_argnames=("loss", "optimizer", "has_aux"), donate_argnums=(0,)
+)
 
 
 class ProgressBar:
@@ -327,18 +346,37 @@ class _Chunks:
 
     def __init__(self, loss, optimizer, feed: Feed, *, has_aux, layout, donate):
         self.jitted = _donating_chunk if donate else _chunk
+        self.draw = _donating_draw if donate else _draw
+        self.step = _donating_step if donate else _step
         self.static = dict(loss=loss, optimizer=optimizer, next_batch=feed.next, has_aux=has_aux,
                            batch_sharding=None if layout is None else layout.batch)  # fmt: skip
         self.data = feed.data if callable(feed.data) else sharding.replicate(feed.data, layout)
         self.feed_state = feed.state
         self.compile_seconds = 0.0
+        # Split over several CPU devices, a program waits at each all-reduce for its other
+        # parts; with more than two such programs queued, XLA:CPU's threads can all end up
+        # waiting (a deadlock seen with the deep CNN on 2 cores): one chunk runs ahead, no more.
+        self.ahead_limit = None if layout is None or layout.mesh.size == 1 else 1
+        self.in_flight: list = []
 
     def __call__(self, state, feed_state, first: int, n: int):
         data = self.data(first, n) if callable(self.data) else self.data
-        cached, start = self.jitted._cache_size(), time.perf_counter()
-        out = self.jitted(state, feed_state, data, steps=n, **self.static)
-        if self.jitted._cache_size() > cached:  # this call compiled (and then dispatched)
+        programs = (self.draw, self.step) if n == 1 else (self.jitted,)
+        cached, start = sum(p._cache_size() for p in programs), time.perf_counter()
+        if n == 1:
+            draw = {k: self.static[k] for k in ("next_batch", "batch_sharding")}
+            feed_state, batch = self.draw(feed_state, data, **draw)
+            update = {k: self.static[k] for k in ("loss", "optimizer", "has_aux")}
+            state, values = self.step(state, batch, **update)
+            out = (state, feed_state, values)
+        else:
+            out = self.jitted(state, feed_state, data, steps=n, **self.static)
+        if sum(p._cache_size() for p in programs) > cached:  # compiled (then dispatched)
             self.compile_seconds += time.perf_counter() - start
+        if self.ahead_limit is not None:
+            self.in_flight.append(out[2])
+            while len(self.in_flight) > self.ahead_limit:
+                jax.block_until_ready(self.in_flight.pop(0))
         return out
 
 

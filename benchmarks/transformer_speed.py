@@ -27,7 +27,12 @@ per-round ratios. The load average is printed before and after.
 Usage::
 
     python benchmarks/transformer_speed.py [--steps 20] [--rounds 5] [--no-torch]
-                                           [--torch-threads N]
+                                           [--torch-threads N] [--profile]
+
+``--profile`` also times the step's parts on their own, each forward and its hand backward at
+the step's shapes (the four blocks' attention, MLP and layer norms, the head over the
+vocabulary with the cross-entropy, the embedding) and the optimizer's update: where the time of
+a step goes.
 """
 
 from __future__ import annotations
@@ -225,6 +230,68 @@ def prepare_torch(torch, model, batch) -> Callable[[int], float]:
     return run
 
 
+def _part(fn: Callable, *args) -> Callable[[], object]:
+    """A jitted forward-and-backward of ``fn(*args)`` (a cotangent of ones), as a thunk."""
+
+    def both(*a):
+        out, pull = jax.vjp(fn, *a)
+        return pull(jax.tree.map(jnp.ones_like, out))
+
+    jitted = jax.jit(both)
+    return lambda: jitted(*args)
+
+
+def profile(params: tr.GPT, batch: tr.TextBatch, steps: int, rounds: int) -> dict[str, float]:
+    """Milliseconds per step of each part of the default engine's step (the hand rules)."""
+    from jaxdl.backward import HAND as ops
+
+    b, t, c, heads = CONFIG["batch"], CONFIG["context"], CONFIG["width"], CONFIG["heads"]
+    layers, w = CONFIG["layers"], params.blocks
+    x = jax.random.normal(jax.random.key(3), (b, t, c), jnp.float32)
+    opt = tr.nanogpt_adamw(LEARNING_RATE)
+    state = init_train_state(params, opt)
+    grads = jax.grad(tr.loss_function(CONFIG["heads"], tr.default_engine()))(params, batch)
+    update = jax.jit(lambda s, g: apply_gradients(s, g, opt))
+    parts = {  # name: (how many per step, thunk)
+        "attention": (layers, _part(
+            lambda x, q, o: ops.self_attention(x, q, o, heads, mask="causal"),
+            x, w.w_qkv[0], w.w_attn[0])),
+        "MLP": (layers, _part(ops.mlp, x, w.w_fc[0], w.w_mlp[0])),
+        "layer norm": (2 * layers + 1, _part(ops.layer_norm, x, w.ln_1[0])),
+        "head and cross-entropy": (1, _part(
+            lambda x, wte: ops.softmax_cross_entropy(
+                ops.lm_head(x, wte).reshape(b * t, -1), batch.targets.reshape(-1)),
+            x, params.wte)),
+        "embedding": (1, _part(
+            lambda wte, wpe: ops.embed(wte, wpe, batch.inputs), params.wte, params.wpe)),
+        "optimizer update": (1, lambda: update(state, grads)),
+    }  # fmt: skip
+    step = jaxdl_step(tr.default_engine())
+    _, run_step = prepare_jax(step, params, batch)
+    runs = {"whole step": run_step}
+    for name, (_, thunk) in parts.items():
+        jax.block_until_ready(thunk())
+
+        def run(n: int, thunk=thunk) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                out = thunk()
+            jax.block_until_ready(out)
+            return time.perf_counter() - start
+
+        runs[name] = run
+    seconds = interleaved(runs, steps, rounds)
+    per_step = {
+        name: 1000 * statistics.median(s) / steps * (parts[name][0] if name in parts else 1)
+        for name, s in seconds.items()
+    }
+    whole = per_step["whole step"]
+    for name, ms in per_step.items():
+        count = f"x{parts[name][0]}" if name in parts else ""
+        print(f"  {name:<24}{count:>4} {ms:7.2f} ms  {100 * ms / whole:5.1f}% of the step")
+    return per_step
+
+
 def interleaved(runs: dict[str, Callable[[int], float]], steps: int, rounds: int) -> dict:
     """Seconds per round for each contender, taking turns in rotating order."""
     names = list(runs)
@@ -241,6 +308,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of turns (median reported)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if present")
     parser.add_argument("--no-walk", action="store_true", help="skip the gpt_backward contender")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time the step's parts on their own"
+    )
     parser.add_argument(
         "--torch-threads",
         type=int,
@@ -296,6 +366,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 f"jaxdl / {name:<20} {statistics.median(ratios):6.2f}x  "
                 f"(rounds {min(ratios):.2f}-{max(ratios):.2f})"
             )
+    if args.profile:
+        print("where a step goes (each part alone, forward and hand backward):")
+        profile(params, batch, args.steps, args.rounds)
     print(machine.verdict(before))
     return rates
 

@@ -884,7 +884,7 @@ Returns:
     truth=_block_truth,
     call=lambda function, inputs: function(inputs["x"], inputs["params"], inputs["g"]),
     returns=("dx", "dparams"),
-    mistake=_BLOCK_BODY.format(dx="dx  # the shortcut's share is missing"),
+    mistake=_BLOCK_BODY.format(dx="dx"),
     hints=(
         Hint(
             "your dx lacks the shortcut's share: the sum z2 + x sends r = g [z2 + x > 0] "
@@ -980,7 +980,7 @@ def merge(a):  # [B, H, T, D] -> [B, T, C]
     return a.transpose(0, 2, 1, 3).reshape(b, t, c)
 
 
-dw_proj = merge(o).reshape(-1, c).T @ g.reshape(-1, c)
+dw_proj = o.reshape(-1, c).T @ g.reshape(-1, c)  # o is merged already
 do = (g @ w_proj.T).reshape(b, t, heads, d).transpose(0, 2, 1, 3)
 dp = do @ v.transpose(0, 1, 3, 2)
 dv = p.transpose(0, 1, 3, 2) @ do
@@ -1008,7 +1008,8 @@ With ``H = heads`` heads of width ``D = C / H`` and no biases::
 
 ``x @ w_qkv`` is ``[B, T, 3C]``: q, k and v in that order, each C wide, head ``h`` the
 ``h``-th D of them. ``attention_forward(x, w_qkv, w_proj, heads)`` returns
-``(y, (x, q, k, v, p, o, w_qkv, w_proj))``. Given ``g = dL/dy``, go back step by step; the
+``(y, (x, q, k, v, p, o, w_qkv, w_proj))``: q, k, v ``[B, H, T, D]``, p ``[B, H, T, T]`` and
+o already merged, ``[B, T, C]``. Given ``g = dL/dy``, go back step by step; the
 softmax's step is ``dL/ds_ij = p_ij (dL/dp_ij - sum_k p_ik dL/dp_ik)``.
 
 Args:

@@ -10,9 +10,12 @@ float64, and demand that they agree. An :class:`Exercise` turns that property on
 - ``jaxdl grade FILE`` runs :func:`grade_file`: the learner's file is loaded in a subprocess
   with a time limit (:mod:`jaxdl.exercises.worker`), which receives each input and answers
   with numbers only; Hypothesis, ``jax.grad`` and the comparison stay in the trusted process
-  (:func:`jaxdl.exercises.judge.judge_file`), so the file cannot fake its grade. The verdict is a pass, or the smallest failing
-  input Hypothesis found and how far the learner's gradient is from ``jax.grad`` there; a file
-  that cannot be judged (syntax error, wrong signature, an exception, a hang) gets one line.
+  (:func:`jaxdl.exercises.judge.judge_file`), so the file cannot fake its grade. The verdict is
+  a pass, or the smallest failing input Hypothesis found and how far the learner's gradient is
+  from ``jax.grad`` there, with a hint when the learner's answers equal one of the exercise's
+  known wrong answers (:class:`Hint`: a missing ``1/B``, a forgotten path); a file that cannot
+  be judged (syntax error, wrong signature, an exception, a hang, a call of ``jax.grad`` or its
+  kin) gets one line.
 
 Adding an exercise is one :class:`Exercise` entry in :data:`EXERCISES` (see
 :mod:`jaxdl.exercises.catalog`): the tests then prove that the project's solution passes and
@@ -39,6 +42,20 @@ HEADER = "# jaxdl exercise: {name}"
 _HEADER_RE = re.compile(r"^#\s*jaxdl exercise:\s*([a-z0-9-]+)\s*$", re.MULTILINE)
 
 
+class Hint(NamedTuple):
+    """A known wrong answer and what it means.
+
+    ``answer(**inputs)`` computes the wrong answer (on the trusted side, like the truth); when
+    the learner's answers equal it on every input the grader tried, the verdict says ``text``,
+    which names the mistake. ``body``, when given, is a stub body that makes this mistake (the
+    tests grade it and expect ``text``).
+    """
+
+    text: str
+    answer: Callable[..., Any]
+    body: str = ""
+
+
 @dataclasses.dataclass(frozen=True)
 class Exercise:
     """One graded hand gradient. Its fields:
@@ -58,6 +75,7 @@ class Exercise:
     - returns: names of the parts of a tuple the function returns (for the verdict's "where").
     - call: ``call(function, inputs)`` calls the learner's function; by default with the
       inputs named like the solution's parameters, in its order.
+    - hints: known wrong answers (:class:`Hint`), checked in order when the learner's fails.
     """
 
     name: str
@@ -70,6 +88,7 @@ class Exercise:
     mistake: str
     returns: tuple[str, ...] = ()
     call: Callable[[Callable, dict], Any] | None = None
+    hints: tuple[Hint, ...] = ()
 
     @property
     def function(self) -> str:
@@ -116,12 +135,17 @@ def _def_line(exercise: Exercise) -> str:
     params = []
     for p in signature.parameters.values():
         text = p.name if p.annotation is inspect.Parameter.empty else f"{p.name}: {p.annotation}"
+        if p.default is not inspect.Parameter.empty:
+            text += f" = {p.default!r}"
         if p.kind is p.KEYWORD_ONLY and "*" not in params:
             params.append("*")
         params.append(text)
     returns = signature.return_annotation
     arrow = "" if returns is inspect.Signature.empty else f" -> {returns}"
-    return f"def {exercise.function}({', '.join(params)}){arrow}:"
+    line = f"def {exercise.function}({', '.join(params)}){arrow}:"
+    if len(line) <= 88:
+        return line
+    return f"def {exercise.function}(\n" + "".join(f"    {p},\n" for p in params) + f"){arrow}:"
 
 
 def _indent(text: str, spaces: int = 4) -> str:
@@ -149,7 +173,8 @@ def stub(name: str, *, path: str | None = None, body: str | None = None) -> str:
         f"# Write the body of {exercise.function}, then check it with:\n"
         f"#     jaxdl grade {path}\n"
         "# The grader compares your gradient with jax.grad of the forward function, in float64,\n"
-        "# on inputs that Hypothesis draws; so do not call jax.grad (or jax.vjp) yourself.\n"
+        "# on inputs that Hypothesis draws; so do not call jax.grad, jax.vjp, jax.jacobian\n"
+        "# (or any of their kin) yourself: a file that does is refused.\n"
         "from __future__ import annotations\n\n"
         f"{exercise.imports.strip()}\n\n\n"
         f"{_def_line(exercise)}\n"
@@ -162,7 +187,10 @@ def solution_body(name: str) -> str:
     """A body that calls the project's own solution (what the tests grade as the right answer)."""
     exercise = get(name)
     module, function = exercise.solution.split(":")
-    args = ", ".join(exercise.signature().parameters)
+    args = ", ".join(
+        f"{p.name}={p.name}" if p.kind is p.KEYWORD_ONLY else p.name
+        for p in exercise.signature().parameters.values()
+    )
     return f"from {module} import {function} as _project\n\nreturn _project({args})"
 
 
@@ -193,13 +221,14 @@ class Verdict(NamedTuple):
     message: str  # one line
     details: tuple[str, ...] = ()  # for a mismatch: the smallest failing input, line by line
     examples: int = 0  # inputs tried
+    hint: str = ""  # for a mismatch that equals a known wrong answer: what the mistake is
 
     def as_json(self) -> dict:
         return {**self._asdict(), "details": list(self.details)}
 
     def lines(self) -> list[str]:
-        """The verdict as printed: the one-line message, then the details."""
-        return [self.message, *self.details]
+        """The verdict as printed: the one-line message, the hint, then the details."""
+        return [self.message, *([f"hint: {self.hint}"] if self.hint else []), *self.details]
 
 
 def grade_file(
@@ -242,6 +271,7 @@ __all__ = [
     "DEFAULT_EXAMPLES",
     "DEFAULT_TIMEOUT",
     "Exercise",
+    "Hint",
     "Verdict",
     "default_path",
     "exercise_of",

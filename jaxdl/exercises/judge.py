@@ -11,9 +11,14 @@ back only numbers (arrays in NPZ, no pickles), which :func:`check_returned` chec
 shape, a real dtype) before :func:`compare` holds them against ``jax.grad``. Hypothesis, the
 truth, the comparison and the verdict all live here, so a file that replaces any of them in
 its own process changes nothing; a grade that judged no input is a failure, never a pass. A
-file that names ``jax.grad`` or its kin (:data:`AUTODIFF`) is refused
-before it runs (:func:`autodiff_calls`, a static check), and the learner's process makes those
-functions raise while the learner's code runs.
+file that names ``jax.grad`` or its kin (:data:`AUTODIFF`: ``jax.vjp``, ``jax.jacobian``,
+``jax.linear_transpose``, ...) or imports JAX's internals is refused before it runs
+(:func:`autodiff_calls`, a static check), and the learner's process makes those functions raise
+while the learner's code runs.
+
+When the learner's gradient is wrong, :func:`matching_hint` holds its answers against the
+exercise's known wrong answers (:class:`jaxdl.exercises.Hint`, computed here like the truth):
+one that equals the learner's on every input tried names the likely mistake in the verdict.
 
 Everything that can go wrong with the file itself (it does not parse, raises on import, lacks
 the function, takes other parameters, raises, returns the wrong structure or shape, hangs,
@@ -78,7 +83,9 @@ class _Failure(Exception):
 #: The functions of ``jax`` that would compute the answer instead of the learner: a file that
 #: names one is refused, and in the learner's process (:mod:`jaxdl.exercises.worker`) they raise.
 AUTODIFF = ("grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "jacrev", "hessian",
-            "linearize")  # fmt: skip
+            "linearize", "linear_transpose")  # fmt: skip
+#: Modules of JAX that hold the machinery behind :data:`AUTODIFF`: a file importing one is refused.
+INTERNALS = ("jax._src", "jax.interpreters", "jax.experimental.jet")
 
 
 def _where(error: BaseException, path: Path) -> str:
@@ -169,18 +176,58 @@ def _format_inputs(inputs: dict, order) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def compare(exercise: Exercise, mine: Any, truth: Any, inputs: dict) -> None:
-    """Raise :class:`_Failure` unless ``mine`` matches ``truth`` leaf by leaf."""
-    import jax
-
+def _expected(exercise: Exercise, truth: Any) -> list[tuple[str, Any]]:
+    """The leaves of an answer computed here (the truth, a known wrong answer), named."""
     if exercise.returns and isinstance(truth, tuple) and not hasattr(truth, "_fields"):
-        want = [
+        return [
             (f"{label}.{name}" if name else label, leaf)
             for label, part in zip(exercise.returns, truth, strict=True)
             for name, leaf in _leaves(part)
         ]
-    else:
-        want = _leaves(truth)
+    return _leaves(truth)
+
+
+def _off(value: np.ndarray, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(|value - expected|, allowed)``, entry by entry (NaN and inf are never allowed)."""
+    expected = np.asarray(expected, np.float64)
+    value = np.asarray(value, np.float64)
+    atol = ATOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    off = np.abs(value - expected)
+    off = np.where(np.isnan(value) | np.isinf(value), np.inf, off)
+    return off, atol + RTOL * np.abs(expected)
+
+
+def agrees(got: list[np.ndarray], expected: Any, exercise: Exercise) -> bool:
+    """Whether the learner's arrays ``got`` equal the answer ``expected`` (within tolerance)."""
+    want = _expected(exercise, expected)
+    if len(got) != len(want):
+        return False
+    for (_, leaf), value in zip(want, got, strict=True):
+        leaf = np.asarray(leaf)
+        if np.shape(value) != leaf.shape:
+            return False
+        off, allowed = _off(value, leaf)
+        if not (off <= allowed).all():
+            return False
+    return True
+
+
+def matching_hint(exercise: Exercise, answered: list[tuple[dict, list[np.ndarray]]]) -> str:
+    """The text of the first known wrong answer equal to the learner's on every input of
+    ``answered`` (pairs of inputs and the learner's arrays), else ``""``."""
+    if not answered:
+        return ""
+    for hint in exercise.hints:
+        if all(agrees(got, hint.answer(**inputs), exercise) for inputs, got in answered):
+            return hint.text
+    return ""
+
+
+def compare(exercise: Exercise, mine: Any, truth: Any, inputs: dict) -> None:
+    """Raise :class:`_Failure` unless ``mine`` matches ``truth`` leaf by leaf."""
+    import jax
+
+    want = _expected(exercise, truth)
     names = ", ".join(n or "the gradient" for n, _ in want)
     if mine is None:
         raise _Failure("bad-output", f"{exercise.function} returned None (a missing return?)")
@@ -207,10 +254,7 @@ def compare(exercise: Exercise, mine: Any, truth: Any, inputs: dict) -> None:
     for (name, expected), value in zip(want, got, strict=True):
         expected = np.asarray(expected, np.float64)
         value = np.asarray(value, np.float64)
-        atol = ATOL * max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-        allowed = atol + RTOL * np.abs(expected)
-        off = np.abs(value - expected)
-        off = np.where(np.isnan(value) | np.isinf(value), np.inf, off)
+        off, allowed = _off(value, expected)
         bad = ~(off <= allowed)
         if not bad.any():
             continue
@@ -305,7 +349,14 @@ def autodiff_calls(source: str) -> tuple[str, int] | None:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             aliases |= {a.asname or a.name for a in node.names if a.name == "jax"}
+            for alias in node.names:
+                if _internal(alias.name):
+                    return alias.name, node.lineno
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and _internal(node.module or ""):
+            return node.module, node.lineno
+        if isinstance(node, ast.Attribute) and node.attr in ("_src", "interpreters"):
+            return f"jax.{node.attr}", node.lineno
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "jax":
             for alias in node.names:
                 if alias.name in AUTODIFF:
@@ -318,6 +369,10 @@ def autodiff_calls(source: str) -> tuple[str, int] | None:
         ):
             return f"jax.{node.attr}", node.lineno
     return None
+
+
+def _internal(module: str) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in INTERNALS)
 
 
 class Learner:
@@ -513,8 +568,9 @@ def check_returned(exercise: Exercise, got: list[np.ndarray]) -> list[np.ndarray
 
 
 def run_property(exercise: Exercise, learner: Learner, *, examples: int):
-    """Hypothesis's verdict on the learner's function: ``(kind, message, details, judged)``;
-    ``judged``: the inputs on which the learner's answer was compared with ``jax.grad``."""
+    """Hypothesis's verdict on the learner's function: ``(kind, message, details, judged,
+    hint)``; ``judged``: the inputs on which the learner's answer was compared with
+    ``jax.grad``; ``hint``: for a mismatch, the known mistake the answers match, or ``""``."""
     import jax
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import HypothesisException
@@ -522,6 +578,7 @@ def run_property(exercise: Exercise, learner: Learner, *, examples: int):
 
     judged = 0
     drawn: list[list] | None = None  # while only drawing the first inputs
+    batch: list[dict] = []
     answered: dict[bytes, list[np.ndarray] | _Failure] = {}  # the learner's answers, by input
 
     def key(leaves) -> bytes:
@@ -581,11 +638,16 @@ def run_property(exercise: Exercise, learner: Learner, *, examples: int):
                 answered[key(jax.tree.leaves(inputs))] = answer
             run(examples, (Phase.generate, Phase.shrink))
     except _Failure as failure:
-        return failure.kind, failure.message, failure.details, judged
+        hint = ""
+        if failure.kind == "mismatch":
+            pairs = [(inputs, answered[key(jax.tree.leaves(inputs))]) for inputs in batch]
+            hint = matching_hint(exercise, [p for p in pairs if isinstance(p[1], list)])
+        return failure.kind, failure.message, failure.details, judged, hint
     except HypothesisException as error:  # e.g. Flaky: the same input passed, then failed
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return "raised", f"{exercise.function}: {type(error).__name__}: {first[:160]}", (), judged
-    return "pass", "", (), judged
+        message = f"{exercise.function}: {type(error).__name__}: {first[:160]}"
+        return "raised", message, (), judged, ""
+    return "pass", "", (), judged, ""
 
 
 def judge_file(
@@ -614,8 +676,9 @@ def _judge_file(path: Path, name: str, examples: int, timeout, learner) -> Verdi
     source = path.read_text(errors="replace")
     found = autodiff_calls(source)
     if found is not None:
+        uses = "uses" if found[0].startswith(("jax._src", "jax.interp", "jax.exp")) else "calls"
         message = (
-            f"FAIL {name}: {path.name}, line {found[1]}: calls {found[0]}; the grader compares "
+            f"FAIL {name}: {path.name}, line {found[1]}: {uses} {found[0]}; the grader compares "
             f"your hand gradient with jax.grad, so write {exercise.function} without it"
         )
         return Verdict(name, False, "autodiff", message)
@@ -628,7 +691,7 @@ def _judge_file(path: Path, name: str, examples: int, timeout, learner) -> Verdi
             learner.load(path, name)
         except _Failure as failure:
             return Verdict(name, False, failure.kind, failure.message)
-        kind, message, details, judged = run_property(exercise, learner, examples=examples)
+        kind, message, details, judged, hint = run_property(exercise, learner, examples=examples)
     except _Stop as stop:
         stopped = True
         if stop.kind == "timeout":
@@ -650,4 +713,4 @@ def _judge_file(path: Path, name: str, examples: int, timeout, learner) -> Verdi
             "inputs Hypothesis drew (float64)"
         )
         return Verdict(name, True, kind, message, (), judged)
-    return Verdict(name, False, kind, f"FAIL {name}: {message}", details, judged)
+    return Verdict(name, False, kind, f"FAIL {name}: {message}", details, judged, hint)

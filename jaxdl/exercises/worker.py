@@ -17,9 +17,10 @@ at a time (:func:`jaxdl.exercises.judge.send` / :func:`~jaxdl.exercises.judge.re
   NPZ of every answer (``i_k``) and ``meta``, one JSON entry per input (its count of arrays,
   or its failure). One exchange for all the inputs Hypothesis draws first.
 
-While the learner's code runs, :data:`~jaxdl.exercises.judge.AUTODIFF` (``jax.grad``, ``jax.vjp``, ...) raise: the
-exercise is to write the gradient by hand (the trusted side also refuses a file that names them,
-before it runs).
+While the learner's code runs, :data:`~jaxdl.exercises.judge.AUTODIFF` (``jax.grad``,
+``jax.vjp``, ``jax.jacobian``, ``jax.linear_transpose``, ...) raise, in ``jax`` and in the
+module that defines them: the exercise is to write the gradient by hand (the trusted side also
+refuses a file that names them, before it runs).
 """
 
 from __future__ import annotations
@@ -48,17 +49,20 @@ def _refuse(name: str):
 @contextlib.contextmanager
 def _no_autodiff():
     import jax
+    import jax._src.api as api
 
     from jaxdl.exercises.judge import AUTODIFF
 
-    saved = {name: getattr(jax, name) for name in AUTODIFF}
-    for name in AUTODIFF:
-        setattr(jax, name, _refuse(name))
+    # jax's names and the module that defines them (reached by `from jax._src.api import grad`)
+    saved = [(where, name, getattr(where, name)) for where in (jax, api) for name in AUTODIFF
+             if hasattr(where, name)]  # fmt: skip
+    for where, name, _ in saved:
+        setattr(where, name, _refuse(name))
     try:
         yield
     finally:
-        for name, value in saved.items():
-            setattr(jax, name, value)
+        for where, name, value in saved:
+            setattr(where, name, value)
 
 
 def _failure(failure) -> tuple[bytes, bytes]:

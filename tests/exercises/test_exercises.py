@@ -83,10 +83,47 @@ def test_a_subtle_mistake_fails_with_the_smallest_input_and_where(name, tmp_path
     assert f"{exercise.function} differs from jax.grad at " in verdict.message
     assert "yours " in verdict.message and "|difference|" in verdict.message
     assert verdict.details[0] == "the smallest failing input Hypothesis found:"
-    for arg in exercise.signature().parameters:
-        if arg == "trace":  # computed from the other inputs, not drawn
-            continue
+    for arg, parameter in exercise.signature().parameters.items():
+        if arg in ("trace", "heads") or parameter.default is not inspect.Parameter.empty:
+            continue  # computed from the drawn inputs, fixed, or left at its default
         assert any(line.lstrip().startswith(arg) for line in verdict.details[1:]), arg
+    if exercise.hints:  # each mistake is the first of its exercise's known wrong answers
+        assert verdict.hint == exercise.hints[0].text, verdict.lines()
+        assert verdict.lines()[1] == f"hint: {exercise.hints[0].text}"
+
+
+HINTED = [
+    (name, index)
+    for name in NAMES
+    for index, hint in enumerate(exercises.get(name).hints)
+    if hint.body and index > 0  # the first is each exercise's mistake, graded above
+]
+
+
+@pytest.mark.parametrize(("name", "index"), HINTED)
+def test_a_known_mistake_gets_the_hint_that_names_it(name, index, tmp_path):
+    hint = exercises.get(name).hints[index]
+    verdict = judge(write(tmp_path, name, hint.body), name, examples=EXAMPLES)
+    assert (verdict.passed, verdict.kind) == (False, "mismatch"), verdict.lines()
+    assert verdict.hint == hint.text, verdict.lines()
+
+
+def test_a_wrong_answer_that_is_no_known_mistake_gets_no_hint(tmp_path):
+    body = (  # the solution's dx, scaled by 1.5
+        "from jaxdl.nn.batch_norm import batch_norm_grad\n\n"
+        "dx, dparams = batch_norm_grad(x, params, g, epsilon=epsilon)\n"
+        "return 1.5 * dx, dparams"
+    )
+    verdict = judge(write(tmp_path, "batch-norm", body), "batch-norm", examples=EXAMPLES)
+    assert (verdict.passed, verdict.kind, verdict.hint) == (False, "mismatch", ""), verdict
+    assert not any(line.startswith("hint:") for line in verdict.lines())
+
+
+def test_the_new_chapters_have_graded_exercises():
+    chapters = {exercises.get(name).chapter for name in NAMES}
+    assert {"batch_norm", "resnet", "transformer", "zip_code"} <= chapters
+    assert {"batch-norm", "layer-norm", "attention-softmax", "residual-block",
+            "zip-code-curvature"} <= set(NAMES)  # fmt: skip
 
 
 BROKEN = {

@@ -85,6 +85,37 @@ def test_a_solution_that_calls_jax_grad_is_refused(body, tmp_path, capsys):
     assert "jax.grad" in verdict["message"] and "\n" not in verdict["message"]
 
 
+CURVE = "lambda v: jnp.sum(v**5 - 2 * v**3 - 2)"
+KIN = {
+    "vjp": (f"return jax.vjp({CURVE}, x)[1](1.0)[0]", "calls jax.vjp"),
+    "jacobian": (f"return jax.jacobian({CURVE})(x)", "calls jax.jacobian"),
+    "jacfwd": (f"return jax.jacfwd({CURVE})(x)", "calls jax.jacfwd"),
+    "jacrev": (f"return jax.jacrev({CURVE})(x)", "calls jax.jacrev"),
+    "linear_transpose": ("t = jax.linear_transpose(lambda v: 2 * v, x)\nreturn t(x)[0]",
+                         "calls jax.linear_transpose"),
+    "from-import": ("from jax import vjp as v\nreturn v(jnp.sin, x)[1](x)[0]", "calls jax.vjp"),
+    "internals": ("from jax._src.api import grad as g\nreturn g(jnp.sum)(x)", "uses jax._src.api"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kin", sorted(KIN))
+def test_a_solution_that_calls_vjp_jacobian_or_their_kin_is_refused(kin, tmp_path, capsys):
+    body, words = KIN[kin]
+    status, verdict = grade(write(tmp_path, "", body), capsys)
+    assert status == EXIT_FAILED and verdict["kind"] == "autodiff", verdict  # before: PASS
+    assert words in verdict["message"] and "\n" not in verdict["message"]
+
+
+def test_jax_internals_reached_at_run_time_are_refused_too(tmp_path, capsys):
+    body = (
+        "api = __import__('importlib').import_module('jax.' + chr(95) + 'src.api')\n"
+        f"return getattr(api, 'v' + 'jp')({CURVE}, x)[1](1.0)[0]"
+    )
+    status, verdict = grade(write(tmp_path, "", body), capsys)
+    assert status == EXIT_FAILED and verdict["kind"] == "autodiff", verdict
+    assert "jax.vjp is not allowed" in verdict["message"]
+
+
 def test_the_learner_s_children_die_with_the_grade_even_in_a_new_session(tmp_path, capsys):
     pids = tmp_path / "pids"
     prelude = (

@@ -560,7 +560,7 @@ def run(config: Config = Config()) -> Report:
     final = run_.state.params
     last = generate(final.g, grid_z)  # the last row of samples, beside their nearest digits
     samples = generate(final.g, noise(k_parzen, n_samples))
-    parzen, sigma_scores = _parzen(samples, validation, test, n_samples)
+    parzen, sigma_scores = _parzen_beside_paper(samples, validation, test, n_samples)
     classifier = train_classifier(train, labels, key=k_cls)
     histogram = np.bincount(classify(classifier, samples), minlength=10)
     start_grads = gradient_at_the_start(start, final.d, key=k_start)
@@ -593,7 +593,7 @@ def run(config: Config = Config()) -> Report:
     )
 
 
-def _parzen(samples, validation, test, n_samples: int) -> tuple[dict, object]:
+def _parzen_beside_paper(samples, validation, test, n_samples: int) -> tuple[dict, object]:
     """The Parzen-window log-likelihood of the test digits under the samples, its bandwidth
     chosen on the validation digits, beside the paper's; and every bandwidth's score."""
     sigma, sigma_scores = choose_sigma(samples, validation)

@@ -86,8 +86,7 @@ def initialize(
         raise ValueError(f"num_processes={num_processes!r} must be at least 1")
     if process_id is not None and not 0 <= process_id < (num_processes or process_id + 1):
         raise ValueError(
-            f"process_id={process_id!r} must be in [0, `num_processes`), with "
-            f"num_processes={num_processes!r}"
+            f"process_id={process_id!r} must be in [0, N) for N = num_processes={num_processes!r}"
         )
     if coordinator is not None and process_id == 0:
         _check_port_free(coordinator)

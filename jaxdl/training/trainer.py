@@ -295,7 +295,7 @@ def train(
     layout = _layout(devices, feed)
     state = params if isinstance(params, TrainState) else init_train_state(params, optimizer)
     chunks = _Chunks(loss, optimizer, feed, has_aux=has_aux, layout=layout, donate=donate)
-    carry = sharding.replicate((state, feed.state), layout)
+    carry = _replicate((state, feed.state), layout)
     with ProgressBar(progress, steps) as bar:
         reader = _Reader(has_aux, bar, progress, read_every)
         state, feed_state, stopped_at = _loop(
@@ -340,6 +340,15 @@ def _layout(devices: int | DataParallel | None, feed: Feed) -> DataParallel | No
     return sharding.data_parallel(devices, batch_size=leading[0] if leading else devices)
 
 
+def _replicate(tree: PyTree, layout: DataParallel | None) -> PyTree:
+    """``tree`` copied to every device of ``layout``; as it is in a run of several processes,
+    whose caller places its own arrays (this process cannot put arrays on the others'
+    devices; ``jit`` moves the uncommitted ones, a key or a counter)."""
+    if layout is None or not layout.replicated.is_fully_addressable:
+        return tree
+    return sharding.replicate(tree, layout)
+
+
 class _Chunks:
     """The run's compiled chunks: ``(state, feed_state, first, n) -> (state, feed_state,
     values)`` runs steps ``first .. first + n - 1``; counts the seconds spent compiling."""
@@ -350,7 +359,7 @@ class _Chunks:
         self.step = _donating_step if donate else _step
         self.static = dict(loss=loss, optimizer=optimizer, next_batch=feed.next, has_aux=has_aux,
                            batch_sharding=None if layout is None else layout.batch)  # fmt: skip
-        self.data = feed.data if callable(feed.data) else sharding.replicate(feed.data, layout)
+        self.data = feed.data if callable(feed.data) else _replicate(feed.data, layout)
         self.feed_state = feed.state
         self.compile_seconds = 0.0
         # Split over several CPU devices, a program waits at each all-reduce for its other

@@ -68,6 +68,7 @@ from .process import (  # noqa: F401  (the chapter's process, read from here too
     Schedule,
     T,
     ancestral_chain,
+    chain_end,
     noise_loss,
     noising_feed,
     q_sample,
@@ -266,6 +267,14 @@ class Config:
         default=paper.CLASSIFIER_STEPS,
         metadata={"bounds": STEPS, "help": "--paper: training steps of the feature classifier"},
     )
+    grid_steps: int = dataclasses.field(
+        default=T,
+        metadata={
+            "bounds": (1, T),
+            "help": f"--paper: sampling steps of the figure's {paper.GRID} digits "
+            f"({T}: DDPM's whole chain)",
+        },
+    )
     data: str = dataclasses.field(
         default="sample",
         metadata={
@@ -389,14 +398,20 @@ def run_paper(config: Config) -> Report:
     begin = time.perf_counter()
     classifier = paper.train_classifier(train, key=k_classifier, steps=config.classifier_steps)
     result, plot_data = paper.measure(
-        trained.params, classifier, train, test, key=k_sample, samples=config.samples
+        trained.params,
+        classifier,
+        train,
+        test,
+        key=k_sample,
+        samples=config.samples,
+        grid_steps=config.grid_steps,
     )
     result = {
         "data": f"{len(train.labels)} training / {len(test.labels)} test digits ({config.data})",
         **{k: v for k, v in settings.items() if k != "data"},
         "parameters": int(sum(np.size(a) for a in jax.tree.leaves(trained.params))),
-        "steps_run": len(trained.losses),
-        "final_loss": float(np.mean(trained.losses[-100:])) if len(trained.losses) else None,
+        "first_loss": float(trained.losses[0]),
+        "final_loss": float(np.mean(trained.losses[-100:])),
         "train_seconds": trained.seconds,
         "measure_seconds": time.perf_counter() - begin,
         **result,
@@ -474,6 +489,12 @@ def run(config: Config = Config()) -> Report:
             "params": params,
         },
     )
+
+
+def report_from_json(obj: dict) -> Report:
+    """A :class:`~jaxdl.report.Report` back from ``jaxdl run diffusion --paper --json`` output
+    (enough for :func:`plot`; the checks are not restored)."""
+    return Report(obj["milestone"], Config(**obj["config"]), dict(obj["result"]), [], "")
 
 
 def plot(report: Report):

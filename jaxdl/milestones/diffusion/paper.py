@@ -39,7 +39,7 @@ from jaxdl.training import trainer
 from jaxdl.training.resume import RunDirectory
 
 from . import unet
-from .process import T, ancestral_chain, noising_feed, respaced, schedule
+from .process import T, chain_end, noising_feed, respaced, schedule
 
 #: The U-Net's training: steps, digits per step, base width, step-embedding width, Adam's peak.
 PAPER_STEPS, BATCH_SIZE, BASE, EMBED, LEARNING_RATE = 3000, 64, 16, 32, 1e-3
@@ -74,8 +74,8 @@ class Trained(NamedTuple):
     """A training run's outcome."""
 
     params: unet.UNet
-    losses: np.ndarray  # [steps run by this process] each step's batch loss
-    seconds: float  # wall time of those steps (compilation included on a cold cache)
+    losses: np.ndarray  # [steps] each step's batch loss (a resumed run's from its checkpoint)
+    seconds: float  # wall time of this process's steps (compilation included on a cold cache)
 
 
 @functools.cache
@@ -95,6 +95,18 @@ def optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(lr))
 
 
+class _Losses:
+    """Every step's loss so far, for the checkpoints: the trainer's hooks see the state, not
+    the losses, so this rides on its stop rule (asked with all of them after every chunk,
+    before the hooks), and never stops the run."""
+
+    def __init__(self, before: np.ndarray):
+        self.before = self.all = before
+
+    def __call__(self, losses: np.ndarray, aux, since: int) -> None:
+        self.all = np.concatenate([self.before, losses])
+
+
 def train_unet(
     images: jax.Array,
     *,
@@ -104,49 +116,57 @@ def train_unet(
     progress: bool = False,
     run_dir: str | None = None,
     resume: bool = False,
+    chunk: int = CHUNK,
 ) -> Trained:
-    """Train the U-Net on ``images [N, 28, 28, 1]`` in [-1, 1] through the shared trainer.
+    """Train the U-Net on ``images [N, 28, 28, 1]`` in [-1, 1] through the shared trainer, in
+    compiled chunks of ``chunk`` steps.
 
     ``settings`` holds ``steps``, ``batch``, ``base``, ``embed`` and ``learning_rate`` (and
     ``data``, the source's name, which a resumed run must match). With ``run_dir`` a
-    checkpoint is saved after every :data:`CHUNK` steps; ``resume`` continues the run saved
-    there, refusing one whose settings differ.
+    checkpoint (the train state, the feed's key and the losses so far) is saved after every
+    chunk; ``resume`` continues the run saved there to the parameters and losses of a run never
+    stopped, and refuses one whose settings differ. ``seconds`` times this process's steps.
     """
     s = settings
     k_init, k_feed = jax.random.split(key)
     params = unet.init_unet(key=k_init, base=s["base"], embed=s["embed"])
     opt = optimizer(s["learning_rate"], s["steps"])
     feed = noising_feed(images, batch_size=s["batch"], key=k_feed)
-    state = init_train_state(params, opt)
+    carried = (init_train_state(params, opt), jax.random.key_data(k_feed),
+               np.zeros((s["steps"],), np.float32))  # fmt: skip
     directory = None
     if run_dir is not None:
-        defining = {**s, "backward": backward_, "chunk": CHUNK,
+        defining = {**s, "backward": backward_, "chunk": chunk,
                     "key": np.asarray(jax.random.key_data(key)).tolist()}  # fmt: skip
         directory = RunDirectory(run_dir, defining, resume=resume)
     try:
         if resume:
-            key_data = jax.random.key_data(feed.state[0])
-            (state, key_data), _, notes = directory.restore((state, key_data))
+            carried, _, notes = directory.restore(carried)
             for note in notes:
                 warnings.warn(note, stacklevel=2)
-            feed = feed._replace(state=(jax.random.wrap_key_data(key_data), images))
+            feed = feed._replace(state=(jax.random.wrap_key_data(carried[1]), images))
+        state = carried[0]
+        losses = _Losses(np.asarray(carried[2])[: int(state.step)])
 
         def save(state, feed_state, done):
             if directory is not None:
-                carried = (state, jax.random.key_data(feed_state[0]))
-                directory.save(int(state.step), carried, meta={"steps_done": int(state.step)})
+                history = np.zeros((s["steps"],), np.float32)
+                history[: len(losses.all)] = losses.all
+                directory.save(
+                    int(state.step), (state, jax.random.key_data(feed_state[0]), history)
+                )
 
         remaining = s["steps"] - int(state.step)
         if remaining <= 0:
-            return Trained(state.params, np.zeros((0,), np.float32), 0.0)
+            return Trained(state.params, losses.all, 0.0)
         bar = trainer.Progress("U-Net on digits") if progress else None
         begin = time.perf_counter()
         run = trainer.train(loss_function(backward_), state, opt, feed, steps=remaining,
-                            chunk_steps=CHUNK, progress=bar, hooks=(save,))  # fmt: skip
+                            chunk_steps=chunk, stop=losses, progress=bar, hooks=(save,))  # fmt: skip
     finally:
         if directory is not None:
             directory.close()
-    return Trained(run.state.params, run.losses, time.perf_counter() - begin)
+    return Trained(run.state.params, losses.all, time.perf_counter() - begin)
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,31 +176,38 @@ def train_unet(
 
 def generate(params: unet.UNet, *, key: jax.Array, n: int, count: int = T) -> np.ndarray:
     """``n`` digits ``[n, 28, 28, 1]`` in [-1, 1] by ancestral sampling through ``count``
-    evenly spaced steps, :data:`SAMPLE_CHUNK` (or ``n``, if fewer) at a time, each chunk from
-    its own noise (``key`` folded with the chunk's index: every count starts from the same)."""
+    evenly spaced steps (:func:`~jaxdl.milestones.diffusion.process.chain_end`: one compiled
+    program for every count), :data:`SAMPLE_CHUNK` (or ``n``, if fewer) at a time, each chunk
+    from its own noise (``key`` folded with the chunk's index: every count starts from the
+    same)."""
     steps, sched = respaced(schedule(), count)
-    steps = jnp.asarray(steps, jnp.int32)
     size = min(n, SAMPLE_CHUNK)
     out = []
     for i in range(-(-n // size)):
         k_top, k_chain = jax.random.split(jax.random.fold_in(key, i))
         x_top = jax.random.normal(k_top, (size, 28, 28, 1), jnp.float32)
-        x0 = ancestral_chain(unet.eps_unet, params, sched, steps, x_top, k_chain, keep=False)
+        x0 = chain_end(unet.eps_unet, params, sched, steps, x_top, k_chain)
         out.append(np.asarray(x0))
     return np.concatenate(out)[:n]
 
 
 def nearest_training_digits(
-    images: np.ndarray, training: np.ndarray
+    images: np.ndarray, training: np.ndarray, *, block: int = 10_000
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each of ``images [n, ...]``, the index of the nearest of ``training [m, ...]`` in
-    Euclidean distance over the pixels, and that distance (``‖a‖² + ‖b‖² - 2 a·b``, in
-    float64)."""
+    Euclidean distance over the pixels, and that distance (``‖a‖² + ‖b‖² - 2 a·b`` in float64,
+    ``block`` training digits at a time)."""
     a = np.asarray(images, np.float64).reshape(len(images), -1)
-    b = np.asarray(training, np.float64).reshape(len(training), -1)
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-    index = np.argmin(d2, axis=1)
-    return index, np.sqrt(np.maximum(d2[np.arange(len(a)), index], 0.0))
+    best = np.full(len(a), np.inf)
+    index = np.zeros(len(a), np.int64)
+    for start in range(0, len(training), block):
+        b = np.asarray(training[start : start + block], np.float64).reshape(-1, a.shape[1])
+        d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        near = np.argmin(d2, axis=1)
+        closer = d2[np.arange(len(a)), near] < best
+        best = np.where(closer, d2[np.arange(len(a)), near], best)
+        index = np.where(closer, start + near, index)
+    return index, np.sqrt(np.maximum(best, 0.0))
 
 
 def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
@@ -286,9 +313,11 @@ def measure(
     *,
     key: jax.Array,
     samples: int,
+    grid_steps: int = T,
 ) -> tuple[dict, dict]:
     """The Fréchet distances per count of :data:`SAMPLING_STEPS` and for held-out real digits,
-    the nearest training digits, and :data:`GRID` digits sampled with all ``T`` steps.
+    the nearest training digits, and :data:`GRID` digits sampled with ``grid_steps`` steps
+    (all ``T`` by default).
 
     Returns ``(result, plot_data)``; ``train`` and ``test`` hold images in [0, 1].
     """
@@ -307,7 +336,7 @@ def measure(
     training = np.asarray(train.images)
     _, fake_near = nearest_training_digits(last, training)
     _, real_near = nearest_training_digits(np.asarray(held_out.images[:n]), training)
-    grid = to_unit(generate(params, key=jax.random.fold_in(key, 1), n=GRID, count=T))
+    grid = to_unit(generate(params, key=jax.random.fold_in(key, 1), n=GRID, count=grid_steps))
     index, grid_near = nearest_training_digits(grid, training)
     result = {
         "digits_compared": n,
@@ -320,21 +349,39 @@ def measure(
         "nearest_training_distance_generated": float(fake_near.mean()),
         "nearest_training_distance_held_out_real": float(real_near.mean()),
         "generated_classes": np.bincount(np.argmax(fake_logits, 1), minlength=10).tolist(),
-        "grid_sampling_steps": T,
+        "grid_sampling_steps": grid_steps,
         "grid_nearest_distances": grid_near.tolist(),
+        "grid_nearest_index": index.tolist(),
+        "grid": np.round(255 * grid[..., 0]).astype(np.uint8).tolist(),  # the figure's digits
     }
     plot_data = {"grid": grid[..., 0], "nearest": training[index, ..., 0]}
     return result, plot_data
 
 
+def _grid_and_nearest(report) -> tuple[np.ndarray, np.ndarray]:
+    """The figure's generated digits and their nearest training digits, ``[n, 28, 28]`` in
+    [0, 1]: from the run's plot data, or (a report read back from its JSON) from the result,
+    the training digits loaded again from ``report.config.data``."""
+    if "grid" in report.plot_data:
+        return report.plot_data["grid"], report.plot_data["nearest"]
+    from jaxdl.data.mnist import mnist
+
+    images = mnist("train", report.config.data).images
+    index = np.asarray(report.result["grid_nearest_index"])
+    return np.asarray(report.result["grid"]) / 255.0, np.asarray(images[index]) / 255.0
+
+
 def plot(report):
-    """Generated digits (T sampling steps), each with its nearest training digit to its right,
-    and the Fréchet distance against the number of sampling steps beside that of real digits."""
+    """Generated digits (all T sampling steps by default), each with its nearest training digit
+    to its right,
+    and the Fréchet distance against the number of sampling steps beside that of real digits.
+    Reads the result (and the plot data when there), so a report read back from the run's
+    JSON plots too."""
     from jaxdl.plotting import COLUMN_WIDTH, new_figure
 
-    r, data = report.result, report.plot_data
+    r = report.result
     fig, (left, right) = new_figure(2, size=(COLUMN_WIDTH, 3.4))
-    pairs = np.concatenate([data["grid"], data["nearest"]], axis=2)  # [n, 28, 56]
+    pairs = np.concatenate(_grid_and_nearest(report), axis=2)  # [n, 28, 56]
     cols = 4
     rows = -(-len(pairs) // cols)
     canvas = np.ones((rows * 29 - 1, cols * 58 - 2))
@@ -343,7 +390,7 @@ def plot(report):
         canvas[i * 29 : i * 29 + 28, j * 58 : j * 58 + 56] = 1.0 - pair
     left.imshow(canvas, cmap="gray", vmin=0, vmax=1)
     left.set(xticks=[], yticks=[])
-    left.set_title(f"generated ({T} steps) | nearest training digit", fontsize=8)
+    left.set_title(f"generated ({r['grid_sampling_steps']} steps) | nearest training", fontsize=8)
     table = r["frechet_by_sampling_steps"]
     counts = [row["sampling_steps"] for row in table]
     right.plot(counts, [row["frechet"] for row in table], "o-", label="generated")

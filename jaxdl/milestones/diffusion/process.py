@@ -129,23 +129,14 @@ def reverse_step(
     return mean + jnp.where(i > 0, jnp.sqrt(sched.beta[i]), 0.0) * z
 
 
-@functools.partial(jax.jit, static_argnames=("net", "keep"))
+@functools.partial(jax.jit, static_argnames=("net",))
 def ancestral_chain(
-    net: Callable,
-    params,
-    sched: Schedule,
-    steps: jax.Array,
-    x_top: jax.Array,
-    key: jax.Array,
-    *,
-    keep: bool = True,
+    net: Callable, params, sched: Schedule, steps: jax.Array, x_top: jax.Array, key: jax.Array
 ) -> jax.Array:
     """The reverse chain from ``x_top`` (``x_T``, any shape ``[n, ...]``) through the schedule
     ``sched`` at the steps ``steps [K]`` (ascending, from :func:`respaced`), as one compiled
-    ``lax.scan``; ``net(params, x, t)`` predicts the noise.
-
-    Returns every state ``[K + 1, n, ...]`` from ``x_T`` to ``x_0`` with ``keep``, else the
-    last, ``x_0`` (what a large batch of images needs: no path kept in memory).
+    ``lax.scan``; ``net(params, x, t)`` predicts the noise. Returns every state
+    ``[K + 1, n, ...]``, from ``x_T`` to ``x_0``.
     """
     n = x_top.shape[0]
 
@@ -153,8 +144,34 @@ def ancestral_chain(
         i, k = inputs  # from x at step steps[i] to x at the step before it (0 after the last)
         eps = net(params, x, jnp.full((n,), steps[i], jnp.int32))
         x = reverse_step(sched, i, x, eps, jax.random.normal(k, x.shape, x.dtype))
-        return x, x if keep else None
+        return x, x
 
     indices = jnp.arange(steps.shape[0])[::-1]
-    last, path = jax.lax.scan(step, x_top, (indices, jax.random.split(key, steps.shape[0])))
-    return jnp.concatenate([x_top[None], path]) if keep else last
+    _, path = jax.lax.scan(step, x_top, (indices, jax.random.split(key, steps.shape[0])))
+    return jnp.concatenate([x_top[None], path])
+
+
+@functools.partial(jax.jit, static_argnames=("net",))
+def _chain_end(net, params, sched: Schedule, steps, count, x_top, key):
+    n = x_top.shape[0]
+    keys = jax.random.split(key, steps.shape[0])
+
+    def step(j, x):
+        i = count - 1 - j  # from the last valid index down to 0
+        eps = net(params, x, jnp.full((n,), steps[i], jnp.int32))
+        return reverse_step(sched, i, x, eps, jax.random.normal(keys[i], x.shape, x.dtype))
+
+    return jax.lax.fori_loop(0, count, step, x_top)
+
+
+def chain_end(
+    net: Callable, params, sched: Schedule, steps: np.ndarray, x_top: jax.Array, key: jax.Array
+) -> jax.Array:
+    """``x_0`` alone of the reverse chain of :func:`ancestral_chain` (its own noise draws), for
+    many samples: no path kept. The schedule and steps are padded to the full ``T`` and the
+    count of steps is a traced loop bound, so every count runs one compiled program."""
+    count = len(steps)
+    pad = max(T - count, 0)
+    padded = Schedule(*(jnp.pad(a, (0, pad), constant_values=1.0) for a in sched))
+    steps = jnp.asarray(np.pad(np.asarray(steps), (0, pad)), jnp.int32)
+    return _chain_end(net, params, padded, steps, jnp.int32(count), x_top, key)

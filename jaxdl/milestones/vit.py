@@ -338,6 +338,7 @@ class RunDir:
         import warnings
 
         carried, self.meta, notes = self.directory.restore(like)
+        self.carried = carried  # what the comparison's checkpoints carry on
         self.meta.pop("settings", None)
         for note in notes:
             warnings.warn(note, stacklevel=3)

@@ -115,9 +115,14 @@ def test_respacing_keeps_the_marginals():
 
 
 def test_whole_loss_hand_rules_equal_jax_grad():
-    mlp, u_net = chapter.gradient_checks(key=jax.random.key(0))
-    assert mlp.passed, mlp
-    assert u_net.passed and "U-Net" in u_net.name, u_net
+    # The swiss roll's; the U-Net's (chapter.unet_check, half a minute of compiling) runs with
+    # every registered check in tests/cli/test_run.py (``jaxdl check``), once for the suite.
+    check = chapter.mlp_check(key=jax.random.key(0))
+    assert check.passed, check
+    assert [c.__name__ for c in (chapter.mlp_check, chapter.unet_check)] == [
+        "mlp_check",
+        "unet_check",
+    ]
 
 
 def test_chamfer_by_hand():
@@ -181,8 +186,8 @@ def test_demo_prints_its_numbers(capsys):
 
 def test_unet_shapes_zero_start_and_widths():
     params = unet.init_unet(key=jax.random.key(0), base=8, embed=4)
-    x = jnp.ones((3, 28, 28, 1))
-    eps = unet.eps_unet(params, x, jnp.array([1, 500, 1000]))
+    x = jnp.ones((3, 28, 28, 1), jnp.float32)
+    eps = jax.jit(unet.eps_unet)(params, x, jnp.array([1, 500, 1000]))
     assert eps.shape == (3, 28, 28, 1)
     np.testing.assert_array_equal(eps, 0.0)  # the zero output layer: ε_θ = 0 at first
     assert [b.conv_1[0].shape[2:] for b in params.down] == [(8, 8), (8, 16)]
@@ -190,7 +195,8 @@ def test_unet_shapes_zero_start_and_widths():
     # up: the upsampled map and the level's skip, concatenated
     assert [b.conv_1[0].shape[2:] for b in params.up] == [(32, 16), (24, 8)]
     batch = chapter.Batch(0 * x, jnp.array([1, 2, 3]), jnp.full(x.shape, 2.0))
-    assert float(unet.loss(params, batch, sched=chapter.schedule())) == pytest.approx(4.0)
+    value = jax.jit(unet.loss)(params, batch, sched=chapter.schedule())
+    assert float(value) == pytest.approx(4.0)
 
 
 def test_frechet_distance_by_hand():

@@ -219,7 +219,8 @@ class Config:
         default=TOUR_STEPS,
         metadata={
             "bounds": STEPS,
-            "help": f"optimizer steps of 256 points (--paper: of 64 digits, {paper.PAPER_STEPS})",
+            "help": f"optimizer steps of 256 points (--paper: of {paper.BATCH_SIZE} digits, "
+            f"{paper.PAPER_STEPS})",
         },
     )
     width: int = dataclasses.field(
@@ -250,14 +251,6 @@ class Config:
     backward: Backward = dataclasses.field(
         default="auto",
         metadata={"help": "hand (the custom_vjp rules), autodiff, or auto: the platform's"},
-    )
-    paper: bool = dataclasses.field(
-        default=False,
-        metadata={
-            "help": "MNIST digits with a small U-Net: samples beside their nearest training "
-            "digits, Fréchet distances in a CNN's features per sampling-step count (minutes; "
-            "progress bar)"
-        },
     )
     base: int = dataclasses.field(
         default=paper.BASE,
@@ -291,6 +284,15 @@ class Config:
     resume: bool = dataclasses.field(
         default=False,
         metadata={"help": "continue the run saved in --out from its newest good checkpoint"},
+    )
+    # after every field that reads the module paper's constants (this name hides it here)
+    paper: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "MNIST digits with a small U-Net: samples beside their nearest training "
+            "digits, Fréchet distances in a CNN's features per sampling-step count (minutes; "
+            "progress bar)"
+        },
     )
     seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
@@ -348,30 +350,39 @@ def _tiny_unet(key: jax.Array) -> tuple[unet.UNet, Batch]:
     return jax.tree.unflatten(tree, leaves), batch
 
 
-def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """Both whole ε-losses, the swiss roll's MLP and the digits' U-Net: ``jax.grad`` through
-    the hand rules (step embedding, dense, SiLU, the squared error; convolution, group norm,
-    max-pooling, upsampling) vs ``jax.grad`` of the pure forwards vs finite differences. Each
-    op's own rule is checked by its :mod:`jaxdl.nn` module."""
-    k_mlp, k_unet = jax.random.split(key)
-    params, batch = _tiny(k_mlp)
+def mlp_check(*, key: jax.Array) -> GradCheck:
+    """The swiss roll's whole ε-loss: ``jax.grad`` through the hand rules (step embedding,
+    dense, SiLU, the squared error) vs ``jax.grad`` of the pure forwards vs finite
+    differences."""
+    params, batch = _tiny(key)
     sched = schedule(dtype=jnp.result_type(float))
-    u_params, u_batch = _tiny_unet(k_unet)
-    return [
-        check_gradient(
-            "diffusion: whole ε-loss, hand rules",
-            lambda p: loss(p, batch, sched=sched),
-            jax.jit(jax.grad(lambda p: loss(p, batch, sched=sched, ops=backward.HAND))),
-            params,
-        ),
-        check_gradient(
-            "diffusion: whole U-Net ε-loss, hand rules",
-            lambda p: unet.loss(p, u_batch, sched=sched),
-            jax.jit(jax.grad(lambda p: unet.loss(p, u_batch, sched=sched, ops=backward.HAND))),
-            u_params,
-            key=k_unet,
-        ),
-    ]
+    return check_gradient(
+        "diffusion: whole ε-loss, hand rules",
+        lambda p: loss(p, batch, sched=sched),
+        jax.jit(jax.grad(lambda p: loss(p, batch, sched=sched, ops=backward.HAND))),
+        params,
+    )
+
+
+def unet_check(*, key: jax.Array) -> GradCheck:
+    """The digits' whole ε-loss through the U-Net, the same three ways (its convolutions, group
+    norms, max-pooling and upsampling too)."""
+    params, batch = _tiny_unet(key)
+    sched = schedule(dtype=jnp.result_type(float))
+    return check_gradient(
+        "diffusion: whole U-Net ε-loss, hand rules",
+        lambda p: unet.loss(p, batch, sched=sched),
+        jax.jit(jax.grad(lambda p: unet.loss(p, batch, sched=sched, ops=backward.HAND))),
+        params,
+        key=key,
+    )
+
+
+def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
+    """Both whole ε-losses (:func:`mlp_check`, :func:`unet_check`). Each op's own rule is
+    checked by its :mod:`jaxdl.nn` module."""
+    k_mlp, k_unet = jax.random.split(key)
+    return [mlp_check(key=k_mlp), unet_check(key=k_unet)]
 
 
 def run_paper(config: Config) -> Report:

@@ -41,8 +41,8 @@ from jaxdl.training.resume import RunDirectory
 from . import unet
 from .process import T, chain_end, noising_feed, respaced, schedule
 
-#: The U-Net's training: steps, digits per step, base width, step-embedding width, Adam's peak.
-PAPER_STEPS, BATCH_SIZE, BASE, EMBED, LEARNING_RATE = 3000, 64, 16, 32, 1e-3
+#: The U-Net's training (steps, digits per step, base width, step-embedding width, Adam's peak).
+PAPER_STEPS, BATCH_SIZE, BASE, EMBED, LEARNING_RATE = 1600, 32, 8, 32, 2e-3
 #: Steps per compiled chunk of training (and between checkpoints).
 CHUNK = 100
 #: Sampling steps whose Fréchet distances the run reports (respaced chains of the T steps).
@@ -50,7 +50,8 @@ SAMPLING_STEPS = (10, 30, 100)
 #: Digits shown in the figure, sampled with all T steps, each beside its nearest training digit.
 GRID = 16
 #: Steps of the classifier whose features the Fréchet distance compares (Adam, batches of 64).
-CLASSIFIER_STEPS = 800
+#: The sizes above are cut to run in minutes on a 2-core CPU (``docs/chapters/diffusion.md``).
+CLASSIFIER_STEPS = 200
 #: Digits generated per compiled sampling chain.
 SAMPLE_CHUNK = 250
 

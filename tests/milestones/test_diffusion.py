@@ -156,7 +156,7 @@ def test_report_and_figure(report, tmp_path):
         dict(backward="x"),
         dict(depth=0),
         dict(samples=100_000),
-        dict(paper=True, base=12),
+        dict(paper=True, base=9),
         dict(out="somewhere"),
         dict(paper=True, resume=True),
     ],

@@ -254,7 +254,7 @@ class Config:
     )
     base: int = dataclasses.field(
         default=paper.BASE,
-        metadata={"bounds": (8, 256), "help": "--paper: the U-Net's base width (a multiple of 8)"},
+        metadata={"bounds": (2, 256), "help": "--paper: the U-Net's base width (even)"},
     )
     classifier_steps: int = dataclasses.field(
         default=paper.CLASSIFIER_STEPS,

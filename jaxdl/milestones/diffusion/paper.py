@@ -42,7 +42,7 @@ from . import unet
 from .process import T, chain_end, noising_feed, respaced, schedule
 
 #: The U-Net's training (steps, digits per step, base width, step-embedding width, Adam's peak).
-PAPER_STEPS, BATCH_SIZE, BASE, EMBED, LEARNING_RATE = 1600, 32, 8, 32, 2e-3
+PAPER_STEPS, BATCH_SIZE, BASE, EMBED, LEARNING_RATE = 1200, 32, 8, 32, 2e-3
 #: Steps per compiled chunk of training (and between checkpoints).
 CHUNK = 100
 #: Sampling steps whose Fréchet distances the run reports (respaced chains of the T steps).

@@ -41,8 +41,11 @@ from .process import Batch, Schedule, noise_loss, q_sample
 F32 = jnp.float32
 #: Channels per level, as multiples of the base width ``C`` (finest level first).
 MULTIPLIERS = (1, 2)
-#: Groups of every group normalisation (each width of the net is a multiple of it).
-GROUPS = 8
+#: Groups of every group normalisation (each width of the net is a multiple of it): at the
+#: base width 8, four channels a group, as DDPM's 32 groups of 128. One channel a group
+#: (instance norm) would take every channel's mean over the image away before the output
+#: layer, and with it the net's hold on the image's overall brightness.
+GROUPS = 2
 
 
 class Block(NamedTuple):

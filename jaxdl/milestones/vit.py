@@ -55,6 +55,7 @@ from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
 from jaxdl.nn import blocks, patch_embed
 from jaxdl.nn.blocks import Blocks
+from jaxdl.optim import init_train_state
 from jaxdl.report import Report
 from jaxdl.training import trainer
 from jaxdl.validate import (
@@ -309,6 +310,71 @@ class Trained(NamedTuple):
     seconds: float  # wall time of the training (compilation included on a cold cache)
 
 
+class RunDir:
+    """The ``--out`` directory of a ViT run (:class:`~jaxdl.training.resume.RunDirectory`):
+    a checkpoint after every epoch of the training (the train state, the feed's position and
+    keys, every step's loss and error so far), then one after every size of the data-size
+    comparison (its rows so far in the checkpoint's metadata, beside the trained ViT's state).
+
+    Args:
+      path: the directory.
+      settings: the run's defining settings (a resume must match them).
+      resume: continue the run saved there.
+    """
+
+    def __init__(self, path: str, settings: dict, *, resume: bool):
+        from jaxdl.training.resume import RunDirectory
+
+        self.directory = RunDirectory(path, settings, resume=resume)
+        self.resume = resume
+        self.carried = None
+        self.meta: dict = {}
+
+    def restore(self, like):
+        """``like`` itself for a new run; the newest good checkpoint's tree for a resumed one
+        (a warning per damaged checkpoint skipped)."""
+        if not self.resume:
+            return like
+        import warnings
+
+        carried, self.meta, notes = self.directory.restore(like)
+        self.carried = carried  # what the comparison's checkpoints carry on
+        self.meta.pop("settings", None)
+        for note in notes:
+            warnings.warn(note, stacklevel=3)
+        return carried
+
+    def save(self, at: int, carried=None, **meta) -> None:
+        """Checkpoint ``carried`` (default: the last one saved) as entry ``at``, ``meta`` added
+        to the metadata."""
+        self.carried = self.carried if carried is None else carried
+        self.meta.update(meta)
+        self.directory.save(at, self.carried, meta=self.meta)
+
+    def close(self) -> None:
+        """Release the directory's lock."""
+        self.directory.close()
+
+
+class _Record:
+    """Every step's loss and error so far (the trainer's hooks see the state, not the losses,
+    so this rides on its stop rule, asked after every chunk before the hooks; it never stops
+    the run)."""
+
+    def __init__(self, losses: np.ndarray, errors: np.ndarray):
+        self.before = (losses, errors)
+        self.losses, self.errors = losses, errors
+
+    def __call__(self, losses: np.ndarray, errors: np.ndarray, since: int) -> None:
+        self.losses = np.concatenate([self.before[0], losses])
+        self.errors = np.concatenate([self.before[1], errors])
+
+    def padded(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        out = np.zeros((2, steps), np.float32)
+        out[0, : len(self.losses)], out[1, : len(self.errors)] = self.losses, self.errors
+        return out[0], out[1]
+
+
 def train_vit(
     train: Batch,
     *,
@@ -322,26 +388,54 @@ def train_vit(
     learning_rate: float,
     backward_: str,
     progress: str | None = None,
+    run_dir: RunDir | None = None,
 ) -> Trained:
-    """Train a ViT on ``train`` for ``epochs`` shuffled passes through the shared trainer."""
+    """Train a ViT on ``train`` for ``epochs`` shuffled passes through the shared trainer; with
+    ``run_dir``, checkpointed after every epoch (and continued from its newest checkpoint when
+    it resumes: to the parameters, losses and errors of a run never stopped)."""
     k_init, k_feed = jax.random.split(key)
     params = init_vit(key=k_init, patch=patch, layers=layers, width=width)
     feed, per_epoch = trainer.shuffled_epochs(
         train, batch_size=batch, keys=jax.random.split(k_feed, epochs)
     )
     steps = per_epoch * epochs
-    begin = time.perf_counter()
-    run = trainer.train(
-        loss_function(heads, backward_),
-        params,
-        optimizer(learning_rate, steps),
-        feed,
-        steps=steps,
-        has_aux=True,
-        chunk_steps=per_epoch,
-        progress=trainer.Progress(progress) if progress else None,
+    opt = optimizer(learning_rate, steps)
+    _, keys, order, step = feed.state
+    zeros = np.zeros((steps,), np.float32)
+    carried = (
+        init_train_state(params, opt),
+        (jax.random.key_data(keys), order, step),
+        zeros,
+        zeros,
     )
-    return Trained(run.state.params, run.losses, np.asarray(run.aux), time.perf_counter() - begin)
+    if run_dir is not None:
+        carried = run_dir.restore(carried)
+        keys, order, step = carried[1]
+        feed = feed._replace(state=(train, jax.random.wrap_key_data(keys), order, step))
+    state, done = carried[0], int(carried[0].step)
+    record = _Record(np.asarray(carried[2])[:done], np.asarray(carried[3])[:done])
+
+    def save(state, feed_state, _):
+        if run_dir is not None:
+            _, keys, order, step = feed_state
+            feed_bits = (jax.random.key_data(keys), order, step)
+            run_dir.save(int(state.step), (state, feed_bits, *record.padded(steps)))
+
+    begin = time.perf_counter()
+    if steps > done:
+        state = trainer.train(
+            loss_function(heads, backward_),
+            state,
+            opt,
+            feed,
+            steps=steps - done,
+            has_aux=True,
+            chunk_steps=per_epoch,
+            stop=record,
+            progress=trainer.Progress(progress) if progress else None,
+            hooks=(save,),
+        ).state
+    return Trained(state.params, record.losses, record.errors, time.perf_counter() - begin)
 
 
 def _cnn_loss(params, batch: Batch):
@@ -364,6 +458,43 @@ def subset_feed(shuffled: Batch, size: int, *, key: jax.Array) -> trainer.Feed:
     return trainer.Feed((key, shuffled, jnp.int32(size)), _draw_from_first)
 
 
+def _one_size(shuffled: Batch, test: Batch, size: int, *, steps: int, key: jax.Array,
+              vit_settings: dict, progress: bool) -> dict:  # fmt: skip
+    """One row of :func:`data_size_comparison`: both models trained on the first ``size``."""
+    from jaxdl.models import deep_cnn
+
+    k_vit, k_cnn, k_feed = jax.random.split(jax.random.fold_in(key, size), 3)
+    feed = subset_feed(shuffled, size, key=k_feed)
+    label = f"{{}} on {size} digits" if progress else None
+    v = vit_settings
+    vit = init_vit(key=k_vit, patch=v["patch"], layers=v["layers"], width=v["width"])
+    vit_run = trainer.train(
+        loss_function(v["heads"], default_backward()),
+        vit,
+        optimizer(v["learning_rate"], steps),
+        feed,
+        steps=steps,
+        has_aux=True,
+        chunk_steps=min(steps, 100),
+        progress=trainer.Progress(label.format("ViT")) if label else None,
+    )
+    cnn_run = trainer.train(
+        _cnn_loss,
+        deep_cnn.init_params(k_cnn),
+        _adam(1e-3),
+        feed,
+        steps=steps,
+        chunk_steps=min(steps, 100),
+        progress=trainer.Progress(label.format("CNN")) if label else None,
+    )
+    cnn_logits = _cnn_logits(cnn_run.state.params, test.images)
+    return {
+        "size": size,
+        "vit_test_accuracy": accuracy(vit_run.state.params, test, heads=v["heads"]),
+        "cnn_test_accuracy": float(jnp.mean(jnp.argmax(cnn_logits, 1) == test.labels)),
+    }
+
+
 def data_size_comparison(
     train: Batch,
     test: Batch,
@@ -373,6 +504,8 @@ def data_size_comparison(
     key: jax.Array,
     vit_settings: dict,
     progress: bool = False,
+    run_dir: RunDir | None = None,
+    entry: int = 0,
 ) -> list[dict]:
     """Test accuracy of the ViT and of the deep-CNN chapter's net trained on growing subsets.
 
@@ -381,52 +514,18 @@ def data_size_comparison(
     chapter's optimizer: the ViT with
     :func:`optimizer`, the CNN with Adam at 0.001 (the deep-CNN chapter's), its dropout off
     (every model here sees the same batches, and none is regularised by noise). Returns one row
-    per size.
+    per size. With ``run_dir``, the rows so far are checkpointed after every size (as entry
+    ``entry + rows``), and the sizes a resumed run finished are not trained again.
     """
-    from jaxdl.models import deep_cnn
-
-    rows = []
-    heads = vit_settings["heads"]
+    rows = list(run_dir.meta.get("comparison", [])) if run_dir is not None else []
     k_order, key = jax.random.split(key)
     order = jax.random.permutation(k_order, train.images.shape[0])
     shuffled = Batch(train.images[order], train.labels[order])  # each subset holds the smaller ones
-    for size in sizes:
-        k_vit, k_cnn, k_feed = jax.random.split(jax.random.fold_in(key, size), 3)
-        feed = subset_feed(shuffled, size, key=k_feed)
-        label = f"{{}} on {size} digits" if progress else None
-        vit = init_vit(
-            key=k_vit,
-            patch=vit_settings["patch"],
-            layers=vit_settings["layers"],
-            width=vit_settings["width"],
-        )
-        vit_run = trainer.train(
-            loss_function(heads, default_backward()),
-            vit,
-            optimizer(vit_settings["learning_rate"], steps),
-            feed,
-            steps=steps,
-            has_aux=True,
-            chunk_steps=min(steps, 100),
-            progress=trainer.Progress(label.format("ViT")) if label else None,
-        )
-        cnn_run = trainer.train(
-            _cnn_loss,
-            deep_cnn.init_params(k_cnn),
-            _adam(1e-3),
-            feed,
-            steps=steps,
-            chunk_steps=min(steps, 100),
-            progress=trainer.Progress(label.format("CNN")) if label else None,
-        )
-        cnn_logits = _cnn_logits(cnn_run.state.params, test.images)
-        rows.append(
-            {
-                "size": size,
-                "vit_test_accuracy": accuracy(vit_run.state.params, test, heads=heads),
-                "cnn_test_accuracy": float(jnp.mean(jnp.argmax(cnn_logits, 1) == test.labels)),
-            }
-        )
+    for size in sizes[len(rows) :]:
+        rows.append(_one_size(shuffled, test, size, steps=steps, key=key,
+                              vit_settings=vit_settings, progress=progress))  # fmt: skip
+        if run_dir is not None:
+            run_dir.save(entry + len(rows), comparison=rows)
     return rows
 
 
@@ -493,10 +592,24 @@ class Config:
             f"{len(PAPER_SIZES)} subsets, {PAPER_STEPS} steps each (minutes; progress bars)"
         },
     )
+    out: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "save a checkpoint here after every epoch (with --paper, after every size "
+            "of the comparison too)",
+            "metavar": "DIR",
+        },
+    )
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "continue the run saved in --out from its newest good checkpoint"},
+    )
     seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
     def __post_init__(self):
         check_limits(self)
+        if self.resume and self.out is None:
+            raise ValueError("resume needs out, the directory of the run to continue")
         if self.patch not in PATCHES:
             raise ValueError(
                 f"patch must be one of {PATCHES} (tiling 28 pixels), got {self.patch!r}"
@@ -560,20 +673,19 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 def run(config: Config = Config()) -> Report:
     """Train the ViT; test accuracy, Figure 7's maps, the class token's attention (and with
     ``paper`` the data-size comparison)."""
+    if config.out is not None:  # refused before any work
+        from jaxdl.training.rundir import check_creatable
+
+        check_creatable(config.out, option="out")
     train, test = float_images(config.data)
-    key = jax.random.key(config.seed)
-    k_train, k_paper = jax.random.split(key)
-    backward_ = default_backward() if config.backward == "auto" else config.backward
-    s = config.settings()
-    trained = train_vit(
-        train,
-        key=k_train,
-        epochs=config.epochs,
-        batch=config.batch,
-        backward_=backward_,
-        progress="ViT" if config.paper else None,
-        **s,
+    run_dir = (
+        None if config.out is None else RunDir(config.out, _defining(config), resume=config.resume)
     )
+    try:
+        trained, rows = _train_all(config, train, test, run_dir)
+    finally:
+        if run_dir is not None:
+            run_dir.close()
     params = trained.params
     test_accuracy = accuracy(params, test, heads=config.heads)
     shown = test.images[:ROLLOUT_DIGITS]
@@ -607,16 +719,7 @@ def run(config: Config = Config()) -> Report:
         f"{same_line:.2f} alike in a row or column vs {other:.2f} elsewhere; the class token's "
         f"rollout vs the ink: r = {result['rollout_ink_correlation']:.2f}"
     )
-    if config.paper:
-        rows = data_size_comparison(
-            train,
-            test,
-            sizes=tuple(n for n in PAPER_SIZES if n <= train.images.shape[0]),
-            steps=PAPER_STEPS,
-            key=k_paper,
-            vit_settings=s,
-            progress=True,
-        )
+    if rows is not None:
         result["data_size_comparison"] = rows
         result["data_size_steps"] = PAPER_STEPS
     return Report(
@@ -634,6 +737,45 @@ def run(config: Config = Config()) -> Report:
             "rollout": rolled[:4],
         },
     )
+
+
+def _defining(config: Config) -> dict:
+    """What a resumed run must share with the run it continues."""
+    names = ("data", "epochs", "batch", "backward", "paper", "seed")
+    return {**{n: getattr(config, n) for n in names}, **config.settings()}
+
+
+def _train_all(config: Config, train: Batch, test: Batch, run_dir: RunDir | None):
+    """The ViT's training, then with ``paper`` the data-size comparison: ``(trained, rows or
+    None)``, checkpointed in ``run_dir`` when one is given."""
+    key = jax.random.key(config.seed)
+    k_train, k_paper = jax.random.split(key)
+    backward_ = default_backward() if config.backward == "auto" else config.backward
+    s = config.settings()
+    trained = train_vit(
+        train,
+        key=k_train,
+        epochs=config.epochs,
+        batch=config.batch,
+        backward_=backward_,
+        progress="ViT" if config.paper else None,
+        run_dir=run_dir,
+        **s,
+    )
+    if not config.paper:
+        return trained, None
+    rows = data_size_comparison(
+        train,
+        test,
+        sizes=tuple(n for n in PAPER_SIZES if n <= train.images.shape[0]),
+        steps=PAPER_STEPS,
+        key=k_paper,
+        vit_settings=s,
+        progress=True,
+        run_dir=run_dir,
+        entry=len(trained.losses),
+    )
+    return trained, rows
 
 
 def ink_correlation(rolled: np.ndarray, ink: np.ndarray) -> float:

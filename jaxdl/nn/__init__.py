@@ -21,6 +21,8 @@ that every network takes.
 - :mod:`~jaxdl.nn.patch_embed`: the Vision Transformer's patches, class token and positions.
 - :mod:`~jaxdl.nn.silu`: the sigmoid-weighted linear unit of DDPM's networks.
 - :mod:`~jaxdl.nn.time_embedding`: the sinusoidal embedding of a diffusion step.
+- :mod:`~jaxdl.nn.group_norm`: group normalisation (DDPM's U-Net).
+- :mod:`~jaxdl.nn.upsample`: nearest-neighbour upsampling by two (a U-Net's way up).
 
 The losses (softmax cross-entropy, the L2 penalty, ...) live in :mod:`jaxdl.losses` and register
 with the same switch when imported: a network whose loss is built from the switch
@@ -37,6 +39,7 @@ from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     batch_norm,
     dropout,
     embedding,
+    group_norm,
     layer_norm,
     lrn,
     mlp,
@@ -47,6 +50,7 @@ from jaxdl.nn import (  # noqa: F401  (each registers its rules with the switch)
     silu,
     table_conv,
     time_embedding,
+    upsample,
 )
 
 

@@ -136,3 +136,77 @@ def test_demo_prints_its_numbers(capsys):
     demo.main(["--epochs", "1"])
     out = capsys.readouterr().out
     assert "test accuracy" in out and "same row or column" in out and "16 patches" in out
+
+
+# --------------------------------------------------------------------------------------------
+# --out / --resume: killed with SIGKILL, resumed bit-identical
+# --------------------------------------------------------------------------------------------
+
+#: A tiny ViT, two passes over 64 digits in batches of 16 (8 steps, a checkpoint per pass),
+#: then the comparison on two subsets (a checkpoint after each: entries 9 and 10).
+RESUME = dict(epochs=2, batch=16, patch=14, layers=1, heads=2, width=8, learning_rate=1e-3)
+
+
+def vit_run(path, *, resume: bool):
+    """The training and the comparison of a paper run, in miniature, checkpointed in ``path``."""
+    train, test = float_images("sample")
+    small, small_test = (
+        Batch(train.images[:64], train.labels[:64]),
+        Batch(test.images[:500], test.labels[:500]),
+    )
+    run_dir = None if path is None else chapter.RunDir(path, RESUME, resume=resume)
+    try:
+        trained = chapter.train_vit(
+            small, key=jax.random.key(0), backward_="hand", run_dir=run_dir, **RESUME
+        )
+        rows = chapter.data_size_comparison(
+            small, small_test, sizes=(16, 32), steps=2, key=jax.random.key(1),
+            vit_settings={k: RESUME[k] for k in ("patch", "layers", "heads", "width",
+                                                 "learning_rate")},
+            run_dir=run_dir, entry=len(trained.losses),
+        )  # fmt: skip
+    finally:
+        if run_dir is not None:
+            run_dir.close()
+    return trained, rows
+
+
+VIT_CHILD = """
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)  # as the test process (tests/conftest.py)
+from tests.milestones.test_vit import vit_run
+vit_run(sys.argv[1], resume=False)
+"""
+
+
+def test_a_killed_run_resumes_bit_identical(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from jaxdl.training.checkpoints import KILL_HOOK
+    from tests.trees import assert_trees_match
+
+    root = Path(__file__).resolve().parents[2]
+    run = tmp_path / "run"
+    # killed once the first size of the comparison is saved (entry 9, after 8 training steps)
+    env = os.environ | {"PYTHONPATH": str(root), KILL_HOOK: "9:rename"}
+    child = subprocess.run(
+        [sys.executable, "-c", VIT_CHILD, str(run)], cwd=root, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["4", "8", "9"]  # unpruned
+    resumed, resumed_rows = vit_run(str(run), resume=True)
+    whole, whole_rows = vit_run(None, resume=False)
+    assert_trees_match(resumed.params, whole.params)
+    np.testing.assert_array_equal(resumed.losses, whole.losses)
+    np.testing.assert_array_equal(resumed.errors, whole.errors)
+    assert len(resumed.losses) == 8 and resumed_rows == whole_rows and len(whole_rows) == 2
+    with pytest.raises(ValueError, match="already holds a run"):
+        chapter.run(chapter.Config(epochs=1, out=str(run)))
+    with pytest.raises(ValueError, match="resume needs out"):
+        chapter.Config(resume=True)

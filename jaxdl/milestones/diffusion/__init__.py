@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxdl import backward, losses
+from jaxdl import backward
 from jaxdl.backward import BACKWARDS, Backward, default_backward
 from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
@@ -59,6 +59,25 @@ from jaxdl.validate import (
     require_positive_float,
 )
 
+from . import paper, unet
+from .process import (  # noqa: F401  (the chapter's process, read from here too)
+    BETA_1,
+    BETA_T,
+    F32,
+    Batch,
+    Schedule,
+    T,
+    ancestral_chain,
+    chain_end,
+    noise_loss,
+    noising_feed,
+    q_sample,
+    q_step,
+    respaced,
+    reverse_step,
+    schedule,
+)
+
 MILESTONE = Milestone(
     "diffusion",
     2020,
@@ -67,49 +86,12 @@ MILESTONE = Milestone(
     month=6,
 )
 
-F32 = jnp.float32
-#: DDPM's schedule: T steps, β linear from BETA_1 to BETA_T.
-T = 1000
-BETA_1, BETA_T = 1e-4, 0.02
 #: The paper's CIFAR-10 FID (its Table 1), quoted beside our swiss roll and not comparable.
 PAPER_CIFAR10_FID = 3.17
 #: Steps at which the figure draws the reverse process (x_T first, x_0 last).
 SHOWN = (1000, 750, 500, 250, 100, 0)
 #: Sampling steps compared in the figure's last panel and the report.
 STEP_COUNTS = (1000, 10)
-
-
-# --------------------------------------------------------------------------------------------
-# The forward process
-# --------------------------------------------------------------------------------------------
-
-
-class Schedule(NamedTuple):
-    """The noise schedule, index ``t - 1`` for step ``t = 1..T``."""
-
-    beta: jax.Array  # [T] β_t
-    alpha: jax.Array  # [T] α_t = 1 - β_t
-    alpha_bar: jax.Array  # [T] ᾱ_t = Π_{s<=t} α_s
-
-
-def schedule(steps: int = T, beta_1: float = BETA_1, beta_t: float = BETA_T, dtype=F32) -> Schedule:
-    """DDPM's linear schedule: ``β_t`` from ``beta_1`` to ``beta_t`` over ``steps`` steps."""
-    beta = jnp.linspace(beta_1, beta_t, steps, dtype=jnp.float64 if jax.config.x64_enabled else F32)
-    alpha = 1.0 - beta
-    return Schedule(*(a.astype(dtype) for a in (beta, alpha, jnp.cumprod(alpha))))
-
-
-def q_sample(sched: Schedule, x0: jax.Array, t: jax.Array, eps: jax.Array) -> jax.Array:
-    """``x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε``: a draw of ``q(x_t | x_0)`` for steps ``t [B]`` in
-    ``1..T`` and points ``x0, eps [B, 2]``."""
-    a = sched.alpha_bar[t - 1][:, None]
-    return jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * eps
-
-
-def q_step(sched: Schedule, x: jax.Array, t: jax.Array, z: jax.Array) -> jax.Array:
-    """One forward step ``x_t = √(1 - β_t) x_{t-1} + √β_t z`` (to check the closed form)."""
-    b = sched.beta[t - 1][:, None]
-    return jnp.sqrt(1.0 - b) * x + jnp.sqrt(b) * z
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,14 +103,6 @@ class EpsNet(NamedTuple):
     """An MLP ``ε_θ(x_t, t)``: ``[x_t, e(t)]`` through hidden SiLU layers to 2 outputs."""
 
     layers: tuple[tuple[jax.Array, jax.Array], ...]  # (w [F_in, F_out], b [F_out]) per layer
-
-
-class Batch(NamedTuple):
-    """One training step's draws."""
-
-    x0: jax.Array  # [B, 2] data points
-    t: jax.Array  # [B] int32 steps in 1..T
-    eps: jax.Array  # [B, 2] the noise
 
 
 def init_net(key: jax.Array, *, width: int, depth: int, embed: int, dtype=F32) -> EpsNet:
@@ -156,26 +130,13 @@ def eps_net(
     return ops.dense(h, *params.layers[-1])
 
 
-@jax.custom_vjp
-def _mse_hand(predictions: jax.Array, targets: jax.Array) -> jax.Array:
-    return losses.mse(predictions, targets)
-
-
-_mse_hand.defvjp(
-    lambda p, y: (losses.mse(p, y), (p, y)),
-    lambda s, g: (g * losses.mse_grad(*s), jnp.zeros_like(s[1])),
-)
-
-
 def loss(
     params: EpsNet, batch: Batch, *, sched: Schedule, ops: backward.Ops = backward.AUTODIFF
 ) -> jax.Array:
     """DDPM's simplified loss: the mean of ``(ε - ε_θ(√ᾱ_t x_0 + √(1 - ᾱ_t) ε, t))²`` over the
     batch's points and coordinates."""
     x_t = q_sample(sched, batch.x0, batch.t, batch.eps)
-    predicted = eps_net(params, x_t, batch.t, ops=ops)
-    mse = _mse_hand if ops is backward.HAND else losses.mse
-    return mse(predicted, batch.eps)
+    return noise_loss(eps_net(params, x_t, batch.t, ops=ops), batch.eps, ops=ops)
 
 
 @functools.cache
@@ -185,23 +146,14 @@ def loss_function(backward_: str):
     return functools.partial(loss, sched=schedule(), ops=backward.ops(backward_))
 
 
-def _draw_batch(state):
-    key, data = state
-    key, k_i, k_t, k_e = jax.random.split(key, 4)
-    n = BATCH_SIZE
-    x0 = data[jax.random.randint(k_i, (n,), 0, data.shape[0])]
-    t = jax.random.randint(k_t, (n,), 1, T + 1)
-    return (key, data), Batch(x0, t, jax.random.normal(k_e, x0.shape, x0.dtype))
-
-
 #: Points per training step (drawn with replacement), with their steps and noise.
 BATCH_SIZE = 256
 
 
 def diffusion_feed(data: jax.Array, *, key: jax.Array) -> trainer.Feed:
     """Every step, :data:`BATCH_SIZE` points of ``data`` with a step ``t`` uniform in ``1..T``
-    and fresh noise each, drawn on the device."""
-    return trainer.Feed((key, data), _draw_batch)
+    and fresh noise each, drawn on the device (:func:`noising_feed`)."""
+    return noising_feed(data, batch_size=BATCH_SIZE, key=key)
 
 
 @functools.cache
@@ -212,49 +164,6 @@ def _adam(learning_rate: float, steps: int) -> optax.GradientTransformation:
 # --------------------------------------------------------------------------------------------
 # Sampling
 # --------------------------------------------------------------------------------------------
-
-
-def respaced(sched: Schedule, count: int) -> tuple[np.ndarray, Schedule]:
-    """``count`` of the ``T`` steps, evenly spaced and ending at step ``T``, and the schedule
-    of the shorter chain through them: ``ᾱ`` kept at those steps, ``β_i = 1 - ᾱ_{τ_i} /
-    ᾱ_{τ_{i-1}}`` (Nichol & Dhariwal 2021), so that every ``q(x_τ | x_0)`` is unchanged and
-    the trained network serves as it is. ``count = T`` gives the schedule itself."""
-    total = sched.beta.shape[0]
-    steps = np.unique(np.round(np.linspace(0, total, count + 1)[1:]).astype(int))
-    a_bar = sched.alpha_bar[steps - 1]
-    previous = jnp.concatenate([jnp.ones((1,), a_bar.dtype), a_bar[:-1]])
-    alpha = a_bar / previous
-    return steps, Schedule(1.0 - alpha, alpha, a_bar)
-
-
-def reverse_step(
-    sched: Schedule, i: jax.Array, x: jax.Array, eps: jax.Array, z: jax.Array
-) -> jax.Array:
-    """One step of ancestral sampling, from ``x`` at the schedule's index ``i`` (step ``i + 1``
-    of the full chain) to the index before::
-
-        x ← (x - β_i / √(1 - ᾱ_i) ε) / √α_i + σ_i z,    σ_i = √β_i, and 0 at i = 0
-
-    ``eps`` is the network's prediction ``ε_θ(x, t)``, ``z`` a standard normal draw."""
-    shrink = sched.beta[i] / jnp.sqrt(1.0 - sched.alpha_bar[i])
-    mean = (x - shrink * eps) / jnp.sqrt(sched.alpha[i])
-    return mean + jnp.where(i > 0, jnp.sqrt(sched.beta[i]), 0.0) * z
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _sample(params, sched: Schedule, steps: jax.Array, key: jax.Array, *, n: int):
-    k_start, k_steps = jax.random.split(key)
-    x_top = jax.random.normal(k_start, (n, 2), sched.beta.dtype)
-
-    def step(x, inputs):
-        i, k = inputs  # from x at step steps[i] to x at the step before it (0 after the last)
-        eps = eps_net(params, x, jnp.full((n,), steps[i], jnp.int32))
-        x = reverse_step(sched, i, x, eps, jax.random.normal(k, x.shape, x.dtype))
-        return x, x
-
-    indices = jnp.arange(steps.shape[0])[::-1]
-    _, path = jax.lax.scan(step, x_top, (indices, jax.random.split(k_steps, steps.shape[0])))
-    return jnp.concatenate([x_top[None], path])
 
 
 def sample(
@@ -268,7 +177,9 @@ def sample(
       the step each row is at (``T`` first, ``0`` last).
     """
     steps, sched = respaced(schedule(dtype=params.layers[0][0].dtype), count)
-    path = _sample(params, sched, jnp.asarray(steps, jnp.int32), key, n=n)
+    k_start, k_steps = jax.random.split(key)
+    x_top = jax.random.normal(k_start, (n, 2), sched.beta.dtype)
+    path = ancestral_chain(eps_net, params, sched, jnp.asarray(steps, jnp.int32), x_top, k_steps)
     return np.asarray(path), np.concatenate([steps[::-1], [0]])
 
 
@@ -296,12 +207,21 @@ def chamfer(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+#: The tour's defaults that ``--paper`` replaces with its own when they are left unchanged.
+TOUR_STEPS, TOUR_LEARNING_RATE = 3000, 3e-3
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """DDPM on the swiss roll (see the module docstring)."""
+    """DDPM on the swiss roll; with ``paper``, on MNIST digits (see the module docstring)."""
 
     steps: int = dataclasses.field(
-        default=3000, metadata={"bounds": STEPS, "help": "optimizer steps of 256 points"}
+        default=TOUR_STEPS,
+        metadata={
+            "bounds": STEPS,
+            "help": f"optimizer steps of 256 points (--paper: of {paper.BATCH_SIZE} digits, "
+            f"{paper.PAPER_STEPS})",
+        },
     )
     width: int = dataclasses.field(
         default=64, metadata={"bounds": (1, 4096), "help": "hidden units per layer"}
@@ -315,17 +235,64 @@ class Config:
     samples: int = dataclasses.field(
         default=500,
         metadata={
-            "bounds": (1, 2000),
-            "help": "points to generate (the Chamfer distance compares every pair: at most 2000)",
+            "bounds": (2, 2000),
+            "help": "points to generate (the Chamfer distance compares every pair: at most "
+            "2000); --paper: digits per Fréchet distance (at most half the test digits)",
         },
     )
     learning_rate: float = dataclasses.field(
-        default=3e-3,
-        metadata={"ceiling": LEARNING_RATE_CEILING, "help": "Adam step size", "flag": "--lr"},
+        default=TOUR_LEARNING_RATE,
+        metadata={
+            "ceiling": LEARNING_RATE_CEILING,
+            "help": f"Adam step size (--paper: its peak, {paper.LEARNING_RATE:g})",
+            "flag": "--lr",
+        },
     )
     backward: Backward = dataclasses.field(
         default="auto",
         metadata={"help": "hand (the custom_vjp rules), autodiff, or auto: the platform's"},
+    )
+    base: int = dataclasses.field(
+        default=paper.BASE,
+        metadata={"bounds": (2, 256), "help": "--paper: the U-Net's base width (even)"},
+    )
+    classifier_steps: int = dataclasses.field(
+        default=paper.CLASSIFIER_STEPS,
+        metadata={"bounds": STEPS, "help": "--paper: training steps of the feature classifier"},
+    )
+    grid_steps: int = dataclasses.field(
+        default=T,
+        metadata={
+            "bounds": (1, T),
+            "help": f"--paper: sampling steps of the figure's {paper.GRID} digits "
+            f"({T}: DDPM's whole chain)",
+        },
+    )
+    data: str = dataclasses.field(
+        default="sample",
+        metadata={
+            "help": "--paper: sample (the shipped 8000/2000 digits) or a directory of IDX files"
+        },
+    )
+    out: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": f"--paper: save a checkpoint here every {paper.CHUNK} steps",
+            "metavar": "DIR",
+        },
+    )
+    resume: bool = dataclasses.field(
+        default=False,
+        metadata={"help": "continue the run saved in --out from its newest good checkpoint"},
+    )
+    # after every field that reads the module paper's constants (this name hides it here)
+    paper: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "help": "MNIST digits with a small U-Net: samples beside their nearest training "
+            "digits, Fréchet distances in a CNN's features per sampling-step count (minutes; "
+            "progress bar)"
+        },
     )
     seed: int = dataclasses.field(default=0, metadata={"bounds": SEED, "help": "PRNG seed"})
 
@@ -336,6 +303,23 @@ class Config:
         require_positive_float("learning rate", self.learning_rate)
         if self.backward not in BACKWARDS:
             raise ValueError(f"backward must be one of {BACKWARDS}, got {self.backward!r}")
+        if self.base % unet.GROUPS:
+            raise ValueError(
+                f"base must be a multiple of {unet.GROUPS} (the group norm's groups), "
+                f"got {self.base}"
+            )
+        if self.out is not None and not self.paper:
+            raise ValueError("out saves the paper run's checkpoints (--out needs --paper)")
+        if self.resume and self.out is None:
+            raise ValueError("resume needs out, the directory of the run to continue")
+
+    def paper_settings(self) -> dict:
+        """The U-Net's training settings: the paper run's, with the steps and the learning
+        rate taken from this config where they differ from the tour's defaults."""
+        steps = paper.PAPER_STEPS if self.steps == TOUR_STEPS else self.steps
+        lr = paper.LEARNING_RATE if self.learning_rate == TOUR_LEARNING_RATE else self.learning_rate
+        return dict(data=self.data, steps=steps, batch=paper.BATCH_SIZE, base=self.base,
+                    embed=self.embed, learning_rate=lr)  # fmt: skip
 
 
 def _tiny(key: jax.Array) -> tuple[EpsNet, Batch]:
@@ -350,24 +334,116 @@ def _tiny(key: jax.Array) -> tuple[EpsNet, Batch]:
     return EpsNet(layers), batch
 
 
-def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
-    """The whole ε-loss: ``jax.grad`` through the hand rules (step embedding, dense, SiLU, the
-    squared error) vs ``jax.grad`` of the pure forwards vs finite differences. Each op's own
-    rule is checked by its :mod:`jaxdl.nn` module."""
+def _tiny_unet(key: jax.Array) -> tuple[unet.UNet, Batch]:
+    """The U-Net at base width 8 over two 8x8 images (8, 4 and 2 pixels a side), every
+    parameter moved off its initial zeros and ones (float64 when x64 is on)."""
+    k_init, k_move, k_data = jax.random.split(key, 3)
+    dtype = jnp.result_type(float)
+    params = unet.init_unet(key=k_init, base=8, embed=4, dtype=dtype)
+    leaves, tree = jax.tree.flatten(params)
+    moves = jax.random.split(k_move, len(leaves))
+    leaves = [
+        a + 0.3 * jax.random.normal(k, a.shape, dtype) for a, k in zip(leaves, moves, strict=True)
+    ]
+    normal = normal_draws(k_data, pool=256)
+    batch = Batch(normal((2, 8, 8, 1)), jnp.array([3, 700]), normal((2, 8, 8, 1)))
+    return jax.tree.unflatten(tree, leaves), batch
+
+
+def mlp_check(*, key: jax.Array) -> GradCheck:
+    """The swiss roll's whole ε-loss: ``jax.grad`` through the hand rules (step embedding,
+    dense, SiLU, the squared error) vs ``jax.grad`` of the pure forwards vs finite
+    differences."""
     params, batch = _tiny(key)
     sched = schedule(dtype=jnp.result_type(float))
-    return [
-        check_gradient(
-            "diffusion: whole ε-loss, hand rules",
-            lambda p: loss(p, batch, sched=sched),
-            jax.jit(jax.grad(lambda p: loss(p, batch, sched=sched, ops=backward.HAND))),
-            params,
-        )
-    ]
+    return check_gradient(
+        "diffusion: whole ε-loss, hand rules",
+        lambda p: loss(p, batch, sched=sched),
+        jax.jit(jax.grad(lambda p: loss(p, batch, sched=sched, ops=backward.HAND))),
+        params,
+    )
+
+
+def unet_check(*, key: jax.Array) -> GradCheck:
+    """The digits' whole ε-loss through the U-Net, the same three ways (its convolutions, group
+    norms, max-pooling and upsampling too)."""
+    params, batch = _tiny_unet(key)
+    sched = schedule(dtype=jnp.result_type(float))
+    return check_gradient(
+        "diffusion: whole U-Net ε-loss, hand rules",
+        lambda p: unet.loss(p, batch, sched=sched),
+        jax.jit(jax.grad(lambda p: unet.loss(p, batch, sched=sched, ops=backward.HAND))),
+        params,
+        key=key,
+    )
+
+
+def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
+    """Both whole ε-losses (:func:`mlp_check`, :func:`unet_check`). Each op's own rule is
+    checked by its :mod:`jaxdl.nn` module."""
+    k_mlp, k_unet = jax.random.split(key)
+    return [mlp_check(key=k_mlp), unet_check(key=k_unet)]
+
+
+def run_paper(config: Config) -> Report:
+    """DDPM on digits (:mod:`~jaxdl.milestones.diffusion.paper`): train the U-Net (and the
+    classifier whose features the Fréchet distances use), sample, measure."""
+    from jaxdl.data.digits import float_images
+    from jaxdl.training.rundir import check_creatable
+
+    if config.out is not None:  # refused before any work
+        check_creatable(config.out, option="out")
+    train, test = float_images(config.data)
+    settings = config.paper_settings()
+    k_train, k_classifier, k_sample = jax.random.split(jax.random.key(config.seed), 3)
+    backward_ = default_backward() if config.backward == "auto" else config.backward
+    trained = paper.train_unet(
+        paper.to_signed(train.images),
+        key=k_train,
+        settings=settings,
+        backward_=backward_,
+        progress=True,
+        run_dir=config.out,
+        resume=config.resume,
+    )
+    begin = time.perf_counter()
+    classifier = paper.train_classifier(train, key=k_classifier, steps=config.classifier_steps)
+    result, plot_data = paper.measure(
+        trained.params,
+        classifier,
+        train,
+        test,
+        key=k_sample,
+        samples=config.samples,
+        grid_steps=config.grid_steps,
+    )
+    result = {
+        "data": f"{len(train.labels)} training / {len(test.labels)} test digits ({config.data})",
+        **{k: v for k, v in settings.items() if k != "data"},
+        "parameters": int(sum(np.size(a) for a in jax.tree.leaves(trained.params))),
+        "first_loss": float(trained.losses[0]),
+        "final_loss": float(np.mean(trained.losses[-100:])),
+        "train_seconds": trained.seconds,
+        "measure_seconds": time.perf_counter() - begin,
+        **result,
+        "paper_cifar10_fid": PAPER_CIFAR10_FID,
+    }
+    fd = {row["sampling_steps"]: row["frechet"] for row in result["frechet_by_sampling_steps"]}
+    headline = (
+        "digits: Fréchet distance in CNN features "
+        + ", ".join(f"{v:.2f} ({k} steps)" for k, v in fd.items())
+        + f"; held-out real digits {result['frechet_held_out_real']:.2f}"
+    )
+    plot_data["losses"] = trained.losses
+    plot_data["params"] = trained.params
+    return Report("diffusion", config, result, [], headline, plot_data)
 
 
 def run(config: Config = Config()) -> Report:
-    """Train the ε-network on the swiss roll, sample with 1000 steps and fewer."""
+    """Train the ε-network on the swiss roll, sample with 1000 steps and fewer (with ``paper``,
+    :func:`run_paper`)."""
+    if config.paper:
+        return run_paper(config)
     key = jax.random.key(config.seed)
     k_data, k_init, k_feed, k_sample, k_test = jax.random.split(key, 5)
     data = swiss_roll(10_000, key=k_data)
@@ -426,10 +502,20 @@ def run(config: Config = Config()) -> Report:
     )
 
 
+def report_from_json(obj: dict) -> Report:
+    """A :class:`~jaxdl.report.Report` back from ``jaxdl run diffusion --paper --json`` output
+    (enough for :func:`plot`; the checks are not restored)."""
+    return Report(obj["milestone"], Config(**obj["config"]), dict(obj["result"]), [], "")
+
+
 def plot(report: Report):
     """Sohl-Dickstein et al.'s Figure 1 for our run: the reverse process from ``x_T`` (noise)
-    to ``x_0``, step by step, then the samples drawn with only a few steps."""
+    to ``x_0``, step by step, then the samples drawn with only a few steps (the paper run's
+    figure: :func:`jaxdl.milestones.diffusion.paper.plot`)."""
     from jaxdl.plotting import COLUMN_WIDTH, new_figure
+
+    if "frechet_by_sampling_steps" in report.result:
+        return paper.plot(report)
 
     data = report.plot_data
     snaps = data["snapshots"]

@@ -104,7 +104,6 @@ MAX_FUNCTION_LINES = 60
 #: diffusion chapters, the exercises); each entry must go once its function is split.
 STILL_LONG = {
     "jaxdl/exercises/judge.py:run_property",
-    "jaxdl/milestones/vit.py:data_size_comparison",
     "jaxdl/milestones/vit.py:run",
 }
 

@@ -402,12 +402,8 @@ def train_vit(
     opt = optimizer(learning_rate, steps)
     _, keys, order, step = feed.state
     zeros = np.zeros((steps,), np.float32)
-    carried = (
-        init_train_state(params, opt),
-        (jax.random.key_data(keys), order, step),
-        zeros,
-        zeros,
-    )
+    carried = (init_train_state(params, opt), (jax.random.key_data(keys), order, step), zeros)
+    carried = (*carried, zeros)
     if run_dir is not None:
         carried = run_dir.restore(carried)
         keys, order, step = carried[1]

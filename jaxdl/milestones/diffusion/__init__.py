@@ -309,7 +309,7 @@ class Config:
                 f"got {self.base}"
             )
         if self.out is not None and not self.paper:
-            raise ValueError("out saves the paper run's checkpoints (--out needs --paper)")
+            raise ValueError("out holds the paper run's checkpoints: give it with paper=True")
         if self.resume and self.out is None:
             raise ValueError("resume needs out, the directory of the run to continue")
 
@@ -486,20 +486,9 @@ def run(config: Config = Config()) -> Report:
         f"Chamfer distance {c[T]:.3f} with {T} steps, {c[STEP_COUNTS[-1]]:.3f} with "
         f"{STEP_COUNTS[-1]} (noise {result['chamfer_noise']:.3f}, data {result['chamfer_data']:.3f})"
     )
-    return Report(
-        milestone="diffusion",
-        config=config,
-        result=result,
-        checks=[],
-        headline=headline,
-        plot_data={
-            "snapshots": snapshots,
-            "few": paths[STEP_COUNTS[-1]][0][-1],
-            "reference": reference,
-            "losses": trained.losses,
-            "params": params,
-        },
-    )
+    plot_data = {"snapshots": snapshots, "few": paths[STEP_COUNTS[-1]][0][-1]}
+    plot_data |= {"reference": reference, "losses": trained.losses, "params": params}
+    return Report("diffusion", config, result, [], headline, plot_data)
 
 
 def report_from_json(obj: dict) -> Report:

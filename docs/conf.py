@@ -79,4 +79,4 @@ html_css_files = ["jaxdl.css"]
 # open at full size on a click or tap.
 html_js_files = ["jaxdl_search.js", "jaxdl_figures.js"]
 # Section titles rank above API entries that share a word with the query (see the file).
-html_search_scorer = "_static/jaxdl_scorer.js"
+html_search_scorer = str(Path(__file__).parent / "_static" / "jaxdl_scorer.js")

@@ -59,8 +59,9 @@ SKIPPED_PAGES = {"search.html"}
 WIDTHS = (1280, 390)
 #: Below this width the window is a phone: code and tables may scroll inside their own boxes.
 PHONE_WIDTH = 600
-#: Images that are not figures, so need no caption: the timeline's cards are titled beside them.
-NOT_FIGURES = ".jaxdl-timeline"
+#: Images that are not figures, so need no caption: the timeline's cards (titled beside their
+#: thumbnails) and the module index's fold icons.
+NOT_FIGURES = ".jaxdl-timeline, table.modindextable"
 
 # Runs in the page: open folded content so that what it holds is measured too, let lazy images
 # load, wait for MathJax's first typesetting pass, then call back.

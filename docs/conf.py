@@ -24,7 +24,7 @@ extensions = [
     "sphinx-mathjax-offline",
     "sphinx_copybutton",
     "sphinxcontrib.bibtex",
-    "jaxdl_site",  # docs/_ext: notebook download links, the landing page's timeline
+    "jaxdl_site",  # docs/_ext: the wheel, notebook download links, the landing page's timeline
 ]
 
 exclude_patterns = ["_build", "README.md", "**.ipynb_checkpoints"]
@@ -34,6 +34,11 @@ nb_execution_mode = "force"
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 nb_merge_streams = True
+# Each notebook runs in a fresh kernel in an empty temporary folder, as a downloaded one does:
+# a cell that reads a file beside the page fails the build (data ships in the package).
+nb_execution_in_temp = True
+# Tables a cell displays as Markdown (IPython.display.Markdown) render as tables.
+nb_render_markdown_format = "myst"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 
 # The bibliography of original works and seed documents, cited from the chapters.
@@ -57,6 +62,9 @@ napoleon_numpy_docstring = False
 # Source pages for the modules the API pages document (not for what they import: a
 # NamedTuple's fields would send viewcode to the builtins module, which has no source).
 viewcode_follow_imported_members = False
+# Numbered source lines, each an anchor (#L42, docs/_ext): a listing's caption "lines 40-52"
+# links to its first line.
+viewcode_line_numbers = True
 
 html_theme = "sphinx_book_theme"
 html_title = "jaxdl"
@@ -67,5 +75,8 @@ html_theme_options = {
 }
 html_static_path = ["_static"]
 html_css_files = ["jaxdl.css"]
-# Search snippets without the header's theme menu (see the file).
-html_js_files = ["jaxdl_search.js"]
+# Search snippets without the header's theme menu or TeX source (see the file); figures that
+# open at full size on a click or tap.
+html_js_files = ["jaxdl_search.js", "jaxdl_figures.js"]
+# Section titles rank above API entries that share a word with the query (see the file).
+html_search_scorer = str(Path(__file__).parent / "_static" / "jaxdl_scorer.js")

@@ -16,7 +16,11 @@ the script checks that:
 - every link to a page of the site leads to an existing page and, with a ``#fragment``, to an
   existing anchor on it.
 
-- every image has alt text that says something (not empty, not a file name or a hash);
+- every image has alt text that says something (not empty, not a file name, a path or a hash);
+- every figure of an article has a caption (an image in a ``figure`` with a ``figcaption``;
+  the landing page's timeline cards, titled beside their thumbnails, are not figures);
+- every link whose text names source lines ("lines 40-52", a listing's caption) lands on the
+  first of them: a ``#L40`` anchor on a source page whose line 40 is the listing's first line;
 - every display equation fits its column.
 
 Every page is read at two window widths by default: 1280 px (a laptop) and 390 px (a phone).
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import html
 import http.server
 import re
 import shutil
@@ -54,6 +59,9 @@ SKIPPED_PAGES = {"search.html"}
 WIDTHS = (1280, 390)
 #: Below this width the window is a phone: code and tables may scroll inside their own boxes.
 PHONE_WIDTH = 600
+#: Images that are not figures, so need no caption: the timeline's cards (titled beside their
+#: thumbnails) and the module index's fold icons.
+NOT_FIGURES = ".jaxdl-timeline, table.modindextable"
 
 # Runs in the page: open folded content so that what it holds is measured too, let lazy images
 # load, wait for MathJax's first typesetting pass, then call back.
@@ -73,7 +81,7 @@ Promise.race([Promise.all([math, ...images]), timeout]).then(() => done(true), (
 MEASURE_JS = r"""
 const phone = arguments[0];
 const out = {math: [], rawMath: [], wide: [], images: [], stderr: [], links: [], pageWide: null,
-             mathWide: [], sticksOut: []};
+             mathWide: [], sticksOut: [], lineLinks: []};
 const root = document.documentElement;
 if (root.scrollWidth > root.clientWidth + SLACK) {
   out.pageWide = [root.scrollWidth, root.clientWidth];
@@ -142,17 +150,32 @@ if (out.pageWide) {  // name what sticks out of the window, innermost first
 }
 document.querySelectorAll("img").forEach(img => {
   const box = img.getBoundingClientRect();
+  const figure = img.closest("figure");
+  // the caption's text, not Sphinx's "Fig. 3" number alone
+  const caption = figure && (figure.querySelector("figcaption .caption-text") ||
+                             figure.querySelector("figcaption"));
   out.images.push({src: img.getAttribute("src"), alt: img.getAttribute("alt"),
                    complete: img.complete,
                    natural: img.naturalWidth, shown: box.width,
                    visible: img.getClientRects().length > 0,
-                   inArticle: !!img.closest("article")});
+                   inArticle: !!img.closest("article"),
+                   figure: !img.closest("NOT_FIGURES"),
+                   caption: caption ? caption.innerText.trim() : ""});
+});
+// Links whose text names source lines, with the first line of the listing they caption.
+document.querySelectorAll("article a[href]").forEach(a => {
+  const lines = /lines (\d+)\s*[-\u2013]\s*(\d+)/.exec(a.innerText);
+  if (!lines) return;
+  const listing = a.closest(".literal-block-wrapper, .jaxdl-listing");
+  const pre = listing && listing.querySelector("pre");
+  out.lineLinks.push({href: a.getAttribute("href"), first: +lines[1], last: +lines[2],
+                      code: pre ? pre.innerText.split("\n")[0] : null});
 });
 document.querySelectorAll(".stderr, .output.stderr, [data-mime-type='application/vnd.jupyter.stderr']")
   .forEach(el => out.stderr.push(label(el)));
 document.querySelectorAll("a[href]").forEach(a => out.links.push(a.getAttribute("href")));
 return out;
-""".replace("SLACK", str(SLACK_PX))
+""".replace("SLACK", str(SLACK_PX)).replace("NOT_FIGURES", NOT_FIGURES)
 
 
 class _Anchors(HTMLParser):
@@ -204,15 +227,49 @@ def broken_link(site: Path, page: Path, href: str) -> str | None:
 
 
 def bad_alt(alt: str | None, src: str) -> str | None:
-    """Why an image's alt text tells a reader nothing, or None if it is fine."""
+    """Why an image's alt text tells a reader nothing, or None if it is fine: empty, a file
+    name or a path to one (``../_images/<hash>.png``, what MyST-NB writes without ``alt``), or
+    a hash."""
     text = (alt or "").strip()
     name = Path(urlsplit(src or "").path).name
     if not text:
         return "no alt text"
-    if text == name or re.fullmatch(r"[\w.-]*\.(png|jpe?g|svg|gif|webp)", text, re.I):
+    if text == name or re.fullmatch(r"[\w./-]*\.(png|jpe?g|svg|gif|webp)", text, re.I):
         return f"alt text is a file name ({text!r})"
     if re.fullmatch(r"[0-9a-f]{16,}", text):
         return f"alt text is a hash ({text[:20]}...)"
+    return None
+
+
+@functools.cache
+def source_lines(page: Path) -> dict[str, str]:
+    """A source page's numbered lines: anchor (``L40``) -> the text of that line."""
+    text = page.read_text(encoding="utf-8", errors="replace")
+    parts = re.split(r'<span class="linenos"[^>]*\bid="(L\d+)"[^>]*>[^<]*</span>', text)
+    lines = {}
+    for anchor, chunk in zip(parts[1::2], parts[2::2], strict=True):
+        plain = html.unescape(re.sub(r"<[^>]+>", "", chunk.split("</pre>")[0]))
+        lines[anchor] = plain.split("\n")[0]
+    return lines
+
+
+def off_its_lines(site: Path, page: Path, link: dict) -> str | None:
+    """Why a link that names source lines does not land on them, or None if it does."""
+    href, first = link["href"], link["first"]
+    path, fragment = urldefrag(unquote(href))
+    if urlsplit(href).scheme or urlsplit(href).netloc:
+        return None  # another site's lines: not ours to read
+    target = (page.parent / path).resolve() if path else page
+    if fragment != f"L{first}":
+        return f"{href} names lines {first}-{link['last']} but does not link line {first}"
+    if not target.is_file():
+        return None  # reported as a broken link
+    lines = source_lines(target)
+    if f"L{link['last']}" not in lines:
+        return f"{href}: {target.name} has no line {link['last']}"
+    code = link["code"]
+    if code is not None and lines[fragment].strip() != code.strip():
+        return f"{href}: line {first} reads {lines[fragment].strip()[:50]!r}, not {code[:50]!r}"
     return None
 
 
@@ -242,6 +299,8 @@ def check_page(driver, base_url: str, site: Path, page: Path, width: int = 1280)
         reason = bad_alt(image["alt"], image["src"])
         if reason and image["visible"]:
             problems.append(f"image with {reason}: {image['src']}")
+        if image["inArticle"] and image["figure"] and image["visible"] and not image["caption"]:
+            problems.append(f"figure without a caption: {image['src']}")
         if not image["complete"] or image["natural"] == 0:
             problems.append(f"image not loaded: {image['src']}")
         elif (
@@ -256,6 +315,10 @@ def check_page(driver, base_url: str, site: Path, page: Path, width: int = 1280)
                 f"{image['natural']}px): {image['src']}"
             )
     problems += [f"stderr output cell: {where}" for where in found["stderr"]]
+    for link in found["lineLinks"]:
+        reason = off_its_lines(site, page, link)
+        if reason:
+            problems.append(f"link to source lands off its lines: {reason}")
     for href in sorted(set(found["links"])):
         reason = broken_link(site, page, href)
         if reason:

@@ -1,12 +1,19 @@
-"""The docs site builds offline with warnings as errors, and every chapter executed with figures."""
+"""The docs site builds offline with warnings as errors, and every chapter executed with figures.
+
+The site offers the package's wheel; a fresh virtual environment installs it as Getting started
+prints, and every chapter's downloaded notebook runs there, alone, in an empty folder.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +30,21 @@ SITE = DOCS / "_build" / "html"
 
 
 @pytest.fixture(scope="module")
-def site() -> Path:
+def xla_cache(tmp_path_factory) -> dict[str, str]:
+    """The environment of the build's kernels and of the notebooks run alone: one persistent
+    XLA compilation cache, so that running the notebooks again skips the compilations the build
+    made (the same programs; a fresh kernel all the same)."""
+    cache = tmp_path_factory.mktemp("xla-cache")
+    return {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
+@pytest.fixture(scope="module")
+def site(xla_cache) -> Path:
     shutil.rmtree(SITE, ignore_errors=True)  # never leave stale pages for the browser check
     done = subprocess.run(
         [
@@ -41,6 +62,7 @@ def site() -> Path:
         capture_output=True,
         text=True,
         timeout=1500,
+        env=xla_cache,
     )
     assert done.returncode == 0, (
         f"sphinx-build failed:\n{done.stdout[-4000:]}\n{done.stderr[-6000:]}"
@@ -224,6 +246,22 @@ def test_myst_roles_become_plain_markdown():
     assert listing.startswith("```python\n# mse_grad, from jaxdl/losses.py\ndef mse_grad(")
 
 
+def test_figures_become_plain_markdown_images_carried_by_the_notebook(tmp_path):
+    import nbformat
+
+    ext = _site_extension()
+    text = ":::{figure} ../_static/curve.png\n:alt: A falling curve.\n:name: fig-x\n\nThe loss,\nfalling.\n:::"
+    plain = ext.plain_markdown(text, bib={}, titles={})
+    assert plain == "![A falling curve.](../_static/curve.png)\n\n*The loss, falling.*"
+    (tmp_path / "_static").mkdir()
+    (tmp_path / "_static" / "curve.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "chapters").mkdir()
+    cell = nbformat.v4.new_markdown_cell(plain)
+    ext._attach_images(cell, tmp_path / "chapters")
+    assert cell.source.startswith("![A falling curve.](attachment:curve.png)")
+    assert list(cell.attachments["curve.png"]) == ["image/png"]
+
+
 def _notebook_of(site: Path, chapter: str) -> Path:
     html = (site / "chapters" / f"{chapter}.html").read_text()
     link = re.search(rf'href="\.\./(_downloads/[0-9a-f]+/{chapter}\.ipynb)"', html)
@@ -231,33 +269,212 @@ def _notebook_of(site: Path, chapter: str) -> Path:
     return site / link.group(1)
 
 
-def test_downloaded_notebooks_are_plain_jupyter_and_one_runs_outside_the_build(site, tmp_path):
+def test_downloaded_notebooks_are_plain_jupyter_with_an_install_cell(site):
     import nbformat
-    from nbclient import NotebookClient
 
+    wheel = _wheel_of(site).name
     for chapter in CHAPTERS:
         notebook = nbformat.read(_notebook_of(site, chapter), as_version=4)
         for cell in notebook.cells:
             if cell.cell_type == "markdown":
                 assert not ext_roles(cell.source), f"{chapter}: MyST role left: {cell.source}"
-    notebook = nbformat.read(_notebook_of(site, "gradient_descent"), as_version=4)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-    NotebookClient(
-        notebook,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()
-    printed = "".join(
-        output.get("text", "") for cell in notebook.cells for output in cell.get("outputs", [])
-    )
-    assert "x = 1.092837" in printed
+                # an image is carried by the notebook: nothing beside it to find it in
+                for src in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", cell.source):
+                    assert src.startswith("attachment:"), f"{chapter}: image {src} not embedded"
+                    assert src.split(":", 1)[1] in cell.get("attachments", {}), chapter
+        first_code = next(c for c in notebook.cells if c.cell_type == "code")
+        assert "jaxdl-install" in first_code.metadata.get("tags", []), chapter
+        assert f'"{wheel}"' in first_code.source, f"{chapter}: install cell names another wheel"
 
 
 def ext_roles(text: str) -> list[str]:
-    return re.findall(r"\{(?:cite:p|cite:t|term|doc|func|class|mod)\}`|```\{", text)
+    return re.findall(r"\{(?:cite:p|cite:t|term|doc|func|class|mod)\}`|```\{|:::\{", text)
+
+
+# ------------------------------------------------------------- the wheel, as a learner gets it
+
+
+def _wheel_of(site: Path) -> Path:
+    html = (site / "getting_started.html").read_text()
+    link = re.search(r'href="(dist/[^"]+\.whl)"', html)
+    assert link, "Getting started links no wheel"
+    return site / link.group(1)
+
+
+def _printed_commands(site: Path) -> list[str]:
+    """The install commands Getting started prints, as a reader copies them."""
+    import html as html_lib
+
+    page = (site / "getting_started.html").read_text()
+    install = page[page.index('class="jaxdl-install"') :]
+    block = re.search(r"<pre>(.*?)</pre>", install, re.S)
+    assert block, "Getting started prints no install command"
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", block.group(1)))
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def fresh_install(site, tmp_path_factory) -> Path:
+    """A new virtual environment with the site's wheel installed as Getting started prints it;
+    returns its ``bin/`` folder.
+
+    The machine running the tests may be offline, so pip installs the wheel alone
+    (``--no-deps --no-index``) and the environment then sees this one's site-packages (a
+    ``.pth`` line: none of their ``.pth`` files run, so this checkout's editable jaxdl stays
+    invisible) for the dependencies, which :func:`test_the_wheel_installs_as_printed` checks
+    against the wheel's own requirements.
+    """
+    wheel = _wheel_of(site)
+    commands = _printed_commands(site)
+    assert commands[0] == "python3 -m venv .venv", commands
+    assert commands[1] == f".venv/bin/pip install {wheel.name}", commands
+    root = tmp_path_factory.mktemp("fresh")
+    downloads = root / "downloads"
+    downloads.mkdir()
+    shutil.copy(wheel, downloads / wheel.name)
+    venv = root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
+    printed = commands[1].split()[1:]  # "install", the wheel's file name
+    done = subprocess.run(
+        [*pip, *printed, "--no-deps", "--no-index", "--quiet"],
+        cwd=downloads,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(purelib) / "zz_test_environment.pth").write_text("\n".join(ours) + "\n")
+    return venv / "bin"
+
+
+def test_the_wheel_installs_as_printed(fresh_install, tmp_path):
+    python, jaxdl = fresh_install / "python", fresh_install / "jaxdl"
+    where = subprocess.run(
+        [str(python), "-c", "import jaxdl; print(jaxdl.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(fresh_install.parent), where.stdout
+    unmet = subprocess.run(
+        [str(python), "-c", UNMET_REQUIREMENTS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert unmet.returncode == 0, unmet.stderr
+    assert json.loads(unmet.stdout) == [], f"the wheel's requirements are not met: {unmet.stdout}"
+    listed = subprocess.run([str(jaxdl), "list"], cwd=tmp_path, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert "gradient-descent" in listed.stdout and "transformer" in listed.stdout, listed.stdout
+
+
+#: Run in the fresh environment: the wheel's requirements (no extras) that it does not meet.
+UNMET_REQUIREMENTS = """
+import importlib.metadata as md, json
+from packaging.requirements import Requirement
+unmet = []
+for spec in md.requires("jaxdl-history") or []:
+    req = Requirement(spec)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue
+    try:
+        version = md.version(req.name)
+    except md.PackageNotFoundError:
+        unmet.append(spec)
+        continue
+    if not req.specifier.contains(version, prereleases=True):
+        unmet.append(f"{spec} (found {version})")
+print(json.dumps(unmet))
+"""
+
+
+def test_the_wheel_and_the_sdist_hold_every_file_of_the_package(site):
+    package = DOCS.parent / "jaxdl"
+    files = sorted(
+        p.relative_to(DOCS.parent).as_posix()
+        for p in package.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
+    wheel = _wheel_of(site)
+    assert set(files) <= set(zipfile.ZipFile(wheel).namelist()), sorted(
+        set(files) - set(zipfile.ZipFile(wheel).namelist())
+    )
+    import tarfile
+
+    (sdist,) = wheel.parent.glob("*.tar.gz")
+    html = (site / "getting_started.html").read_text()
+    assert f'href="dist/{sdist.name}"' in html, "Getting started links no sdist"
+    with tarfile.open(sdist) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    assert set(files) <= names, sorted(set(files) - names)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_links_the_wheel_and_its_install_command(site, chapter):
+    wheel = _wheel_of(site).name
+    html = (site / "chapters" / f"{chapter}.html").read_text()
+    assert f'href="../dist/{wheel}"' in html, f"{chapter}: no link to the wheel"
+    assert f"pip install {wheel}" in re.sub(r"<[^>]+>", "", html), chapter
+    assert "clone" not in html.split('class="jaxdl-notebook-link"', 1)[1][:2000], chapter
+
+
+#: Runs in the fresh environment: executes one notebook in a new kernel, in an empty folder,
+#: and says where the kernel's jaxdl came from. argv: notebook, folder.
+RUN_NOTEBOOK = """
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+notebook = nbformat.read(sys.argv[1], as_version=4)
+for cell in notebook.cells:
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+notebook.cells.append(nbformat.v4.new_code_cell("import jaxdl; print(jaxdl.__file__)"))
+client = NotebookClient(notebook, timeout=900, kernel_name="python3",
+                        resources={"metadata": {"path": sys.argv[2]}})
+try:
+    client.execute()
+except CellExecutionError as error:
+    print(json.dumps({"error": str(error)[-4000:]}))
+    sys.exit(0)
+where = "".join(o.get("text", "") for o in notebook.cells[-1].outputs).strip()
+print(json.dumps({"error": None, "jaxdl": where}))
+"""
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_downloaded_notebook_runs_alone(site, fresh_install, xla_cache, chapter, tmp_path):
+    """The notebook as downloaded, top to bottom in a fresh kernel of the fresh environment,
+    in an empty folder: only the installed wheel to read from."""
+    notebook = tmp_path / f"{chapter}.ipynb"
+    shutil.copy(_notebook_of(site, chapter), notebook)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(fresh_install / "python"), "-c", RUN_NOTEBOOK, str(notebook), str(folder)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env=xla_cache,
+    )
+    seconds = time.perf_counter() - start
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["error"] is None, f"{chapter} fails alone:\n{result['error']}"
+    assert Path(result["jaxdl"]).is_relative_to(fresh_install.parent), result["jaxdl"]
+    print(f"{chapter}: ran alone in {seconds:.1f} s")
 
 
 #: Chapters that show their code ({jaxdl-source} listings) and have three exercises or more

@@ -491,9 +491,20 @@ def plot(report: Report):
         c = curves[name]
         for j, p in enumerate(PERCENTILES):
             ax.plot(c.steps, c.percentiles[:, j], color="tab:blue", lw=1.5 if p == 50 else 1.0)
-        ax.set(xlabel="steps", ylabel="sigmoid input", title=f"{title}: 15/50/85th pct")
+            # each line named at its end, inside the panel: "85th" above "50th" above "15th"
+            ax.annotate(
+                f"{p}th",
+                (c.steps[-1], c.percentiles[-1, j]),
+                xytext=(-2, 3),
+                textcoords="offset points",
+                ha="right",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.set(xlabel="steps", title=title)
+    ax_b.set_ylabel("sigmoid input (percentiles)")
     low = min(min(c.percentiles[:, 0].min() for c in curves.values()), -1.0)
     high = max(max(c.percentiles[:, 2].max() for c in curves.values()), 1.0)
     for ax in (ax_b, ax_c):
-        ax.set_ylim(low - 0.2, high + 0.2)
+        ax.set_ylim(low - 0.2, high + 0.5)
     return fig

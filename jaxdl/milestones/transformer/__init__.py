@@ -428,8 +428,10 @@ def draw_attention(ax, weights: np.ndarray, line: str) -> None:
     t = weights.shape[0]
     ax.imshow(weights, cmap="Blues", vmin=0, vmax=1)
     labels = [repr(c)[1:-1] if c != " " else "␣" for c in line[:t]]
-    ax.set_xticks(range(t), labels, fontsize=5, family="monospace")
-    ax.set_yticks(range(t), labels, fontsize=5, family="monospace")
+    # one character per row and column: as large as 32 of them fit beside each other
+    ax.set_xticks(range(t), labels, fontsize=7, family="monospace")
+    ax.set_yticks(range(t), labels, fontsize=7, family="monospace")
+    ax.tick_params(length=1, pad=1)
     ax.set(xlabel="reads position", ylabel="at position")
 
 

@@ -3,8 +3,9 @@
 Each chapter runs twice as a whole command (``python -m jaxdl run NAME``): the first
 fills the compilation cache, the second is timed, start to exit. The file records the date,
 the machine's cores and its load average before and after, so the docs can say what was
-measured where ("On a laptop" under each chapter's title). A run whose load average rose above
-half a job per core (:mod:`jaxdl.machine`) is not a measurement: it writes nothing and exits 1.
+measured where ("On a laptop" under each chapter's title). A run that started on a loaded
+machine, or beside other work (:func:`jaxdl.machine.is_measurement`), is not a measurement: it
+writes nothing and exits 1.
 
     python scripts/measure_laptop.py [--out docs/laptop.json] [NAME ...]
 """
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {seconds:.1f} s  {headline}", flush=True)
     after = machine.snapshot()
     print(machine.verdict(before, after))
-    if not (before.idle() and after.idle()):
+    if not machine.is_measurement(before, after):
         return 1
     record = {
         "date": datetime.date.today().isoformat(),

@@ -246,6 +246,15 @@ def test_myst_roles_become_plain_markdown():
     assert listing.startswith("```python\n# mse_grad, from jaxdl/losses.py\ndef mse_grad(")
 
 
+def test_listings_show_docstring_markup_as_a_reader_writes_it():
+    ext = _site_extension()
+    code = 'def f():\n    """See :func:`~jaxdl.nn.attention.attention` and ``x + 1``."""'
+    assert ext.plain_docstring_markup(code) == 'def f():\n    """See `attention` and `x + 1`."""'
+    assert (
+        ext.plain_docstring_markup(":class:`jaxdl.optim.TrainState`") == "`jaxdl.optim.TrainState`"
+    )
+
+
 def test_figures_become_plain_markdown_images_carried_by_the_notebook(tmp_path):
     import nbformat
 

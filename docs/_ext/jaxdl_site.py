@@ -59,6 +59,22 @@ THUMBNAIL_WIDTH = 200  # px; the timeline's cards are this wide
 THUMBNAIL_HEIGHT = 134
 
 
+#: A Sphinx cross-reference in a docstring: ``:func:`~jaxdl.nn.attention.attention``` and its kin.
+_ROLE_IN_CODE = re.compile(r":(?:func|class|mod|meth|data|attr|obj|exc|term):`(~?)([^`<]+?)`")
+_DOUBLE_BACKTICKS = re.compile(r"``([^`]+)``")
+
+
+def plain_docstring_markup(code: str) -> str:
+    """``code`` with its docstrings' reST markup as a reader would write it: a cross-reference
+    becomes the name it shows (``~`` keeps the last part) and double backticks single ones."""
+
+    def name(match: re.Match) -> str:
+        target = match.group(2).strip()
+        return "`" + (target.rsplit(".", 1)[-1] if match.group(1) else target) + "`"
+
+    return _DOUBLE_BACKTICKS.sub(r"`\1`", _ROLE_IN_CODE.sub(name, code))
+
+
 class SourceDirective(Directive):
     """``{jaxdl-source} module.function``: the function's source, read from the package at build
     time (so the page cannot drift from the code), with a caption linking its source page.
@@ -82,7 +98,7 @@ class SourceDirective(Directive):
                 lines, first = inspect.getsourcelines(obj)
             except (ImportError, AttributeError, OSError, TypeError) as error:
                 raise self.error(f"jaxdl-source: cannot read {dotted}: {error}") from None
-            code = "".join(lines).rstrip("\n")
+            code = plain_docstring_markup("".join(lines).rstrip("\n"))
             block = nodes.literal_block(code, code, language="python")
             path = getattr(obj, "__module__", module_name).replace(".", "/")
             last = first + len(lines) - 1
@@ -392,7 +408,7 @@ def _listing_as_code(match: re.Match) -> str:
     for dotted in match[1].split():
         module_name, _, attr = dotted.rpartition(".")
         obj = getattr(importlib.import_module(module_name), attr)
-        code = inspect.getsource(obj).rstrip("\n")
+        code = plain_docstring_markup(inspect.getsource(obj).rstrip("\n"))
         path = getattr(obj, "__module__", module_name).replace(".", "/")
         blocks.append(f"```python\n# {attr}, from {path}.py\n{code}\n```")
     return "\n\n".join(blocks)

@@ -366,20 +366,22 @@ def jaxdl_step(s: dict, engine: str):
     return opt, step
 
 
+def same_start(torch, data, k_init: jax.Array, s: dict):
+    """``(params, model)``: jaxdl's initial GPT and the PyTorch twin holding its weights."""
+    vocab = len(data.chars)
+    sizes = {k: s[k] for k in ("context", "layers", "width")}
+    params = tr.init_gpt(key=k_init, vocab=vocab, **sizes)
+    model = nanogpt_model(torch, vocab=vocab, heads=s["heads"], **sizes)
+    load_jaxdl_weights(torch, model, params)
+    return params, model
+
+
 def parity_steps(torch, seed: int, steps: int, engine: str) -> dict:
     """The step-by-step comparison; returns the largest differences."""
     s = settings()
     data = tr.load_text(None, context=s["context"])
     _, k_init, k_feed, _ = keys(seed)
-    params = tr.init_gpt(
-        key=k_init, vocab=len(data.chars), context=s["context"], layers=s["layers"],
-        width=s["width"],
-    )  # fmt: skip
-    model = nanogpt_model(
-        torch, vocab=len(data.chars), context=s["context"], layers=s["layers"],
-        heads=s["heads"], width=s["width"],
-    )  # fmt: skip
-    load_jaxdl_weights(torch, model, params)
+    params, model = same_start(torch, data, k_init, s)
     start = largest_difference(params, twin_as_jaxdl(model))
     opt, j_step = jaxdl_step(s, engine)
     t_step = nanogpt_trainer(torch, model)
@@ -423,15 +425,7 @@ def parity_run(
     begin = time.perf_counter()
     trained = tr.train_gpt(data, key=k_train, engine=engine, eval_every=c["eval_interval"], **s)
     j_seconds = time.perf_counter() - begin
-    params = tr.init_gpt(
-        key=k_init, vocab=len(data.chars), context=s["context"], layers=s["layers"],
-        width=s["width"],
-    )  # fmt: skip
-    model = nanogpt_model(
-        torch, vocab=len(data.chars), context=s["context"], layers=s["layers"],
-        heads=s["heads"], width=s["width"],
-    )  # fmt: skip
-    load_jaxdl_weights(torch, model, params)
+    params, model = same_start(torch, data, k_init, s)
     xs = jax.tree.map(np.asarray, batches(data, k_feed, s["steps"], s))
     # train_gpt's estimates draw from both parts of one array (its _Estimates): the same here.
     whole = jnp.asarray(np.concatenate([data.train, data.validation]))

@@ -181,7 +181,10 @@ def test_signals_at_32_moments_idle_and_under_load_none_lost(tmp_path):
     assert child.returncode == 0, child.stderr[-3000:]
     found = json.loads(child.stdout.splitlines()[-1])
     assert found["lost"] == [], found
-    assert len(found["moments"]) >= 30, found
+    # A signal sent after a run had already finished is late, not lost; runs got shorter (the
+    # deep CNN's step draws its batch in a program of its own), so under load a few of the 32
+    # moments fall after the end: at least three quarters must land inside a run.
+    assert len(found["moments"]) >= 24, found
     lines = [line for line in child.stderr.splitlines() if line.startswith("jaxdl: ")]
     assert all("interrupted" in line or "stopped by SIGTERM" in line for line in lines), lines
     assert "Traceback" not in child.stderr, child.stderr[-3000:]

@@ -194,7 +194,7 @@ def _conv2d_kernel_grad_patches(x, g, kh, kw):
     """``dw`` as one contraction of the ``kh kw`` shifted copies ``[B, H, W, kh kw C]`` with
     ``g`` over ``B, H, W`` (XLA:CPU's matmul path instead of the convolution)."""
     if x.shape[-1] == 1:
-        return affine._conv2d_kernel_grad(x, g, kh, kw)
+        return affine._conv2d_kernel_backward(x, g, kh, kw)
     (low_h, high_h), (low_w, high_w) = affine._same_padding(kh), affine._same_padding(kw)
     b, h, w, c = x.shape
     xp = jnp.pad(x, ((0, 0), (low_h, high_h), (low_w, high_w), (0, 0)))
@@ -206,7 +206,7 @@ def _conv2d_kernel_grad_patches(x, g, kh, kw):
 
 
 def _conv2d_patches_grad(x, w, g):
-    dx, _, db = affine.conv2d_grad(x, w, g)
+    dx, _, db = affine.conv2d_backward(x, w, g)
     return dx, _conv2d_kernel_grad_patches(x, g, *w.shape[:2]), db
 
 

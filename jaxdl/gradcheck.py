@@ -306,7 +306,7 @@ def _finite_differences(fn, params, *, eps, max_coordinates, num_directions, key
 def check_rule(
     name: str, reference: Callable, formula: Callable, rule: Callable, at: PyTree
 ) -> list[GradCheck]:
-    """An op's two checks: its ``*_grad`` formula, and ``jax.grad`` of its ``custom_vjp`` rule.
+    """An op's two checks: its ``*_backward`` formula, and ``jax.grad`` of its ``custom_vjp`` rule.
 
     ``reference`` is the pure forward reduced to a scalar (``sum(op(...) * G)`` for a random
     upstream gradient ``G``, whose gradient is exactly the op's vector-Jacobian product),

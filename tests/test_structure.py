@@ -152,3 +152,36 @@ def test_library_errors_name_the_argument_not_a_flag():
         if path.relative_to(PACKAGE).parts[0] != "cli" and where not in FLAG_IN_MESSAGE_FOR_NOW:
             named |= {where: flags} if (flags := _flags_in_raised_messages(path)) else {}
     assert named == {}
+
+
+#: The names an upstream gradient goes by in a backward pass's parameters.
+UPSTREAM = {"g", "grad_out"}
+#: Names a seed gave, kept as the seed wrote them.
+SEED_NAMES = {"jaxdl/nn/dense_stack.py:forward_backward"}
+
+
+def _gradient_names() -> dict[str, str]:
+    """Each top-level function of the ops and losses that is a backward pass (takes the
+    upstream gradient) or is named like one, with what it is named and what it takes."""
+    found = {}
+    for path in sorted([*(PACKAGE / "nn").glob("*.py"), PACKAGE / "losses.py"]):
+        where = path.relative_to(PACKAGE.parent).as_posix()
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.FunctionDef) or node.name.endswith("_bwd"):
+                continue  # a custom_vjp's bwd has jax's signature (saved, g)
+            takes = {a.arg for a in node.args.args + node.args.kwonlyargs} & UPSTREAM
+            backward = node.name.endswith(("_backward", "_backward_saved"))
+            named = backward or node.name.endswith("_grad")
+            if (named or (takes and not node.name.startswith("_"))) and (
+                f"{where}:{node.name}" not in SEED_NAMES
+            ):
+                found[f"{where}:{node.name}"] = "ok" if bool(takes) == backward else "misnamed"
+    return found
+
+
+def test_hand_backwards_have_one_naming():
+    """``<op>_backward(inputs..., g)`` and ``<op>_backward_saved(saved..., g)`` take the upstream
+    gradient; ``*_grad`` is the gradient of a scalar and takes none (``jaxdl.nn``'s docstring)."""
+    names = _gradient_names()
+    assert "jaxdl/nn/layer_norm.py:layer_norm_backward" in names  # the walk sees the ops
+    assert {name for name, verdict in names.items() if verdict == "misnamed"} == set()

@@ -4,7 +4,7 @@ An entry names the project's own hand gradient (its signature becomes the stub's
 task in the stub's docstring, draws the inputs (small fixed shapes, so each compiles once), and
 computes the truth with :func:`jax.grad` or :func:`jax.vjp` of the chapter's pure forward
 function. A new chapter adds its exercise here: for layer norm, ``solution=
-"jaxdl.nn.layer_norm:layer_norm_grad"``, inputs ``x``, ``w`` and the upstream gradient ``g``,
+"jaxdl.nn.layer_norm:layer_norm_backward"``, inputs ``x``, ``w`` and the upstream gradient ``g``,
 truth ``jax.vjp(layer_norm, x, w)[1](g)``, a ``mistake`` such as forgetting the path through
 ``r``, and :class:`~jaxdl.exercises.Hint` entries: the known wrong answers, each computed from
 the inputs. A forgotten path is the forward with that path cut by ``jax.lax.stop_gradient``
@@ -236,7 +236,7 @@ def _max_pool_truth(x, g):
 MAX_POOL = Exercise(
     name="max-pool",
     chapter="deep_cnn",
-    solution="jaxdl.nn.pooling:max_pool_grad",
+    solution="jaxdl.nn.pooling:max_pool_backward",
     task="""
 The backward pass of 2x2 max-pooling with stride 2.
 
@@ -572,13 +572,13 @@ a2 = [jnp.square(a) for a in acts]
 s2 = [{slope} for a in acts[1:]]
 w2 = jax.tree.map(jnp.square, params)
 g = jnp.full_like(acts.out, 2.0 / acts.out.size) * s2[3]
-d_h3, d_out_w, d_out_b = dense_grad(a2[3], w2.out_w, g)
+d_h3, d_out_w, d_out_b = dense_backward(a2[3], w2.out_w, g)
 g = d_h3 * s2[2]
-d_flat, d_h3_w, d_h3_b = dense_grad(a2[2].reshape(n, -1), w2.h3_w, g)
+d_flat, d_h3_w, d_h3_b = dense_backward(a2[2].reshape(n, -1), w2.h3_w, g)
 g = d_flat.reshape(acts.h2.shape) * s2[1]
-d_h1, d_h2_w, d_h2_b = table_conv_grad(a2[1], w2.h2_w, g, H2_TABLE, **conv)
+d_h1, d_h2_w, d_h2_b = table_conv_backward(a2[1], w2.h2_w, g, H2_TABLE, **conv)
 g = d_h1 * s2[0]
-_, d_h1_w, d_h1_b = shared_conv_grad(a2[0], w2.h1_w, g, **conv)
+_, d_h1_w, d_h1_b = shared_conv_backward(a2[0], w2.h1_w, g, **conv)
 return Params(d_h1_w, d_h1_b, d_h2_w, d_h2_b, d_h3_w, d_h3_b, d_out_w, d_out_b)"""
 
 _squared = _jit(_squared_pass)
@@ -599,7 +599,7 @@ Becker & LeCun's recursion, with ``a`` a unit's summed input and ``y = tanh(a)``
   for a bias the sum of ``d2E/da_i2``.
 
 Each line is a step of the gradient's backward pass with the quantities squared. So take the
-backward pass (``dense_grad``, ``table_conv_grad``, ``shared_conv_grad``, from the output
+backward pass (``dense_backward``, ``table_conv_backward``, ``shared_conv_backward``, from the output
 layer down to H1) and feed it squares: weights, layer inputs (``forward(params, x)`` gives
 them), slopes, and the padding level ``PAD_VALUE``.
 
@@ -613,8 +613,8 @@ Returns:
     imports=(
         "import jax\nimport jax.numpy as jnp\nfrom jax.typing import ArrayLike\n\n"
         "from jaxdl.milestones.zip_code import H2_TABLE, PAD, PAD_VALUE, STRIDE, Params, forward\n"
-        "from jaxdl.nn.affine import dense_grad\nfrom jaxdl.nn.shared_conv import shared_conv_grad\n"
-        "from jaxdl.nn.table_conv import table_conv_grad"
+        "from jaxdl.nn.affine import dense_backward\nfrom jaxdl.nn.shared_conv import shared_conv_backward\n"
+        "from jaxdl.nn.table_conv import table_conv_backward"
     ),
     inputs=lambda: st.builds(_zip_draw, st.integers(0, 2**20)),
     truth=_squared,
@@ -716,7 +716,7 @@ return dx, BatchNormParams(scale=sum_g_xhat[0], shift=sum_g[0])"""
 BATCH_NORM = Exercise(
     name="batch-norm",
     chapter="batch_norm",
-    solution="jaxdl.nn.batch_norm:batch_norm_grad",
+    solution="jaxdl.nn.batch_norm:batch_norm_backward",
     task="""
 The backward pass of training-mode batch normalization (Algorithm 1) for a dense layer.
 
@@ -841,16 +841,16 @@ h = relu(z1)
 a2 = conv2d(h, params.w2, zero)
 z2 = batch_norm(a2, params.bn2, epsilon=epsilon)
 r = g * relu_grad(z2 + x)
-da2, dbn2 = batch_norm_grad(a2, params.bn2, r, epsilon=epsilon)
-dh, dw2, _ = conv2d_grad(h, params.w2, da2)
-da1, dbn1 = batch_norm_grad(a1, params.bn1, dh * relu_grad(z1), epsilon=epsilon)
-dx, dw1, _ = conv2d_grad(x, params.w1, da1)
+da2, dbn2 = batch_norm_backward(a2, params.bn2, r, epsilon=epsilon)
+dh, dw2, _ = conv2d_backward(h, params.w2, da2)
+da1, dbn1 = batch_norm_backward(a1, params.bn1, dh * relu_grad(z1), epsilon=epsilon)
+dx, dw1, _ = conv2d_backward(x, params.w1, da1)
 return {dx}, BlockParams(dw1, dbn1, dw2, dbn2)"""
 
 RESIDUAL = Exercise(
     name="residual-block",
     chapter="resnet",
-    solution="jaxdl.nn.residual:residual_block_grad",
+    solution="jaxdl.nn.residual:residual_block_backward",
     task="""
 The backward pass of a residual block with the identity shortcut (training mode).
 
@@ -860,8 +860,8 @@ For ``x`` ``[N, H, W, C]`` (the block keeps the shape; ``stride=1``, ``residual=
     a2 = conv2d(h, w2, 0)     z2 = batch_norm(a2, bn2)     y = relu(z2 + x)
 
 with 3x3 'same' convolutions without bias. Given ``g = dL/dy``, return ``dL/dx`` and the
-gradients of the block's parameters. ``conv2d_grad(x, w, g)`` gives ``(dx, dw, db)`` of a
-convolution, ``batch_norm_grad(a, bn, g)`` gives ``(da, dbn)`` of a batch norm, and
+gradients of the block's parameters. ``conv2d_backward(x, w, g)`` gives ``(dx, dw, db)`` of a
+convolution, ``batch_norm_backward(a, bn, g)`` gives ``(da, dbn)`` of a batch norm, and
 ``relu_grad(z)`` the ReLU's slope ``[z > 0]``. Mind where the sum sends its gradient.
 
 Args:
@@ -876,8 +876,8 @@ Returns:
     imports=(
         "import jax.numpy as jnp\nfrom jax.typing import ArrayLike\n\n"
         "from jaxdl.activations import relu, relu_grad\n"
-        "from jaxdl.nn.affine import conv2d, conv2d_grad\n"
-        "from jaxdl.nn.batch_norm import batch_norm, batch_norm_grad\n"
+        "from jaxdl.nn.affine import conv2d, conv2d_backward\n"
+        "from jaxdl.nn.batch_norm import batch_norm, batch_norm_backward\n"
         "from jaxdl.nn.residual import BlockParams"
     ),
     inputs=lambda: st.builds(_block_draw, st.integers(0, 2**20)),
@@ -900,7 +900,7 @@ Returns:
         ),
         Hint(
             "your batch norms' backward treats the batch mean and variance as constants "
-            "(gamma g / s): use the compact formula of the batch-norm chapter (batch_norm_grad)",
+            "(gamma g / s): use the compact formula of the batch-norm chapter (batch_norm_backward)",
             _jit(functools.partial(_block_vjp, bn_paths=False)),
         ),
         Hint(
@@ -993,7 +993,7 @@ return dqkv @ w_qkv.T, x.reshape(-1, c).T @ dqkv.reshape(-1, 3 * c), dw_proj"""
 ATTENTION = Exercise(
     name="attention-softmax",
     chapter="transformer",
-    solution="jaxdl.nn.attention:causal_self_attention_grad",
+    solution="jaxdl.nn.attention:causal_self_attention_backward",
     task="""
 The backward pass of causal multi-head self-attention, its softmax step above all.
 
@@ -1122,7 +1122,7 @@ return dx, (g * xhat).sum(axis=0)"""
 LAYER_NORM = Exercise(
     name="layer-norm",
     chapter="transformer",
-    solution="jaxdl.nn.layer_norm:layer_norm_grad",
+    solution="jaxdl.nn.layer_norm:layer_norm_backward",
     task="""
 The backward pass of layer normalisation without a bias (GPT-2's), over the last axis.
 

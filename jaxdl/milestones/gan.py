@@ -12,7 +12,7 @@ recommends that ``G`` maximise ``log D(G(z))`` instead (the *non-saturating* los
 
 Both generator losses and the discriminator's loss have their backward pass written by hand
 here, from the loss back through ``D``'s layers and on into ``G``'s
-(:func:`generator_backward`, :func:`discriminator_backward`); each drives the training as a
+(:func:`generator_loss_grad`, :func:`discriminator_loss_grad`); each drives the training as a
 ``jax.custom_vjp`` rule (:func:`jaxdl.backward.with_gradient`) and is proven against
 ``jax.grad`` in float64.
 
@@ -161,7 +161,7 @@ def _d_backward(d: Discriminator, x: jax.Array, da: jax.Array):
     return Discriminator(d_hidden, d_out), dpre @ d.hidden.w.T
 
 
-def discriminator_backward(d: Discriminator, fake: jax.Array, real: jax.Array) -> Discriminator:
+def discriminator_loss_grad(d: Discriminator, fake: jax.Array, real: jax.Array) -> Discriminator:
     """Gradient of :func:`discriminator_loss` with respect to ``D``'s parameters, by hand.
 
     With ``s = sigmoid``, ``d softplus(a) / da = s(a)``: on real digits
@@ -174,7 +174,7 @@ def discriminator_backward(d: Discriminator, fake: jax.Array, real: jax.Array) -
     return jax.tree.map(jnp.add, g_real, g_fake)
 
 
-def generator_backward(
+def generator_loss_grad(
     g: Generator, d: Discriminator, z: jax.Array, kind: GeneratorLoss
 ) -> Generator:
     """Gradient of :func:`generator_loss` with respect to ``G``'s parameters, by hand, through
@@ -202,11 +202,11 @@ def generator_backward(
 #: The losses whose gradients are the hand backward passes (``custom_vjp``); the data
 #: arguments (the other player, the samples) get zero cotangents: each player's step holds the
 #: other fixed.
-discriminator_loss_hand = with_gradient(discriminator_loss, discriminator_backward)
+discriminator_loss_hand = with_gradient(discriminator_loss, discriminator_loss_grad)
 GENERATOR_LOSSES_HAND = {
     kind: with_gradient(
         functools.partial(generator_loss, kind=kind),
-        functools.partial(generator_backward, kind=kind),
+        functools.partial(generator_loss_grad, kind=kind),
     )
     for kind in ("non_saturating", "minimax")
 }
@@ -401,7 +401,7 @@ def gradient_at_the_start(params: GAN, d: Discriminator, *, key: jax.Array) -> d
     z = noise(key, 256, params.g.hidden.w.shape[0], params.g.hidden.w.dtype)
     out = {}
     for kind in ("minimax", "non_saturating"):
-        grads = generator_backward(params.g, d, z, kind)
+        grads = generator_loss_grad(params.g, d, z, kind)
         out[kind] = float(optax.tree.norm(grads))
     out["mean_D_of_fakes"] = float(jnp.mean(jax.nn.sigmoid(discriminate(d, generate(params.g, z)))))
     return out
@@ -471,9 +471,9 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     fake = generate(net.g, z)
     checks = [
         check_gradient(
-            "gan: discriminator_backward",
+            "gan: discriminator_loss_grad",
             lambda d: discriminator_loss(d, fake, real),
-            lambda d: discriminator_backward(d, fake, real),
+            lambda d: discriminator_loss_grad(d, fake, real),
             net.d,
         ),
         check_gradient(
@@ -486,9 +486,9 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     for kind in ("non_saturating", "minimax"):
         checks.append(
             check_gradient(
-                f"gan: generator_backward ({kind}), through D",
+                f"gan: generator_loss_grad ({kind}), through D",
                 lambda g, kind=kind: generator_loss(g, net.d, z, kind),
-                lambda g, kind=kind: generator_backward(g, net.d, z, kind),
+                lambda g, kind=kind: generator_loss_grad(g, net.d, z, kind),
                 net.g,
             )
         )

@@ -350,11 +350,11 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
 
     The kernels are chosen, not learnt, so nothing here is trained; but the CNN that learns
     them backpropagates through exactly this convolution. With the bank's kernels fixed,
-    ``L(x) = sum(conv2d(x, K) * r)`` for a random ``r`` has gradient ``conv2d_grad(x, K, r)``
+    ``L(x) = sum(conv2d(x, K) * r)`` for a random ``r`` has gradient ``conv2d_backward(x, K, r)``
     in the image, checked against ``jax.grad`` and finite differences.
     """
     from jaxdl.gradcheck import check_gradient
-    from jaxdl.nn.affine import conv2d_grad
+    from jaxdl.nn.affine import conv2d_backward
 
     bank = _stack_kernels(list(KERNELS.values()))
     k_x, k_r = jax.random.split(key)
@@ -365,7 +365,7 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
         check_gradient(
             "image-filters: the filter bank's input gradient",
             jax.jit(lambda x: jnp.sum(conv2d(x, bank, bias) * r)),
-            jax.jit(lambda x: conv2d_grad(x, bank, r)[0]),
+            jax.jit(lambda x: conv2d_backward(x, bank, r)[0]),
             x,
         )
     ]

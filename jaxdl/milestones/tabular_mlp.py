@@ -29,7 +29,7 @@ The same five lines work here (with an optax optimizer and an explicit key). Und
 model is the functional API of this package: a tuple of :class:`Dense` specs, a tuple of
 :class:`jaxdl.nn.dense_stack.Layer`, :func:`forward` built from :func:`jaxdl.nn.affine.dense` and the activations
 of :mod:`jaxdl.activations`, and :func:`loss_and_grad`, which backpropagates **by hand** with
-``dense_grad`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
+``dense_backward`` and each activation's derivative (``jax.grad`` is the judge in the tests and in
 ``jaxdl check``). :meth:`Sequential.fit` runs every epoch and every mini-batch of the whole fit
 inside one ``jit`` as two nested :func:`jax.lax.scan` loops; the object only holds the current
 parameters, as Keras does, so the loop itself stays pure.
@@ -211,7 +211,7 @@ def loss_and_grad(
     """The loss and its gradient by backpropagation, written by hand.
 
     ``g = dL/dz_last`` from the loss head; then from the last layer down:
-    ``(dx, dw, db) = dense_grad(input_i, w_i, g)`` and, below layer ``i``,
+    ``(dx, dw, db) = dense_backward(input_i, w_i, g)`` and, below layer ``i``,
     ``g = dx * f_{i-1}'(z_{i-1})`` (the previous layer's activation derivative).
 
     Args:

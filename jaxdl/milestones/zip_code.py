@@ -50,9 +50,9 @@ from jaxdl.errors import DivergenceError, first_non_finite
 from jaxdl.gradcheck import GradCheck, check_gradient
 from jaxdl.losses import mse, mse_grad
 from jaxdl.milestones import Milestone
-from jaxdl.nn.affine import dense, dense_grad
-from jaxdl.nn.shared_conv import shared_conv, shared_conv_grad, shared_conv_hand
-from jaxdl.nn.table_conv import table_conv, table_conv_grad, table_conv_hand
+from jaxdl.nn.affine import dense, dense_backward
+from jaxdl.nn.shared_conv import shared_conv, shared_conv_backward, shared_conv_hand
+from jaxdl.nn.table_conv import table_conv, table_conv_backward, table_conv_hand
 from jaxdl.report import Report
 from jaxdl.validate import (
     LEARNING_RATE_CEILING,
@@ -207,14 +207,14 @@ def _backward(params: Params, acts: Activations, slopes: Activations, top: jax.A
     its parameters and of its inputs. Called with squared arguments it is :func:`curvature`."""
     conv = dict(stride=STRIDE, pad=PAD, pad_value=pad)
     g = top * slopes.out
-    d_h3, d_out_w, d_out_b = dense_grad(acts.h3, params.out_w, g)
+    d_h3, d_out_w, d_out_b = dense_backward(acts.h3, params.out_w, g)
     g = d_h3 * slopes.h3
     flat = acts.h2.reshape(acts.h2.shape[0], -1)
-    d_flat, d_h3_w, d_h3_b = dense_grad(flat, params.h3_w, g)
+    d_flat, d_h3_w, d_h3_b = dense_backward(flat, params.h3_w, g)
     g = d_flat.reshape(acts.h2.shape) * slopes.h2
-    d_h1, d_h2_w, d_h2_b = table_conv_grad(acts.h1, params.h2_w, g, H2_TABLE, **conv)
+    d_h1, d_h2_w, d_h2_b = table_conv_backward(acts.h1, params.h2_w, g, H2_TABLE, **conv)
     g = d_h1 * slopes.h1
-    _, d_h1_w, d_h1_b = shared_conv_grad(acts.x, params.h1_w, g, **conv)
+    _, d_h1_w, d_h1_b = shared_conv_backward(acts.x, params.h1_w, g, **conv)
     return Params(d_h1_w, d_h1_b, d_h2_w, d_h2_b, d_h3_w, d_h3_b, d_out_w, d_out_b)
 
 

@@ -36,10 +36,10 @@ from jax.typing import ArrayLike
 
 from jaxdl import activations, losses, nn
 from jaxdl.models import check_dropout_key, check_images, objective, summarize
-from jaxdl.nn.affine import conv2d_grad, dense_grad
-from jaxdl.nn.dropout import dropout_grad
-from jaxdl.nn.lrn import lrn_grad
-from jaxdl.nn.pooling import max_pool_grad
+from jaxdl.nn.affine import conv2d_backward, dense_backward
+from jaxdl.nn.dropout import dropout_backward
+from jaxdl.nn.lrn import lrn_backward
+from jaxdl.nn.pooling import max_pool_backward
 
 KEEP_PROB = 0.8
 #: (name, kernel shape) of the convolutions and (name, weight shape) of the dense layers.
@@ -209,30 +209,30 @@ def loss_logits_and_grad(
     grads: Params = {}
 
     def dense_back(name: str, inputs: jax.Array, g: jax.Array) -> jax.Array:
-        dx, dw, db = dense_grad(inputs, params[name]["w"], g)
+        dx, dw, db = dense_backward(inputs, params[name]["w"], g)
         grads[name] = {"w": dw, "b": db}
         return dx
 
     g = losses.softmax_cross_entropy_grad(out["fc3"], labels)
     g = dense_back("fc3", out["dropout2"] if keys else out["fc2"], g)
     if keys:
-        g = dropout_grad(g, KEEP_PROB, key=keys[1])
+        g = dropout_backward(g, KEEP_PROB, key=keys[1])
     g = g * (1.0 - out["fc2"] ** 2)  # tanh' written in terms of the output
     g = dense_back("fc2", out["dropout1"] if keys else out["fc1"], g)
     if keys:
-        g = dropout_grad(g, KEEP_PROB, key=keys[0])
+        g = dropout_backward(g, KEEP_PROB, key=keys[0])
     g = g * (1.0 - out["fc1"] ** 2)
     flat = out["lrn2"].reshape(out["lrn2"].shape[0], -1)
     g = dense_back("fc1", flat, g).reshape(out["lrn2"].shape)
-    g = lrn_grad(out["pool2"], g)
-    g = max_pool_grad(out["conv2"], g)
+    g = lrn_backward(out["pool2"], g)
+    g = max_pool_backward(out["conv2"], g)
     g = g * activations.relu_grad(out["conv2"])  # relu' from the output: 1 where positive
-    dx, dw, db = conv2d_grad(out["lrn1"], params["conv2"]["w"], g)
+    dx, dw, db = conv2d_backward(out["lrn1"], params["conv2"]["w"], g)
     grads["conv2"] = {"w": dw, "b": db}
-    g = lrn_grad(out["pool1"], dx)
-    g = max_pool_grad(out["conv1"], g)
+    g = lrn_backward(out["pool1"], dx)
+    g = max_pool_backward(out["conv1"], g)
     g = g * activations.relu_grad(out["conv1"])
-    _, dw, db = conv2d_grad(x, params["conv1"]["w"], g)
+    _, dw, db = conv2d_backward(x, params["conv1"]["w"], g)
     grads["conv1"] = {"w": dw, "b": db}
     for name, w_grad in zip(
         CONV_SHAPES,

@@ -3,7 +3,15 @@
 Each module is one op or a small family: the pure forward, the hand backward beside it (the
 formula in its docstring, as llm.c pairs ``layernorm_forward`` with ``layernorm_backward``), the
 ``jax.custom_vjp`` rule built from the two (``*_hand``), and ``gradient_checks`` for
-``jaxdl check``. :mod:`~jaxdl.backward` is the one switch between the hand rules and autodiff
+``jaxdl check``.
+
+One naming throughout: a function that takes the upstream gradient ``g`` and returns the
+gradients of the op's inputs is a backward pass, ``<op>_backward(inputs..., g)`` (its inputs
+checked, its formula in its docstring). Where the custom_vjp rule keeps values from the forward
+pass, ``<op>_backward_saved(saved..., g)`` computes the same from them, unchecked (the building
+block of a network's hand backward, as :func:`~jaxdl.milestones.transformer.model.gpt_backward`
+is). ``*_grad`` is kept for the gradient of a scalar (``loss_grad``, ``mse_grad``) and for an
+activation's elementwise derivative (``relu_grad``). :mod:`~jaxdl.backward` is the one switch between the hand rules and autodiff
 that every network takes.
 
 - :mod:`~jaxdl.nn.affine`: dense and 2-D convolution layers.

@@ -12,6 +12,6 @@ def matmul_rows(x: jax.Array, w: jax.Array) -> jax.Array:
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*lead, w.shape[-1])
 
 
-def weight_grad(x: jax.Array, g: jax.Array) -> jax.Array:
+def weight_backward(x: jax.Array, g: jax.Array) -> jax.Array:
     """``Σ_positions xᵀ g``: the gradient of ``w`` in ``y = x @ w`` over every leading index."""
     return x.reshape(-1, x.shape[-1]).T @ g.reshape(-1, g.shape[-1])

@@ -2,7 +2,7 @@
 
 Layouts are TensorFlow's (which TFLearn used): images ``NHWC`` (``[B, H, W, C]``), kernels
 ``HWIO`` (``[kh, kw, C_in, C_out]``), dense weights ``[features_in, features_out]``. Every
-``*_grad`` takes the forward inputs and the upstream gradient ``g`` and returns the gradients of
+``*_backward`` takes the forward inputs and the upstream gradient ``g`` and returns the gradients of
 input, weights and bias (the vector-Jacobian product); ``*_hand`` is the same forward with that
 formula as its ``jax.custom_vjp`` rule. The two share one rule builder, :func:`affine_rule`:
 their backward passes need the same saved values (input and weights).
@@ -53,7 +53,9 @@ def dense(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
     return jnp.asarray(x) @ jnp.asarray(w) + jnp.asarray(b)[None, :]
 
 
-def dense_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+def dense_backward(
+    x: ArrayLike, w: ArrayLike, g: ArrayLike
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Gradient of :func:`dense`: ``dx = g wᵀ``, ``dw = xᵀ g``, ``db = sum_B g``.
 
     Args:
@@ -112,7 +114,9 @@ def conv2d(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
     return y + jnp.asarray(b)[None, None, None, :]
 
 
-def conv2d_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
+def conv2d_backward(
+    x: ArrayLike, w: ArrayLike, g: ArrayLike
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Gradient of :func:`conv2d` with respect to input, kernel and bias.
 
     - ``dx``: the upstream gradient convolved with the kernel flipped in space and with its
@@ -143,7 +147,7 @@ def conv2d_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, ja
         padding=((kh - 1 - pad_h[0], kh - 1 - pad_h[1]), (kw - 1 - pad_w[0], kw - 1 - pad_w[1])),
         dimension_numbers=_CONV_DIMENSIONS,
     )
-    return dx, _conv2d_kernel_grad(x, g, kh, kw), jnp.sum(g, axis=(0, 1, 2))
+    return dx, _conv2d_kernel_backward(x, g, kh, kw), jnp.sum(g, axis=(0, 1, 2))
 
 
 def _shifted_copies(x: jax.Array, kh: int, kw: int) -> list[jax.Array]:
@@ -155,8 +159,8 @@ def _shifted_copies(x: jax.Array, kh: int, kw: int) -> list[jax.Array]:
     return [xp[:, i : i + h, j : j + w] for i in range(kh) for j in range(kw)]
 
 
-def _conv2d_kernel_grad(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Array:
-    """``dw [kh, kw, C_in, C_out]`` of :func:`conv2d_grad`, in the form XLA:CPU runs faster.
+def _conv2d_kernel_backward(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Array:
+    """``dw [kh, kw, C_in, C_out]`` of :func:`conv2d_backward`, in the form XLA:CPU runs faster.
 
     With one input channel (the first layer), as one matrix product of the ``kh kw`` shifted
     copies of the image, stacked on a leading axis (each copy a contiguous block, no transpose),
@@ -178,8 +182,8 @@ def _conv2d_kernel_grad(x: jax.Array, g: jax.Array, kh: int, kw: int) -> jax.Arr
     )
 
 
-def affine_rule(forward, forward_grad):
-    """``forward(x, w, b)`` as a custom_vjp whose backward is ``forward_grad(x, w, g)``.
+def affine_rule(forward, backward):
+    """``forward(x, w, b)`` as a custom_vjp whose backward is ``backward(x, w, g)``.
 
     Any layer of this shape (the backward needs the input and the weights, and returns the
     gradients of input, weights and bias) can reuse it.
@@ -194,23 +198,23 @@ def affine_rule(forward, forward_grad):
 
     def rule_bwd(saved, g):
         x, w = saved
-        return forward_grad(x, w, g)
+        return backward(x, w, g)
 
     rule.defvjp(rule_fwd, rule_bwd)
     return rule
 
 
-_dense_hand = affine_rule(dense, dense_grad)
-_conv2d_hand = affine_rule(conv2d, conv2d_grad)
+_dense_hand = affine_rule(dense, dense_backward)
+_conv2d_hand = affine_rule(conv2d, conv2d_backward)
 
 
 def dense_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
-    """:func:`dense` whose gradient is :func:`dense_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`dense` whose gradient is :func:`dense_backward` (a ``jax.custom_vjp`` rule)."""
     return _dense_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
 
 
 def conv2d_hand(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> jax.Array:
-    """:func:`conv2d` whose gradient is :func:`conv2d_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`conv2d` whose gradient is :func:`conv2d_backward` (a ``jax.custom_vjp`` rule)."""
     return _conv2d_hand(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
 
 
@@ -223,7 +227,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     checks = check_rule(
         "nn.dense",
         lambda p: jnp.sum(dense(*p) * g),
-        lambda p: dense_grad(p[0], p[1], g),
+        lambda p: dense_backward(p[0], p[1], g),
         lambda p: jnp.sum(dense_hand(*p) * g),
         (x, w, b),
     )
@@ -236,7 +240,7 @@ def gradient_checks(*, key: jax.Array) -> list:
         checks += check_rule(
             name,
             lambda p, g=g: jnp.sum(conv2d(*p) * g),
-            lambda p, g=g: conv2d_grad(p[0], p[1], g),
+            lambda p, g=g: conv2d_backward(p[0], p[1], g),
             lambda p, g=g: jnp.sum(conv2d_hand(*p) * g),
             (x, w, b),
         )

@@ -12,7 +12,7 @@ For an input ``x [B, T, C]``, ``H`` heads of width ``D = C / H`` and no biases (
     o = p v                                   [B, H, T, D]   a weighted mean of the values
     y = merge(o) W_proj                       W_proj [C, C]   heads side by side, projected
 
-``causal_self_attention`` is the pure forward, ``causal_self_attention_grad`` the backward
+``causal_self_attention`` is the pure forward, ``causal_self_attention_backward`` the backward
 derived by hand (formulas in its docstring), ``causal_self_attention_hand`` the forward with
 that backward as its ``jax.custom_vjp`` rule; ``attention_weights`` returns ``p``, the maps the
 chapter draws. :func:`self_attention` is the same op with the mask required by name (an encoder
@@ -31,7 +31,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn._matmul import matmul_rows, weight_grad
+from jaxdl.nn._matmul import matmul_rows, weight_backward
 from jaxdl.validate import require_rank
 
 #: Which positions a position may read: ``"causal"`` (itself and the earlier ones) or ``"none"``
@@ -112,14 +112,14 @@ def causal_self_attention(
     return matmul_rows(_merge_heads(o), w_proj)
 
 
-def attention_backward(x, q, k, v, p, o, w_qkv, w_proj, g):
-    """The backward pass from the saved forward values (see :func:`causal_self_attention_grad`).
+def attention_backward_saved(x, q, k, v, p, o, w_qkv, w_proj, g):
+    """The backward pass from the saved forward values (see :func:`causal_self_attention_backward`).
 
     Returns ``(dx, dW_qkv, dW_proj)``.
     """
     d = q.shape[-1]
     heads = q.shape[1]
-    d_wproj = weight_grad(o, g)
+    d_wproj = weight_backward(o, g)
     b, t, c = g.shape
     d_o = jnp.swapaxes(matmul_rows(g, w_proj.T).reshape(b, t, heads, d), 1, 2)
     d_p = jnp.einsum("bhid,bhjd->bhij", d_o, v)
@@ -128,10 +128,10 @@ def attention_backward(x, q, k, v, p, o, w_qkv, w_proj, g):
     d_q = jnp.einsum("bhij,bhjd->bhid", d_s, k)
     d_k = jnp.einsum("bhij,bhid->bhjd", d_s, q)
     d_qkv = jnp.concatenate([_merge_heads(d_q), _merge_heads(d_k), _merge_heads(d_v)], axis=-1)
-    return matmul_rows(d_qkv, w_qkv.T), weight_grad(x, d_qkv), d_wproj
+    return matmul_rows(d_qkv, w_qkv.T), weight_backward(x, d_qkv), d_wproj
 
 
-def causal_self_attention_grad(
+def causal_self_attention_backward(
     x: ArrayLike,
     w_qkv: ArrayLike,
     w_proj: ArrayLike,
@@ -158,12 +158,12 @@ def causal_self_attention_grad(
     """
     _check(x, w_qkv, w_proj, heads, mask)
     x, w_qkv, w_proj, g = (jnp.asarray(a) for a in (x, w_qkv, w_proj, g))
-    return attention_backward(*attention_forward(x, w_qkv, w_proj, heads, mask)[1], g)
+    return attention_backward_saved(*attention_forward(x, w_qkv, w_proj, heads, mask)[1], g)
 
 
 def attention_forward(x, w_qkv, w_proj, heads, mask="causal"):
     """The forward pass and what its backward needs: ``(y, (x, q, k, v, p, o, W_qkv, W_proj))``
-    (llm.c's ``attention_forward`` keeps the same); :func:`attention_backward` takes the saved
+    (llm.c's ``attention_forward`` keeps the same); :func:`attention_backward_saved` takes the saved
     values and ``g``."""
     q, k, v = _split_heads(matmul_rows(x, w_qkv), heads)
     p = _probabilities(q, k, mask)
@@ -182,7 +182,7 @@ def _attention_fwd(x, w_qkv, w_proj, heads, mask):
 
 def _attention_bwd(heads, mask, saved, g):
     del heads, mask  # the saved q has the heads in its shape; the saved p has the mask
-    return attention_backward(*saved, g)
+    return attention_backward_saved(*saved, g)
 
 
 _attention_rule.defvjp(_attention_fwd, _attention_bwd)
@@ -191,7 +191,7 @@ _attention_rule.defvjp(_attention_fwd, _attention_bwd)
 def causal_self_attention_hand(
     x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, mask: Mask = "causal"
 ) -> jax.Array:
-    """:func:`causal_self_attention` whose gradient is :func:`causal_self_attention_grad`.
+    """:func:`causal_self_attention` whose gradient is :func:`causal_self_attention_backward`.
 
     The forward saves ``q, k, v``, the probabilities ``p`` and the merged heads ``o`` (llm.c
     keeps the same: ``qkv``, ``preatt``/``att`` and ``atty``).
@@ -211,7 +211,7 @@ def self_attention(
 def self_attention_hand(
     x: ArrayLike, w_qkv: ArrayLike, w_proj: ArrayLike, heads: int, *, mask: Mask
 ) -> jax.Array:
-    """:func:`self_attention` whose gradient is :func:`causal_self_attention_grad`."""
+    """:func:`self_attention` whose gradient is :func:`causal_self_attention_backward`."""
     return causal_self_attention_hand(x, w_qkv, w_proj, heads, mask)
 
 
@@ -229,14 +229,14 @@ def gradient_checks(*, key: jax.Array) -> list:
     return vjp_checks(
         "nn.causal_self_attention",
         lambda a, b, c: causal_self_attention(a, b, c, 2),
-        lambda a, b, c, g: causal_self_attention_grad(a, b, c, 2, g),
+        lambda a, b, c, g: causal_self_attention_backward(a, b, c, 2, g),
         lambda a, b, c: causal_self_attention_hand(a, b, c, 2),
         (x, w_qkv, w_proj),
         g,
     ) + vjp_checks(
         "nn.self_attention, no mask",
         lambda a, b, c: self_attention(a, b, c, 2, mask="none"),
-        lambda a, b, c, g: causal_self_attention_grad(a, b, c, 2, g, mask="none"),
+        lambda a, b, c, g: causal_self_attention_backward(a, b, c, 2, g, mask="none"),
         lambda a, b, c: self_attention_hand(a, b, c, 2, mask="none"),
         (x, w_qkv, w_proj),
         g,

@@ -18,11 +18,11 @@ batch mean and the batch variance collapses into one expression,
     dbeta = sum g,   dgamma = sum g xhat,
     dx = gamma / (m s) * (m g - sum g - xhat sum(g xhat))
 
-(sums over the ``m`` values of each channel). :func:`batch_norm_grad` is that formula,
+(sums over the ``m`` values of each channel). :func:`batch_norm_backward` is that formula,
 :func:`batch_norm_hand` the ``jax.custom_vjp`` rule built from it (it keeps ``xhat`` and ``1/s``
 from the forward pass, not ``x``), and :func:`gradient_checks` compares both with ``jax.grad``
 of the pure :func:`batch_norm` and with finite differences. Evaluation mode has its own
-forward, backward and rule (:func:`batch_norm_eval`, :func:`batch_norm_eval_grad`,
+forward, backward and rule (:func:`batch_norm_eval`, :func:`batch_norm_eval_backward`,
 :func:`batch_norm_eval_hand`).
 
 ``eps`` is where the paper puts it (inside the square root, added to the variance) and the
@@ -141,10 +141,10 @@ def batch_norm(x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILO
     return per_channel(params.scale, x.ndim) * xhat + per_channel(params.shift, x.ndim)
 
 
-def batch_norm_backward(
+def batch_norm_backward_saved(
     xhat: jax.Array, inv_s: jax.Array, scale: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, BatchNormParams]:
-    """The backward pass from the saved ``x̂`` and ``1/s`` (see :func:`batch_norm_grad`)."""
+    """The backward pass from the saved ``x̂`` and ``1/s`` (see :func:`batch_norm_backward`)."""
     axes, n = _axes(g), g.ndim
     m = math.prod(g.shape[:-1])
     sum_g = jnp.sum(g, axis=axes)
@@ -155,7 +155,7 @@ def batch_norm_backward(
     return dx, BatchNormParams(sum_g_xhat, sum_g)
 
 
-def batch_norm_grad(
+def batch_norm_backward(
     x: ArrayLike, params: BatchNormParams, g: ArrayLike, *, epsilon: float = EPSILON
 ) -> tuple[jax.Array, BatchNormParams]:
     """Gradient of :func:`batch_norm`, the compact form.
@@ -183,7 +183,7 @@ def batch_norm_grad(
     _check_training(x, params, epsilon)
     x, g = jnp.asarray(x), jnp.asarray(g)
     xhat, inv_s = normalise(x, epsilon)
-    return batch_norm_backward(xhat, inv_s, jnp.asarray(params.scale), g)
+    return batch_norm_backward_saved(xhat, inv_s, jnp.asarray(params.scale), g)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -198,7 +198,7 @@ def _batch_norm_fwd(x, scale, shift, epsilon):
 
 
 def _batch_norm_bwd(epsilon, saved, g):
-    dx, dparams = batch_norm_backward(*saved, g)
+    dx, dparams = batch_norm_backward_saved(*saved, g)
     return dx, dparams.scale, dparams.shift
 
 
@@ -208,7 +208,7 @@ _batch_norm_rule.defvjp(_batch_norm_fwd, _batch_norm_bwd)
 def batch_norm_hand(
     x: ArrayLike, params: BatchNormParams, *, epsilon: float = EPSILON
 ) -> jax.Array:
-    """:func:`batch_norm` whose gradient is :func:`batch_norm_grad` (a ``jax.custom_vjp`` rule).
+    """:func:`batch_norm` whose gradient is :func:`batch_norm_backward` (a ``jax.custom_vjp`` rule).
 
     The forward pass keeps ``xhat`` and ``1/s`` for the backward pass (not ``x``, ``mu`` or
     ``var``): the compact formula needs nothing else.
@@ -274,7 +274,7 @@ def _eval_backward(x, scale, mean, var, g, epsilon):
     return dx, dparams, dstats
 
 
-def batch_norm_eval_grad(
+def batch_norm_eval_backward(
     x: ArrayLike,
     params: BatchNormParams,
     stats: BatchNormStats,
@@ -330,7 +330,7 @@ def batch_norm_eval_hand(
     *,
     epsilon: float = EPSILON,
 ) -> jax.Array:
-    """:func:`batch_norm_eval` whose gradient is :func:`batch_norm_eval_grad` (custom_vjp)."""
+    """:func:`batch_norm_eval` whose gradient is :func:`batch_norm_eval_backward` (custom_vjp)."""
     channels, _ = _check(x, params, epsilon)
     _check_stats(stats, channels)
     return _batch_norm_eval_rule(
@@ -421,7 +421,7 @@ def _train_mode_checks(name: str, x, g, params, eps: float) -> list:
         return jnp.sum(batch_norm_hand(p[0], p[1], epsilon=eps) * g)
 
     return [
-        check_gradient(name, train, lambda p: batch_norm_grad(*p, g, epsilon=eps), (x, params)),
+        check_gradient(name, train, lambda p: batch_norm_backward(*p, g, epsilon=eps), (x, params)),
         check_gradient(f"{name} custom_vjp", train, jax.grad(train_hand), (x, params)),
     ]
 
@@ -439,7 +439,10 @@ def _eval_mode_checks(name: str, x, g, params, stats, eps: float) -> list:
 
     return [
         check_gradient(
-            name, evaluate, lambda p: batch_norm_eval_grad(*p, g, epsilon=eps), (x, params, stats)
+            name,
+            evaluate,
+            lambda p: batch_norm_eval_backward(*p, g, epsilon=eps),
+            (x, params, stats),
         ),
         check_gradient(f"{name} custom_vjp", evaluate, jax.grad(evaluate_hand), (x, params, stats)),
     ]

@@ -25,7 +25,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.activations import ACTIVATIONS, relu, relu_grad
 from jaxdl.losses import check_same_shape, mse, mse_grad
-from jaxdl.nn.affine import dense, dense_grad
+from jaxdl.nn.affine import dense, dense_backward
 from jaxdl.validate import require_positive_int
 
 
@@ -45,17 +45,17 @@ def linear(x: ArrayLike, layer: Layer) -> jax.Array:
     return dense(x, layer.w, layer.b)
 
 
-def linear_grad(x: ArrayLike, layer: Layer, grad_out: jax.Array) -> tuple[jax.Array, Layer]:
+def linear_backward(x: ArrayLike, layer: Layer, grad_out: jax.Array) -> tuple[jax.Array, Layer]:
     """Seed 001's ``lin_grad``: from ``g = dL/d(x @ w + b)`` ``[N, n_out]`` to the layer's inputs.
 
     ``dL/dx = g wᵀ`` ``[N, n_in]``, ``dL/dw = xᵀ g`` ``[n_in, n_out]``, ``dL/db = sum_n g``
     ``[n_out]`` (the bias is added to every row, so its gradient sums over rows); computed by
-    :func:`jaxdl.nn.affine.dense_grad`.
+    :func:`jaxdl.nn.affine.dense_backward`.
 
     Returns:
       ``(dL/dx, Layer(dL/dw, dL/db))``.
     """
-    dx, dw, db = dense_grad(x, layer.w, grad_out)
+    dx, dw, db = dense_backward(x, layer.w, grad_out)
     return dx, Layer(w=dw, b=db)
 
 
@@ -159,14 +159,14 @@ def backward(
 ) -> MLP:
     """Backpropagation from ``g = dL/d(output)`` down through every layer, by hand.
 
-    For each layer from the last: ``(dx, d_layer) = linear_grad(input_i, layer_i, g)`` and,
+    For each layer from the last: ``(dx, d_layer) = linear_backward(input_i, layer_i, g)`` and,
     below it, ``g = dx * f'(z)`` with ``f`` and ``z`` the previous layer's activation and
     pre-activation (what :func:`forward` kept).
     """
     g = grad_output
     grads: list[Layer | None] = [None] * len(params)
     for i in reversed(range(len(params))):
-        dx, grads[i] = linear_grad(inputs[i], params[i], g)
+        dx, grads[i] = linear_backward(inputs[i], params[i], g)
         if i > 0:
             act = activations[i - 1]
             g = dx if act is None else dx * _activation(act)[1](pre_activations[i - 1])
@@ -203,7 +203,7 @@ def mlp_loss_grad(
     """Gradient of :func:`mlp_loss` by backpropagation, one layer at a time from the output.
 
     ``g = mse_grad(output, y)``; then for each layer from the last: ``(dx, d_layer) =
-    linear_grad(input, layer, g)`` and, below the first layer, ``g = dx * f'(z)`` where ``z``
+    linear_backward(input, layer, g)`` and, below the first layer, ``g = dx * f'(z)`` where ``z``
     is the previous layer's pre-activation.
     """
     check_chain(params, x, y)
@@ -239,9 +239,9 @@ def forward_backward(params: Sequence[Layer], x: ArrayLike, y: ArrayLike) -> tup
     check_same_shape(out, y)
     loss = mse(out, y)
     out_g = mse_grad(out, y)
-    l2_g, second_g = linear_grad(l2, second, out_g)
+    l2_g, second_g = linear_backward(l2, second, out_g)
     l1_g = relu_grad(l1) * l2_g
-    _, first_g = linear_grad(x, first, l1_g)
+    _, first_g = linear_backward(x, first, l1_g)
     return loss, (first_g, second_g)
 
 

@@ -43,7 +43,7 @@ def dropout(x: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array:
     return lax.select(mask, x / jnp.asarray(keep_prob, x.dtype), jnp.zeros_like(x))
 
 
-def dropout_grad(g: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array:
+def dropout_backward(g: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array:
     """Gradient of :func:`dropout`: the same mask and scale, ``g * mask / keep_prob``.
 
     The mask is recomputed from the same key, so nothing has to be stored between passes.
@@ -61,7 +61,7 @@ def _scale_kept_fwd(x, mask, keep_prob):
 
 
 def _scale_kept_bwd(keep_prob, mask, g):
-    # dropout_grad's formula with the saved mask (the same one its key would redraw)
+    # dropout_backward's formula with the saved mask (the same one its key would redraw)
     return _scale_kept(g, mask, keep_prob), None
 
 
@@ -69,7 +69,7 @@ _scale_kept.defvjp(_scale_kept_fwd, _scale_kept_bwd)
 
 
 def dropout_hand(x: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array:
-    """:func:`dropout` whose gradient is :func:`dropout_grad`: ``g * mask / keep_prob``.
+    """:func:`dropout` whose gradient is :func:`dropout_backward`: ``g * mask / keep_prob``.
 
     The forward keeps the boolean mask (one byte per entry) for the backward pass instead of
     redrawing it from the key.
@@ -79,7 +79,7 @@ def dropout_hand(x: ArrayLike, keep_prob: float, *, key: jax.Array) -> jax.Array
 
 
 def gradient_checks(*, key: jax.Array) -> list:
-    """Dropout: the ``dropout_grad`` formula and the custom_vjp rule vs ``jax.grad``."""
+    """Dropout: the ``dropout_backward`` formula and the custom_vjp rule vs ``jax.grad``."""
     from jaxdl.gradcheck import check_rule, normal_draws
 
     normal = normal_draws(key)
@@ -88,7 +88,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     return check_rule(
         "nn.dropout",
         lambda v: jnp.sum(dropout(v, 0.8, key=drop_key) * g),
-        lambda v: dropout_grad(g, 0.8, key=drop_key),
+        lambda v: dropout_backward(g, 0.8, key=drop_key),
         lambda v: jnp.sum(dropout_hand(v, 0.8, key=drop_key) * g),
         x,
     )

@@ -24,7 +24,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn._matmul import matmul_rows, weight_grad
+from jaxdl.nn._matmul import matmul_rows, weight_backward
 from jaxdl.validate import require_rank
 
 
@@ -63,17 +63,17 @@ def embed(wte: ArrayLike, wpe: ArrayLike, ids: ArrayLike) -> jax.Array:
     return wte[ids] + wpe[None, : ids.shape[1]]
 
 
-def embed_backward(
+def embed_backward_saved(
     vocab: int, context: int, ids: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """``(dW_te, dW_pe)`` for tables of ``vocab`` and ``context`` rows (see :func:`embed_grad`)."""
+    """``(dW_te, dW_pe)`` for tables of ``vocab`` and ``context`` rows (see :func:`embed_backward`)."""
     c = g.shape[-1]
     d_wte = jnp.zeros((vocab, c), g.dtype).at[ids.reshape(-1)].add(g.reshape(-1, c))
     d_wpe = jnp.zeros((context, c), g.dtype).at[: ids.shape[1]].set(jnp.sum(g, axis=0))
     return d_wte, d_wpe
 
 
-def embed_grad(
+def embed_backward(
     wte: ArrayLike, wpe: ArrayLike, ids: ArrayLike, g: ArrayLike
 ) -> tuple[jax.Array, jax.Array]:
     """Gradient of :func:`embed` with respect to both tables, given ``g = ∂L/∂x [B, T, C]``.
@@ -90,7 +90,9 @@ def embed_grad(
       ``(dW_te [V, C], dW_pe [T_max, C])``.
     """
     _check_embed(wte, wpe, ids)
-    return embed_backward(jnp.shape(wte)[0], jnp.shape(wpe)[0], jnp.asarray(ids), jnp.asarray(g))
+    return embed_backward_saved(
+        jnp.shape(wte)[0], jnp.shape(wpe)[0], jnp.asarray(ids), jnp.asarray(g)
+    )
 
 
 @jax.custom_vjp
@@ -105,14 +107,14 @@ def _embed_fwd(wte, wpe, ids):
 
 def _embed_bwd(saved, g):
     wte, wpe, ids = saved
-    return (*embed_backward(wte.shape[0], wpe.shape[0], ids, g), None)
+    return (*embed_backward_saved(wte.shape[0], wpe.shape[0], ids, g), None)
 
 
 _embed_rule.defvjp(_embed_fwd, _embed_bwd)
 
 
 def embed_hand(wte: ArrayLike, wpe: ArrayLike, ids: ArrayLike) -> jax.Array:
-    """:func:`embed` whose gradient is :func:`embed_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`embed` whose gradient is :func:`embed_backward` (a ``jax.custom_vjp`` rule)."""
     _check_embed(wte, wpe, ids)
     return _embed_rule(jnp.asarray(wte), jnp.asarray(wpe), jnp.asarray(ids))
 
@@ -138,12 +140,14 @@ def lm_head(h: ArrayLike, wte: ArrayLike) -> jax.Array:
     return matmul_rows(h, wte.T)
 
 
-def lm_head_backward(h: jax.Array, wte: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(dh, dW_te)`` from the saved input (see :func:`lm_head_grad`)."""
-    return matmul_rows(g, wte), weight_grad(g, h)
+def lm_head_backward_saved(
+    h: jax.Array, wte: jax.Array, g: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """``(dh, dW_te)`` from the saved input (see :func:`lm_head_backward`)."""
+    return matmul_rows(g, wte), weight_backward(g, h)
 
 
-def lm_head_grad(h: ArrayLike, wte: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array]:
+def lm_head_backward(h: ArrayLike, wte: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """Gradient of :func:`lm_head` given ``g = ∂L/∂logits [B, T, V]``::
 
         ∂L/∂h = g W_te            ∂L/∂W_te = Σ_positions gᵀ h          [V, C]
@@ -152,7 +156,7 @@ def lm_head_grad(h: ArrayLike, wte: ArrayLike, g: ArrayLike) -> tuple[jax.Array,
       ``(dh [B, T, C], dW_te [V, C])``: this use's share of the tied table's gradient.
     """
     _check_head(h, wte)
-    return lm_head_backward(jnp.asarray(h), jnp.asarray(wte), jnp.asarray(g))
+    return lm_head_backward_saved(jnp.asarray(h), jnp.asarray(wte), jnp.asarray(g))
 
 
 @jax.custom_vjp
@@ -161,12 +165,12 @@ def _lm_head_rule(h: jax.Array, wte: jax.Array) -> jax.Array:
 
 
 _lm_head_rule.defvjp(
-    lambda h, wte: (lm_head(h, wte), (h, wte)), lambda s, g: lm_head_backward(*s, g)
+    lambda h, wte: (lm_head(h, wte), (h, wte)), lambda s, g: lm_head_backward_saved(*s, g)
 )
 
 
 def lm_head_hand(h: ArrayLike, wte: ArrayLike) -> jax.Array:
-    """:func:`lm_head` whose gradient is :func:`lm_head_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`lm_head` whose gradient is :func:`lm_head_backward` (a ``jax.custom_vjp`` rule)."""
     _check_head(h, wte)
     return _lm_head_rule(jnp.asarray(h), jnp.asarray(wte))
 
@@ -185,8 +189,8 @@ def gradient_checks(*, key: jax.Array) -> list:
     return vjp_checks(
         "nn.embed",
         lambda a, b: embed(a, b, ids),
-        lambda a, b, g: embed_grad(a, b, ids, g),
+        lambda a, b, g: embed_backward(a, b, ids, g),
         lambda a, b: embed_hand(a, b, ids),
         (wte, wpe),
         g,
-    ) + vjp_checks("nn.lm_head", lm_head, lm_head_grad, lm_head_hand, (h, wte), g_head)
+    ) + vjp_checks("nn.lm_head", lm_head, lm_head_backward, lm_head_hand, (h, wte), g_head)

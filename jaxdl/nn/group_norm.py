@@ -94,10 +94,10 @@ def group_norm(x: ArrayLike, gain: ArrayLike, bias: ArrayLike, groups: int) -> j
     return normalise(x, groups)[0] * _channel(jnp.asarray(gain)) + _channel(jnp.asarray(bias))
 
 
-def group_norm_backward(
+def group_norm_backward_saved(
     x_hat: jax.Array, rstd: jax.Array, gain: jax.Array, groups: int, g: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The backward pass from the saved ``x̂`` and ``r`` (see :func:`group_norm_grad`)."""
+    """The backward pass from the saved ``x̂`` and ``r`` (see :func:`group_norm_backward`)."""
     d = _grouped(g * _channel(gain), groups)
     xh = _grouped(x_hat, groups)
     mean_d = jnp.mean(d, axis=_GROUP_AXES, keepdims=True)
@@ -106,7 +106,7 @@ def group_norm_backward(
     return dx, jnp.sum(g * x_hat, axis=(0, 1, 2)), jnp.sum(g, axis=(0, 1, 2))
 
 
-def group_norm_grad(
+def group_norm_backward(
     x: ArrayLike, gain: ArrayLike, groups: int, g: ArrayLike
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Gradient of :func:`group_norm` given ``g = ∂L/∂y`` (the module's formulas).
@@ -117,7 +117,7 @@ def group_norm_grad(
     x, gain, g = jnp.asarray(x), jnp.asarray(gain), jnp.asarray(g)
     _check(x, gain, gain, groups)
     x_hat, rstd = normalise(x, groups)
-    return group_norm_backward(x_hat, rstd, gain, groups, g)
+    return group_norm_backward_saved(x_hat, rstd, gain, groups, g)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -131,14 +131,14 @@ def _rule_fwd(x, gain, bias, groups):
 
 
 def _rule_bwd(groups, saved, g):
-    return group_norm_backward(*saved[:2], saved[2], groups, g)
+    return group_norm_backward_saved(*saved[:2], saved[2], groups, g)
 
 
 _rule.defvjp(_rule_fwd, _rule_bwd)
 
 
 def group_norm_hand(x: ArrayLike, gain: ArrayLike, bias: ArrayLike, groups: int) -> jax.Array:
-    """:func:`group_norm` whose gradient is :func:`group_norm_grad` (a ``jax.custom_vjp`` rule;
+    """:func:`group_norm` whose gradient is :func:`group_norm_backward` (a ``jax.custom_vjp`` rule;
     the forward saves ``x̂`` and ``r``, so the backward needs no second normalisation)."""
     _check(x, gain, bias, groups)
     return _rule(jnp.asarray(x), jnp.asarray(gain), jnp.asarray(bias), groups)
@@ -156,7 +156,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     return vjp_checks(
         "nn.group_norm",
         lambda *p: group_norm(*p, 3),
-        lambda x_, gain_, bias_, g_: group_norm_grad(x_, gain_, 3, g_),
+        lambda x_, gain_, bias_, g_: group_norm_backward(x_, gain_, 3, g_),
         lambda *p: group_norm_hand(*p, 3),
         (x, gain, bias),
         g,

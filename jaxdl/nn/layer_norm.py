@@ -7,7 +7,7 @@ Over the last axis of ``x`` (the ``C`` features of one position)::
     x̂ = (x - μ) r    y = x̂ * w
 
 ``layer_norm`` is the pure forward (the reference :func:`jax.grad` differentiates),
-``layer_norm_grad`` the backward derived by hand, ``layer_norm_hand`` the same forward with that
+``layer_norm_backward`` the backward derived by hand, ``layer_norm_hand`` the same forward with that
 backward as its ``jax.custom_vjp`` rule.
 """
 
@@ -59,10 +59,10 @@ def _gain(w: jax.Array, rank: int) -> jax.Array:
     return w.reshape((1,) * (rank - 1) + w.shape)
 
 
-def layer_norm_backward(
+def layer_norm_backward_saved(
     x_hat: jax.Array, rstd: jax.Array, w: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, jax.Array]:
-    """The backward pass from the saved ``x̂`` and ``r`` (see :func:`layer_norm_grad`)."""
+    """The backward pass from the saved ``x̂`` and ``r`` (see :func:`layer_norm_backward`)."""
     dw = jnp.sum((g * x_hat).reshape(-1, g.shape[-1]), axis=0)
     d_hat = g * _gain(w, g.ndim)
     mean_d = jnp.mean(d_hat, axis=-1, keepdims=True)
@@ -70,7 +70,7 @@ def layer_norm_backward(
     return rstd * (d_hat - mean_d - x_hat * mean_dx), dw
 
 
-def layer_norm_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array]:
+def layer_norm_backward(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """Gradient of :func:`layer_norm` with respect to ``x`` and ``w``, given ``g = ∂L/∂y``.
 
     ``∂L/∂w = Σ_positions g * x̂``. For ``x``, with ``d = g * w = ∂L/∂x̂`` and ``C`` features:
@@ -88,7 +88,7 @@ def layer_norm_grad(x: ArrayLike, w: ArrayLike, g: ArrayLike) -> tuple[jax.Array
     _check(x, w)
     x, w, g = jnp.asarray(x), jnp.asarray(w), jnp.asarray(g)
     x_hat, rstd = normalise(x)
-    return layer_norm_backward(x_hat, rstd, w, g)
+    return layer_norm_backward_saved(x_hat, rstd, w, g)
 
 
 @jax.custom_vjp
@@ -102,14 +102,14 @@ def _layer_norm_fwd(x, w):
 
 
 def _layer_norm_bwd(saved, g):
-    return layer_norm_backward(*saved, g)
+    return layer_norm_backward_saved(*saved, g)
 
 
 _layer_norm_rule.defvjp(_layer_norm_fwd, _layer_norm_bwd)
 
 
 def layer_norm_hand(x: ArrayLike, w: ArrayLike) -> jax.Array:
-    """:func:`layer_norm` whose gradient is :func:`layer_norm_grad` (a ``jax.custom_vjp`` rule).
+    """:func:`layer_norm` whose gradient is :func:`layer_norm_backward` (a ``jax.custom_vjp`` rule).
 
     The forward saves ``x̂`` and ``r`` (llm.c saves the mean and ``r``) so the backward pass
     needs no second normalisation.
@@ -125,4 +125,4 @@ def gradient_checks(*, key: jax.Array) -> list:
     """The hand layer norm vs ``jax.grad`` vs finite differences (formula and rule)."""
     normal = normal_draws(key, pool=256)
     x, w, g = normal((2, 3, 5), 2.0), 1.0 + normal((5,), 0.3), normal((2, 3, 5))
-    return vjp_checks("nn.layer_norm", layer_norm, layer_norm_grad, layer_norm_hand, (x, w), g)
+    return vjp_checks("nn.layer_norm", layer_norm, layer_norm_backward, layer_norm_hand, (x, w), g)

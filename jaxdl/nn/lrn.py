@@ -66,13 +66,13 @@ def _lrn_denominator(x, depth_radius, bias, alpha, beta) -> tuple[jax.Array, jax
     return d, d**-beta
 
 
-def _lrn_backward(x, d, scale, g, depth_radius, alpha, beta) -> jax.Array:
+def _lrn_backward_saved(x, d, scale, g, depth_radius, alpha, beta) -> jax.Array:
     band = _band(x.shape[-1], depth_radius, x.dtype)
     inner = (g * x * scale / d) @ band
     return g * scale - (2.0 * alpha * beta) * x * inner
 
 
-def lrn_grad(
+def lrn_backward(
     x: ArrayLike,
     g: ArrayLike,
     *,
@@ -97,7 +97,7 @@ def lrn_grad(
     """
     x, g = jnp.asarray(x), jnp.asarray(g)
     d, scale = _lrn_denominator(x, depth_radius, bias, alpha, beta)
-    return _lrn_backward(x, d, scale, g, depth_radius, alpha, beta)
+    return _lrn_backward_saved(x, d, scale, g, depth_radius, alpha, beta)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
@@ -112,7 +112,7 @@ def _lrn_fwd(x, depth_radius, bias, alpha, beta):
 
 def _lrn_bwd(depth_radius, bias, alpha, beta, saved, g):
     x, d, scale = saved
-    return (_lrn_backward(x, d, scale, g, depth_radius, alpha, beta),)
+    return (_lrn_backward_saved(x, d, scale, g, depth_radius, alpha, beta),)
 
 
 _lrn_hand.defvjp(_lrn_fwd, _lrn_bwd)
@@ -126,13 +126,13 @@ def lrn_hand(
     alpha: float = LRN_ALPHA,
     beta: float = LRN_BETA,
 ) -> jax.Array:
-    """:func:`lrn` whose gradient is :func:`lrn_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`lrn` whose gradient is :func:`lrn_backward` (a ``jax.custom_vjp`` rule)."""
     require_rank("lrn input", x, 4, "[B, H, W, C]")
     return _lrn_hand(jnp.asarray(x), depth_radius, bias, alpha, beta)
 
 
 def gradient_checks(*, key: jax.Array) -> list:
-    """LRN: the ``lrn_grad`` formula and the custom_vjp rule vs ``jax.grad``."""
+    """LRN: the ``lrn_backward`` formula and the custom_vjp rule vs ``jax.grad``."""
     from jaxdl.gradcheck import check_rule, normal_draws
 
     normal = normal_draws(key)
@@ -140,7 +140,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     return check_rule(
         "nn.lrn",
         lambda v: jnp.sum(lrn(v, alpha=1e-2) * g),
-        lambda v: lrn_grad(v, g, alpha=1e-2),
+        lambda v: lrn_backward(v, g, alpha=1e-2),
         lambda v: jnp.sum(lrn_hand(v, alpha=1e-2) * g),
         x,
     )

@@ -20,7 +20,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn._matmul import matmul_rows, weight_grad
+from jaxdl.nn._matmul import matmul_rows, weight_backward
 from jaxdl.validate import require_rank
 
 _SQRT_HALF = 1 / math.sqrt(2)
@@ -39,18 +39,18 @@ def gelu_slope(x: ArrayLike) -> jax.Array:
     return 0.5 * (1 + jax.lax.erf(x * _SQRT_HALF)) + x * _INV_SQRT_2PI * jnp.exp(-0.5 * x * x)
 
 
-def gelu_grad(x: ArrayLike, g: ArrayLike) -> tuple[jax.Array]:
+def gelu_backward(x: ArrayLike, g: ArrayLike) -> tuple[jax.Array]:
     """Gradient of :func:`gelu` given ``g = ∂L/∂y``: ``(g * gelu_slope(x),)``."""
     return (jnp.asarray(g) * gelu_slope(x),)
 
 
 @jax.custom_vjp
 def gelu_hand(x: jax.Array) -> jax.Array:
-    """:func:`gelu` whose gradient is :func:`gelu_grad` (a ``jax.custom_vjp`` rule)."""
+    """:func:`gelu` whose gradient is :func:`gelu_backward` (a ``jax.custom_vjp`` rule)."""
     return gelu(x)
 
 
-gelu_hand.defvjp(lambda x: (gelu(x), x), lambda x, g: gelu_grad(x, g))
+gelu_hand.defvjp(lambda x: (gelu(x), x), lambda x, g: gelu_backward(x, g))
 
 
 def _check(x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike) -> None:
@@ -79,17 +79,17 @@ def mlp(x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike) -> jax.Array:
     return matmul_rows(gelu(matmul_rows(x, w_fc)), w_proj)
 
 
-def mlp_backward(
+def mlp_backward_saved(
     x: jax.Array, h: jax.Array, w_fc: jax.Array, w_proj: jax.Array, g: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """The backward pass from the saved input ``x`` and pre-activation ``h``."""
     a = gelu(h)
     d_a = matmul_rows(g, w_proj.T)
     d_h = d_a * gelu_slope(h)
-    return matmul_rows(d_h, w_fc.T), weight_grad(x, d_h), weight_grad(a, g)
+    return matmul_rows(d_h, w_fc.T), weight_backward(x, d_h), weight_backward(a, g)
 
 
-def mlp_grad(
+def mlp_backward(
     x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike, g: ArrayLike
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Gradient of :func:`mlp` given ``g = ∂L/∂y``, backwards through its three steps::
@@ -105,7 +105,7 @@ def mlp_grad(
     """
     _check(x, w_fc, w_proj)
     x, w_fc, w_proj, g = (jnp.asarray(a) for a in (x, w_fc, w_proj, g))
-    return mlp_backward(x, matmul_rows(x, w_fc), w_fc, w_proj, g)
+    return mlp_backward_saved(x, matmul_rows(x, w_fc), w_fc, w_proj, g)
 
 
 @jax.custom_vjp
@@ -119,14 +119,14 @@ def _mlp_fwd(x, w_fc, w_proj):
 
 
 def _mlp_bwd(saved, g):
-    return mlp_backward(*saved, g)
+    return mlp_backward_saved(*saved, g)
 
 
 _mlp_rule.defvjp(_mlp_fwd, _mlp_bwd)
 
 
 def mlp_hand(x: ArrayLike, w_fc: ArrayLike, w_proj: ArrayLike) -> jax.Array:
-    """:func:`mlp` whose gradient is :func:`mlp_grad` (a ``jax.custom_vjp`` rule).
+    """:func:`mlp` whose gradient is :func:`mlp_backward` (a ``jax.custom_vjp`` rule).
 
     The forward saves the pre-activation ``h``; the backward recomputes ``gelu(h)`` from it
     (one elementwise pass, cheaper than keeping a second ``[B, T, 4C]`` array).
@@ -146,6 +146,6 @@ def gradient_checks(*, key: jax.Array) -> list:
     w_fc, w_proj = normal((4, 16), 0.5), normal((16, 4), 0.5)
     g = normal((2, 3, 4))
     z, gz = normal((7,), 2.0), normal((7,))
-    return vjp_checks("nn.gelu", gelu, gelu_grad, gelu_hand, (z,), gz) + vjp_checks(
-        "nn.mlp", mlp, mlp_grad, mlp_hand, (x, w_fc, w_proj), g
+    return vjp_checks("nn.gelu", gelu, gelu_backward, gelu_hand, (z,), gz) + vjp_checks(
+        "nn.mlp", mlp, mlp_backward, mlp_hand, (x, w_fc, w_proj), g
     )

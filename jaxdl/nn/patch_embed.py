@@ -30,7 +30,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.backward import register
 from jaxdl.gradcheck import normal_draws, vjp_checks
-from jaxdl.nn._matmul import matmul_rows, weight_grad
+from jaxdl.nn._matmul import matmul_rows, weight_backward
 from jaxdl.validate import require_rank
 
 
@@ -109,7 +109,7 @@ def _backward(p, w, shape, patch, g):
     """The backward pass from the saved patches (see :func:`patch_embed_backward`)."""
     g_z = g[:, 1:]
     d_x = unpatchify(matmul_rows(g_z, w.T), patch, shape)
-    d_w = weight_grad(p, g_z)
+    d_w = weight_backward(p, g_z)
     d_b = jnp.sum(g_z, axis=(0, 1))
     return d_x, d_w, d_b, jnp.sum(g[:, 0], axis=0), jnp.sum(g, axis=0)
 

@@ -57,7 +57,7 @@ def max_pool(x: ArrayLike) -> jax.Array:
     return jnp.max(x.reshape(b, h // 2, 2, w // 2, 2, c), axis=(2, 4))
 
 
-def max_pool_grad(x: ArrayLike, g: ArrayLike) -> jax.Array:
+def max_pool_backward(x: ArrayLike, g: ArrayLike) -> jax.Array:
     """Gradient of :func:`max_pool`: each window's upstream gradient goes to its arg-max.
 
     ``dx[n, h, v, c] = g[n, h // 2, v // 2, c]`` if ``x[n, h, v, c]`` is the largest entry of its
@@ -104,14 +104,14 @@ def _max_pool_fwd(x):
 
 
 def _max_pool_bwd(x, g):
-    return (max_pool_grad(x, g),)
+    return (max_pool_backward(x, g),)
 
 
 _max_pool_hand.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
 def max_pool_hand(x: ArrayLike) -> jax.Array:
-    """:func:`max_pool` whose gradient is :func:`max_pool_grad` (a ``jax.custom_vjp`` rule).
+    """:func:`max_pool` whose gradient is :func:`max_pool_backward` (a ``jax.custom_vjp`` rule).
 
     Tie rule: where a window holds several equal maxima, the first one in row-major order
     within the window receives the whole upstream gradient (TensorFlow's and PyTorch's choice);
@@ -133,7 +133,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     return check_rule(
         "nn.max_pool",
         lambda v: jnp.sum(max_pool(v) * g),
-        lambda v: max_pool_grad(v, g),
+        lambda v: max_pool_backward(v, g),
         lambda v: jnp.sum(max_pool_hand(v) * g),
         x,
     )

@@ -19,8 +19,8 @@ The backward pass by hand, with ``g`` the gradient at ``y`` and ``r = g * [z2 + 
 
 and for the identity shortcut ``S^T(r) = r``: ``dy/dx = 1 + dF/dx``, the "+1 path" along
 which the gradient reaches the lower layers however small the residual branch's Jacobian
-is. The branch's backward chains :func:`jaxdl.nn.batch_norm.batch_norm_grad`'s compact formula,
-the ReLU's slope and :func:`jaxdl.nn.affine.conv2d_grad`. :func:`residual_block_grad` is the
+is. The branch's backward chains :func:`jaxdl.nn.batch_norm.batch_norm_backward`'s compact formula,
+the ReLU's slope and :func:`jaxdl.nn.affine.conv2d_backward`. :func:`residual_block_backward` is the
 formula, :func:`residual_block_hand` the ``custom_vjp`` rule built from the same pieces, and
 :func:`gradient_checks` compares both with ``jax.grad`` of the pure :func:`residual_block`.
 
@@ -42,7 +42,7 @@ from jax.typing import ArrayLike
 from jaxdl.activations import relu, relu_grad
 from jaxdl.backward import register
 from jaxdl.nn import batch_norm as bn
-from jaxdl.nn.affine import conv2d, conv2d_grad
+from jaxdl.nn.affine import conv2d, conv2d_backward
 
 
 class BlockParams(NamedTuple):
@@ -102,11 +102,11 @@ def _conv(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
     return y[:, ::stride, ::stride, :] if stride > 1 else y
 
 
-def _conv_grad(x: jax.Array, w: jax.Array, g: jax.Array, stride: int):
+def _conv_backward(x: jax.Array, w: jax.Array, g: jax.Array, stride: int):
     if stride > 1:  # the subsampling's backward: g back at the pixels that were kept
         full = x.shape[:3] + g.shape[3:]
         g = jnp.zeros(full, g.dtype).at[:, ::stride, ::stride, :].set(g)
-    dx, dw, _ = conv2d_grad(x, w, g)
+    dx, dw, _ = conv2d_backward(x, w, g)
     return dx, dw
 
 
@@ -118,7 +118,7 @@ def shortcut(x: ArrayLike, c_out: int, stride: int) -> jax.Array:
     return jnp.pad(x, ((0, 0), (0, 0), (0, 0), (0, extra))) if extra else x
 
 
-def shortcut_grad(g: ArrayLike, x_shape: tuple[int, ...], stride: int) -> jax.Array:
+def shortcut_backward(g: ArrayLike, x_shape: tuple[int, ...], stride: int) -> jax.Array:
     """Gradient of :func:`shortcut`: ``g``'s first ``C_in`` channels, back at the kept pixels.
 
     For the identity (``stride=1``, same channels) it is ``g`` itself: the "+1 path".
@@ -195,17 +195,17 @@ def _forward_saving(x, params, stride, residual, epsilon):
 def _backward(saved, g, stride, residual):
     x, params, z1, h, xhat1, inv_s1, xhat2, inv_s2, pre = saved
     r = g * relu_grad(pre)  # through the last ReLU; the sum passes r to both branches
-    da2, dbn2 = bn.batch_norm_backward(xhat2, inv_s2, params.bn2.scale, r)
-    dh, dw2 = _conv_grad(h, params.w2, da2, 1)
+    da2, dbn2 = bn.batch_norm_backward_saved(xhat2, inv_s2, params.bn2.scale, r)
+    dh, dw2 = _conv_backward(h, params.w2, da2, 1)
     dz1 = dh * relu_grad(z1)
-    da1, dbn1 = bn.batch_norm_backward(xhat1, inv_s1, params.bn1.scale, dz1)
-    dx, dw1 = _conv_grad(x, params.w1, da1, stride)
+    da1, dbn1 = bn.batch_norm_backward_saved(xhat1, inv_s1, params.bn1.scale, dz1)
+    dx, dw1 = _conv_backward(x, params.w1, da1, stride)
     if residual:
-        dx = dx + shortcut_grad(r, x.shape, stride)  # the +1 path
+        dx = dx + shortcut_backward(r, x.shape, stride)  # the +1 path
     return dx, BlockParams(dw1, dbn1, dw2, dbn2)
 
 
-def residual_block_grad(
+def residual_block_backward(
     x: ArrayLike,
     params: BlockParams,
     g: ArrayLike,
@@ -218,10 +218,10 @@ def residual_block_grad(
 
     With ``r = g * [z2 + S(x) > 0]``:
 
-    - ``da2, (dgamma2, dbeta2) = batch_norm_grad(a2, bn2, r)`` (the compact formula);
-    - ``dh, dw2 = conv2d_grad(h, w2, da2)``; ``dz1 = dh * [z1 > 0]``;
-    - ``da1, (dgamma1, dbeta1) = batch_norm_grad(a1, bn1, dz1)``;
-    - ``dx_F, dw1 = conv2d_grad(x, w1, da1)`` (``da1`` put back at the kept pixels first when
+    - ``da2, (dgamma2, dbeta2) = batch_norm_backward(a2, bn2, r)`` (the compact formula);
+    - ``dh, dw2 = conv2d_backward(h, w2, da2)``; ``dz1 = dh * [z1 > 0]``;
+    - ``da1, (dgamma1, dbeta1) = batch_norm_backward(a1, bn1, dz1)``;
+    - ``dx_F, dw1 = conv2d_backward(x, w1, da1)`` (``da1`` put back at the kept pixels first when
       ``stride=2``);
     - ``dx = dx_F + S^T(r)``: for the identity shortcut ``S^T(r) = r``, the "+1 path".
 
@@ -259,7 +259,7 @@ def residual_block_hand(
     stats: BlockStats | None = None,
     epsilon: float = bn.EPSILON,
 ) -> jax.Array:
-    """:func:`residual_block` in training mode whose gradient is :func:`residual_block_grad`.
+    """:func:`residual_block` in training mode whose gradient is :func:`residual_block_backward`.
 
     With ``stats`` (evaluation mode, not trained through) it is :func:`residual_block`.
     """
@@ -305,7 +305,7 @@ def gradient_checks(*, key: jax.Array) -> list:
             check_gradient(
                 name,
                 reference,
-                lambda p, g=g, options=options: residual_block_grad(p[0], p[1], g, **options),
+                lambda p, g=g, options=options: residual_block_backward(p[0], p[1], g, **options),
                 (x, params),
             ),
             check_gradient(f"{name} custom_vjp", reference, jax.grad(hand), (x, params)),

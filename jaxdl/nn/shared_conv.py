@@ -17,7 +17,7 @@ the library convolution that the tests compare the forward with. ``benchmarks/zi
 times the whole training run.
 
 - :func:`shared_conv`: the pure forward (the reference ``jax.grad`` differentiates);
-- :func:`shared_conv_grad`: the hand-derived vector-Jacobian product, formulas in its docstring;
+- :func:`shared_conv_backward`: the hand-derived vector-Jacobian product, formulas in its docstring;
 - :func:`shared_conv_hand`: the forward with the hand formula as its ``jax.custom_vjp`` rule;
 - :func:`gradient_checks`: the formula and the rule against ``jax.grad`` and finite differences.
 """
@@ -174,7 +174,7 @@ def reference_conv(
     )
 
 
-def shared_conv_grad(
+def shared_conv_backward(
     x: ArrayLike,
     w: ArrayLike,
     g: ArrayLike,
@@ -231,7 +231,7 @@ def _rule(stride: int, pad: int, pad_value: float):
 
     def bwd(saved, g):
         x, w = saved
-        return shared_conv_grad(x, w, g, stride=stride, pad=pad, pad_value=pad_value)
+        return shared_conv_backward(x, w, g, stride=stride, pad=pad, pad_value=pad_value)
 
     conv.defvjp(fwd, bwd)
     return conv
@@ -246,14 +246,14 @@ def shared_conv_hand(
     pad: int = 2,
     pad_value: float = -1.0,
 ) -> jax.Array:
-    """:func:`shared_conv` whose gradient is :func:`shared_conv_grad` (a ``custom_vjp`` rule)."""
+    """:func:`shared_conv` whose gradient is :func:`shared_conv_backward` (a ``custom_vjp`` rule)."""
     _check(x, w, b, stride, pad)
     rule = _rule(int(stride), int(pad), float(pad_value))
     return rule(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
 
 
 def gradient_checks(*, key: jax.Array) -> list:
-    """:func:`shared_conv_grad` and the ``custom_vjp`` rule vs ``jax.grad`` vs finite differences.
+    """:func:`shared_conv_backward` and the ``custom_vjp`` rule vs ``jax.grad`` vs finite differences.
 
     Through ``sum(shared_conv(x, w, b) * G)`` for a random upstream ``G``, on an odd-sized
     input with two channels at stride 2 and on a 16x16 image with the zip-code net's H1 setting.
@@ -279,7 +279,7 @@ def gradient_checks(*, key: jax.Array) -> list:
             return jnp.sum(shared_conv(*p, **opts) * g)
 
         def formula(p, g=g, opts=opts):
-            return shared_conv_grad(p[0], p[1], g, **opts)
+            return shared_conv_backward(p[0], p[1], g, **opts)
 
         def custom(p, g=g, opts=opts):
             return jnp.sum(shared_conv_hand(*p, **opts) * g)

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.nn.shared_conv import output_size, shared_conv, shared_conv_grad
+from jaxdl.nn.shared_conv import output_size, shared_conv, shared_conv_backward
 
 Table = tuple[tuple[int, ...], ...]
 
@@ -109,7 +109,7 @@ def table_conv(
     return shared_conv(x, full, b, stride=stride, pad=pad, pad_value=pad_value)
 
 
-def table_conv_grad(
+def table_conv_backward(
     x: ArrayLike,
     w: ArrayLike,
     g: ArrayLike,
@@ -122,7 +122,7 @@ def table_conv_grad(
     """Gradient of :func:`table_conv`.
 
     With ``W = spread(w)`` and ``(dx, dW, db)`` the gradient of the full convolution
-    (:func:`jaxdl.nn.shared_conv.shared_conv_grad`): ``dx`` and ``db`` as they are, and
+    (:func:`jaxdl.nn.shared_conv.shared_conv_backward`): ``dx`` and ``db`` as they are, and
     ``dw[i, j, m, o] = dW[i, j, table[o][m], o]`` (the unconnected entries of ``dW`` are
     dropped: those weights do not exist).
 
@@ -131,7 +131,7 @@ def table_conv_grad(
     """
     table = _check(x, w, table)
     full = spread(w, table, jnp.shape(x)[-1])
-    dx, dw_full, db = shared_conv_grad(x, full, g, stride=stride, pad=pad, pad_value=pad_value)
+    dx, dw_full, db = shared_conv_backward(x, full, g, stride=stride, pad=pad, pad_value=pad_value)
     return dx, gather(dw_full, table), db
 
 
@@ -148,7 +148,7 @@ def _rule(table: Table, stride: int, pad: int, pad_value: float):
 
     def bwd(saved, g):
         x, w = saved
-        return table_conv_grad(x, w, g, table, **opts)
+        return table_conv_backward(x, w, g, table, **opts)
 
     conv.defvjp(fwd, bwd)
     return conv
@@ -164,14 +164,14 @@ def table_conv_hand(
     pad: int = 2,
     pad_value: float = -1.0,
 ) -> jax.Array:
-    """:func:`table_conv` whose gradient is :func:`table_conv_grad` (a ``custom_vjp`` rule)."""
+    """:func:`table_conv` whose gradient is :func:`table_conv_backward` (a ``custom_vjp`` rule)."""
     table = _check(x, w, table)
     rule = _rule(table, int(stride), int(pad), float(pad_value))
     return rule(jnp.asarray(x), jnp.asarray(w), jnp.asarray(b))
 
 
 def gradient_checks(*, key: jax.Array) -> list:
-    """:func:`table_conv_grad` and its ``custom_vjp`` rule vs ``jax.grad`` vs finite differences,
+    """:func:`table_conv_backward` and its ``custom_vjp`` rule vs ``jax.grad`` vs finite differences,
     for 3 output maps each reading 2 of 4 input maps (stride 2, padding 1 with -1)."""
     from jaxdl.gradcheck import check_gradient
 
@@ -189,7 +189,7 @@ def gradient_checks(*, key: jax.Array) -> list:
         return jnp.sum(table_conv(*p, table, **opts) * g)
 
     def formula(p):
-        return table_conv_grad(p[0], p[1], g, table, **opts)
+        return table_conv_backward(p[0], p[1], g, table, **opts)
 
     def custom(p):
         return jnp.sum(table_conv_hand(*p, table, **opts) * g)

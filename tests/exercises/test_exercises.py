@@ -110,8 +110,8 @@ def test_a_known_mistake_gets_the_hint_that_names_it(name, index, tmp_path):
 
 def test_a_wrong_answer_that_is_no_known_mistake_gets_no_hint(tmp_path):
     body = (  # the solution's dx, scaled by 1.5
-        "from jaxdl.nn.batch_norm import batch_norm_grad\n\n"
-        "dx, dparams = batch_norm_grad(x, params, g, epsilon=epsilon)\n"
+        "from jaxdl.nn.batch_norm import batch_norm_backward\n\n"
+        "dx, dparams = batch_norm_backward(x, params, g, epsilon=epsilon)\n"
         "return 1.5 * dx, dparams"
     )
     verdict = judge(write(tmp_path, "batch-norm", body), "batch-norm", examples=EXAMPLES)

@@ -32,7 +32,7 @@ def test_generator_backward_through_d_is_jax_grad(kind, seed, scale, z):
     net, z = _net(seed, scale), jnp.asarray(z)
     auto = jax.grad(chapter.generator_loss)(net.g, net.d, z, kind)
     assert_trees_match(
-        chapter.generator_backward(net.g, net.d, z, kind), auto, rtol=1e-10, atol=1e-12
+        chapter.generator_loss_grad(net.g, net.d, z, kind), auto, rtol=1e-10, atol=1e-12
     )
     rule = jax.grad(chapter.GENERATOR_LOSSES_HAND[kind])(net.g, net.d, z)
     assert_trees_match(rule, auto, rtol=1e-10, atol=1e-12)
@@ -45,7 +45,7 @@ def test_discriminator_backward_is_jax_grad(seed, scale, z):
     real = jax.random.uniform(jax.random.key(seed + 1), (4, 784), jnp.float64)
     auto = jax.grad(chapter.discriminator_loss)(net.d, fake, real)
     assert_trees_match(
-        chapter.discriminator_backward(net.d, fake, real), auto, rtol=1e-10, atol=1e-12
+        chapter.discriminator_loss_grad(net.d, fake, real), auto, rtol=1e-10, atol=1e-12
     )
     rule = jax.grad(chapter.discriminator_loss_hand)(net.d, fake, real)
     assert_trees_match(rule, auto, rtol=1e-10, atol=1e-12)

@@ -40,7 +40,7 @@ def _vjp(f, args, g):
 def _train_gradients(x, scale, shift, g, eps):
     """(jax.grad of the pure forward, the formula, the custom_vjp rule): one compilation."""
     auto = _vjp(lambda *a: _ref(*a, eps), (x, scale, shift), g)
-    dx, dparams = bn.batch_norm_grad(x, _params(scale, shift), g, epsilon=eps)
+    dx, dparams = bn.batch_norm_backward(x, _params(scale, shift), g, epsilon=eps)
     rule = _vjp(
         lambda x, s, b: bn.batch_norm_hand(x, _params(s, b), epsilon=eps), (x, scale, shift), g
     )
@@ -55,7 +55,7 @@ def _eval(x, scale, shift, mean, var, eps, hand=False):
 @functools.partial(jax.jit, static_argnums=2)
 def _eval_gradients(args, g, eps):
     auto = _vjp(lambda *a: _eval(*a, eps), args, g)
-    dx, dparams, dstats = bn.batch_norm_eval_grad(
+    dx, dparams, dstats = bn.batch_norm_eval_backward(
         args[0], _params(*args[1:3]), bn.BatchNormStats(*args[3:]), g, epsilon=eps
     )
     rule = _vjp(lambda *a: _eval(*a, eps, hand=True), args, g)
@@ -156,7 +156,7 @@ def test_batch_size_one_is_refused_in_training_mode():
     for call in (
         lambda: bn.batch_norm(x, params),
         lambda: bn.batch_norm_hand(x, params),
-        lambda: bn.batch_norm_grad(x, params, x),
+        lambda: bn.batch_norm_backward(x, params, x),
         lambda: bn.batch_norm(jnp.ones((1, 1, 1, 3)), params),
     ):
         with pytest.raises(ValueError, match="at least 2 values per channel.*evaluation mode"):

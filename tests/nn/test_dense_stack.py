@@ -111,7 +111,7 @@ def test_seed_001_forward_backward_matches_autodiff(problem):
 )
 def test_linear_grad_is_the_vjp_of_linear(g, x, w, b):
     layer = dense_stack.Layer(jnp.asarray(w), jnp.asarray(b))
-    dx, d_layer = dense_stack.linear_grad(x, layer, jnp.asarray(g))
+    dx, d_layer = dense_stack.linear_backward(x, layer, jnp.asarray(g))
     _, vjp = jax.vjp(dense_stack.linear, jnp.asarray(x), layer)
     auto_dx, auto_layer = vjp(jnp.asarray(g))
     np.testing.assert_allclose(dx, auto_dx, rtol=1e-12, atol=1e-12)

@@ -107,7 +107,7 @@ def _group_fns(groups):
         return jax.vjp(lambda *p: group_norm.group_norm_hand(*p, groups), x, gain, bias)[1](g)
 
     def hand(x, gain, bias, g):
-        return group_norm.group_norm_grad(x, gain, groups, g)
+        return group_norm.group_norm_backward(x, gain, groups, g)
 
     return jax.jit(vjp), jax.jit(hand), jax.jit(rule)
 

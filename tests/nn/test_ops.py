@@ -32,7 +32,7 @@ def assert_close(hand, auto):
 # ------------------------------------------------------------------------------------ dense
 
 _dense_vjp = jax.jit(lambda x, w, b, g: jax.vjp(affine.dense, x, w, b)[1](g))
-_dense_hand = jax.jit(affine.dense_grad)
+_dense_hand = jax.jit(affine.dense_backward)
 
 
 @given(data=st.data())
@@ -60,7 +60,7 @@ def test_dense_value_and_bad_shapes():
 # extra row/column at the end), with several channels in and out.
 CONV_CASES = [((2, 5, 4, 2), (3, 3, 2, 3)), ((1, 4, 5, 1), (2, 2, 1, 2))]
 _conv_vjp = jax.jit(lambda x, w, b, g: jax.vjp(affine.conv2d, x, w, b)[1](g))
-_conv_hand = jax.jit(affine.conv2d_grad)
+_conv_hand = jax.jit(affine.conv2d_backward)
 
 
 def conv_reference(x, w, b):
@@ -112,7 +112,7 @@ def test_conv2d_bad_shapes():
 
 POOL_SHAPES = [(1, 4, 4, 2), (2, 5, 3, 1)]  # even sides, and odd ones ('same' pads the end)
 _pool_vjp = jax.jit(lambda x, g: jax.vjp(pooling.max_pool, x)[1](g)[0])
-_pool_hand = jax.jit(pooling.max_pool_grad)
+_pool_hand = jax.jit(pooling.max_pool_backward)
 
 
 @pytest.mark.parametrize("shape", POOL_SHAPES, ids=str)
@@ -141,7 +141,7 @@ def test_max_pool_values_and_same_padding():
 
 
 def test_max_pool_ties_go_to_the_first_maximum():
-    g = pooling.max_pool_grad(jnp.zeros((1, 2, 2, 1)), jnp.ones((1, 1, 1, 1)))
+    g = pooling.max_pool_backward(jnp.zeros((1, 2, 2, 1)), jnp.ones((1, 1, 1, 1)))
     np.testing.assert_array_equal(g[0, :, :, 0], [[1.0, 0.0], [0.0, 0.0]])
 
 
@@ -149,7 +149,7 @@ def test_max_pool_ties_go_to_the_first_maximum():
 
 LRN_SHAPES = [(2, 2, 3, 7), (1, 2, 2, 13)]  # fewer channels than the 11-wide window, and more
 _lrn_vjp = jax.jit(lambda x, g, alpha: jax.vjp(lambda v: lrn.lrn(v, alpha=alpha), x)[1](g)[0])
-_lrn_hand = jax.jit(lambda x, g, alpha: lrn.lrn_grad(x, g, alpha=alpha))
+_lrn_hand = jax.jit(lambda x, g, alpha: lrn.lrn_backward(x, g, alpha=alpha))
 _lrn = jax.jit(lambda x, alpha: lrn.lrn(x, alpha=alpha))
 
 
@@ -189,7 +189,9 @@ _drop_vjp = jax.jit(
     lambda x, g, keep, key: jax.vjp(lambda v: dropout.dropout(v, keep, key=key), x)[1](g)[0],
     static_argnums=2,
 )
-_drop_hand = jax.jit(lambda g, keep, key: dropout.dropout_grad(g, keep, key=key), static_argnums=1)
+_drop_hand = jax.jit(
+    lambda g, keep, key: dropout.dropout_backward(g, keep, key=key), static_argnums=1
+)
 _drop = jax.jit(lambda x, keep, key: dropout.dropout(x, keep, key=key), static_argnums=1)
 
 
@@ -388,7 +390,7 @@ def test_max_pool_tie_rule_first_maximum_takes_all_autodiff_splits():
     auto = jax.vjp(pooling.max_pool, x)[1](g)[0][0, :, :, 0]
     np.testing.assert_array_equal(hand, [[0.0, 1.0, 4.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
     np.testing.assert_array_equal(auto, [[0.0, 0.5, 1.0, 1.0], [0.5, 0.0, 1.0, 1.0]])
-    np.testing.assert_array_equal(hand, pooling.max_pool_grad(x, g)[0, :, :, 0])
+    np.testing.assert_array_equal(hand, pooling.max_pool_backward(x, g)[0, :, :, 0])
 
 
 # ----------------------------------------------------------------------- ``jaxdl check``

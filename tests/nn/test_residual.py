@@ -29,7 +29,7 @@ def _gradients(x, params, g, stride, res):
         return jnp.sum(residual.residual_block_hand(x, p, **options) * g)
 
     auto = jax.grad(pure, argnums=(0, 1))(x, params)
-    formula = residual.residual_block_grad(x, params, g, **options)
+    formula = residual.residual_block_backward(x, params, g, **options)
     return auto, formula, jax.grad(rule, argnums=(0, 1))(x, params)
 
 
@@ -69,8 +69,8 @@ def test_the_plus_one_path():
     @jax.jit
     def run(x, params, g):
         y = residual.residual_block(x, params)
-        dx, _ = residual.residual_block_grad(x, params, g)
-        dx_plain, _ = residual.residual_block_grad(x, params, g, residual=False)
+        dx, _ = residual.residual_block_backward(x, params, g)
+        dx_plain, _ = residual.residual_block_backward(x, params, g, residual=False)
         return y, dx, dx_plain
 
     y, dx, dx_plain = run(x, params, g)
@@ -87,7 +87,7 @@ def test_option_a_shortcut_subsamples_and_zero_pads():
     np.testing.assert_array_equal(s[..., :2], x[:, ::2, ::2, :])
     np.testing.assert_array_equal(s[..., 2:], 0.0)
     g = jnp.ones(s.shape)
-    back = residual.shortcut_grad(g, x.shape, 2)
+    back = residual.shortcut_backward(g, x.shape, 2)
     assert float(back.sum()) == 2 * 2 * 2 * 2  # only kept pixels, only real channels
 
 

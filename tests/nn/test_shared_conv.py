@@ -40,7 +40,7 @@ def compiled():
         fns[name] = dict(
             fwd=jax.jit(lambda x, w, b, o=opts: sc.shared_conv(x, w, b, **o)),
             ref=jax.jit(lambda x, w, o=opts: sc.reference_conv(x, w, **o)),
-            grad=jax.jit(lambda x, w, g, o=opts: sc.shared_conv_grad(x, w, g, **o)),
+            grad=jax.jit(lambda x, w, g, o=opts: sc.shared_conv_backward(x, w, g, **o)),
             auto=jax.jit(
                 jax.grad(
                     lambda x, w, b, g, o=opts: jnp.sum(sc.shared_conv(x, w, b, **o) * g), (0, 1, 2)
@@ -88,7 +88,7 @@ def test_the_padding_has_no_gradient_but_enters_the_kernel_gradient():
     # a zero image padded with -1: the border units see the padding, so dw depends on pad_value
     x, w = jnp.zeros((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1))
     g = jnp.ones((1, 2, 2, 1))
-    dx, dw, db = sc.shared_conv_grad(x, w, g, stride=2, pad=1, pad_value=-1.0)
+    dx, dw, db = sc.shared_conv_backward(x, w, g, stride=2, pad=1, pad_value=-1.0)
     assert dx.shape == x.shape and db.shape == (2, 2, 1)
     # xp's row 0 and column 0 are padding (-1): of the 4 windows, 3 see it under w[0, 0]
     assert float(dw[0, 0, 0, 0]) == -3.0 and float(dw[1, 1, 0, 0]) == 0.0

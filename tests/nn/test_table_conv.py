@@ -16,7 +16,7 @@ OPTS = dict(stride=2, pad=1, pad_value=-1.0)
 X, W, B, G = (2, 6, 6, 4), (3, 3, 2, 3), (3, 3, 3), (2, 3, 3, 3)
 
 _fwd = jax.jit(lambda x, w, b: tc.table_conv(x, w, b, TABLE, **OPTS))
-_grad = jax.jit(lambda x, w, g: tc.table_conv_grad(x, w, g, TABLE, **OPTS))
+_grad = jax.jit(lambda x, w, g: tc.table_conv_backward(x, w, g, TABLE, **OPTS))
 _auto = jax.jit(
     jax.grad(lambda x, w, b, g: jnp.sum(tc.table_conv(x, w, b, TABLE, **OPTS) * g), (0, 1, 2))
 )

@@ -64,7 +64,7 @@ def test_attention_backward_equals_vjp(shape, seed, scale):
     b, t, c, h = shape
     x, w_qkv, w_proj, g = _normal(seed, (b, t, c), (c, 3 * c), (c, c), (b, t, c))
     w_qkv = scale * w_qkv
-    vjp, hand = _pair(attention.causal_self_attention, attention.causal_self_attention_grad, h)
+    vjp, hand = _pair(attention.causal_self_attention, attention.causal_self_attention_backward, h)
     expected = vjp(x, w_qkv, w_proj, g)
     assert_close(hand(x, w_qkv, w_proj, g), expected)
     assert_close(_attention_rule[h](x, w_qkv, w_proj, g), expected)
@@ -110,7 +110,7 @@ _ln_rule = _rule_vjp(layer_norm.layer_norm_hand)
 def test_layer_norm_backward_equals_vjp(shape, seed, scale):
     x, w, g = _normal(seed, shape, shape[-1:], shape)
     x = scale * x + 3.0
-    vjp, hand = _pair(layer_norm.layer_norm, layer_norm.layer_norm_grad)
+    vjp, hand = _pair(layer_norm.layer_norm, layer_norm.layer_norm_backward)
     expected = vjp(x, w, g)
     np.testing.assert_allclose(hand(x, w, g)[0], expected[0], rtol=1e-9, atol=1e-9 / scale)
     np.testing.assert_allclose(hand(x, w, g)[1], expected[1], rtol=1e-9, atol=1e-9)
@@ -141,7 +141,7 @@ def test_mlp_backward_equals_vjp(shape, seed, scale):
     b, t, c = shape
     x, w_fc, w_proj, g = _normal(seed, (b, t, c), (c, 4 * c), (4 * c, c), (b, t, c))
     x = scale * x
-    vjp, hand = _pair(mlp.mlp, mlp.mlp_grad)
+    vjp, hand = _pair(mlp.mlp, mlp.mlp_backward)
     expected = vjp(x, w_fc, w_proj, g)
     assert_close(hand(x, w_fc, w_proj, g), expected)
     assert_close(_mlp_rule(x, w_fc, w_proj, g), expected)
@@ -175,7 +175,7 @@ _embed_rule = jax.jit(
 _embed_vjp = jax.jit(
     lambda wte, wpe, ids, g: jax.vjp(lambda a, b: embedding.embed(a, b, ids), wte, wpe)[1](g)
 )
-_embed_hand = jax.jit(embedding.embed_grad)
+_embed_hand = jax.jit(embedding.embed_backward)
 
 
 @given(
@@ -196,7 +196,7 @@ def test_embedding_backward_is_a_scatter_add(t, seed, ids):
     np.testing.assert_array_equal(expected[1][t:], 0.0)
 
 
-_head_vjp, _head_hand = _pair(embedding.lm_head, embedding.lm_head_grad)
+_head_vjp, _head_hand = _pair(embedding.lm_head, embedding.lm_head_backward)
 _head_rule = _rule_vjp(embedding.lm_head_hand)
 
 

@@ -112,7 +112,7 @@ def _attention_fns(heads):
         return jax.vjp(hand_rule, *a[:-1])[1](a[-1])
 
     def hand(*a):
-        return attention.causal_self_attention_grad(*a[:-1], heads, a[-1], mask="none")
+        return attention.causal_self_attention_backward(*a[:-1], heads, a[-1], mask="none")
 
     return jax.jit(vjp), jax.jit(hand), jax.jit(rule)
 

@@ -227,22 +227,24 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
     value = softmax_cross_entropy(flat_logits, flat_targets)
 
     d_logits = softmax_cross_entropy_grad(flat_logits, flat_targets).reshape(logits.shape)
-    d_h_f, d_wte_head = embedding.lm_head_backward(h_f, params.wte, d_logits)
-    d_x, d_ln_f = layer_norm.layer_norm_backward(x_hat_f, r_f, params.ln_f, d_h_f)
+    d_h_f, d_wte_head = embedding.lm_head_backward_saved(h_f, params.wte, d_logits)
+    d_x, d_ln_f = layer_norm.layer_norm_backward_saved(x_hat_f, r_f, params.ln_f, d_h_f)
 
     def block_backward(d_x, inputs):
         w, s = inputs
         m_in = s.ln_2[0] * w.ln_2[None, None, :]
-        d_m_in, d_fc, d_mlp = mlp.mlp_backward(m_in, s.fc, w.w_fc, w.w_mlp, d_x)
-        d_mid, d_ln_2 = layer_norm.layer_norm_backward(*s.ln_2, w.ln_2, d_m_in)
+        d_m_in, d_fc, d_mlp = mlp.mlp_backward_saved(m_in, s.fc, w.w_fc, w.w_mlp, d_x)
+        d_mid, d_ln_2 = layer_norm.layer_norm_backward_saved(*s.ln_2, w.ln_2, d_m_in)
         d_mid = d_x + d_mid  # the residual: its gradient passes through, plus the branch's
-        d_a_in, d_qkv, d_attn = attention.attention_backward(*s.attn, w.w_qkv, w.w_attn, d_mid)
-        d_in, d_ln_1 = layer_norm.layer_norm_backward(*s.ln_1, w.ln_1, d_a_in)
+        d_a_in, d_qkv, d_attn = attention.attention_backward_saved(
+            *s.attn, w.w_qkv, w.w_attn, d_mid
+        )
+        d_in, d_ln_1 = layer_norm.layer_norm_backward_saved(*s.ln_1, w.ln_1, d_a_in)
         grads = Blocks(d_ln_1, d_qkv, d_attn, d_ln_2, d_fc, d_mlp)
         return d_mid + d_in, grads
 
     d_x0, d_blocks = jax.lax.scan(block_backward, d_x, (params.blocks, saved), reverse=True)
-    d_wte_embed, d_wpe = embedding.embed_backward(
+    d_wte_embed, d_wpe = embedding.embed_backward_saved(
         params.wte.shape[0], params.wpe.shape[0], ids, d_x0
     )
     return value, GPT(d_wte_head + d_wte_embed, d_wpe, d_blocks, d_ln_f)

@@ -2,6 +2,8 @@
 
 - :mod:`~jaxdl.training.trainer`: :func:`~jaxdl.training.trainer.train`, the one optax loop
   of jaxdl (feeds, chunks dispatched ahead, data parallelism, hooks, progress bar).
+- :mod:`~jaxdl.training.pieces`: what a run adds to ``train`` as hooks: :class:`Evaluation`,
+  :class:`EarlyStopping`, :class:`Metrics` (JSONL, TensorBoard), :class:`Checkpoint` (resume).
 - :mod:`~jaxdl.training.recipe`: :class:`Recipe`, the training settings, declared once.
 - :mod:`~jaxdl.training.step`: the MNIST recipe's objective, epoch feed and evaluation.
 - :mod:`~jaxdl.training.loop`: :func:`fit`, the MNIST recipe on the trainer (validation,
@@ -16,6 +18,7 @@
 """
 
 from jaxdl.training.loop import FitResult, fit
+from jaxdl.training.pieces import Checkpoint, EarlyStopping, Evaluation, Metrics
 from jaxdl.training.recipe import PRESETS, Recipe, preset
 from jaxdl.training.step import (
     make_evaluate,
@@ -25,7 +28,11 @@ from jaxdl.training.step import (
 
 __all__ = [
     "PRESETS",
+    "Checkpoint",
+    "EarlyStopping",
+    "Evaluation",
     "FitResult",
+    "Metrics",
     "Recipe",
     "fit",
     "make_evaluate",

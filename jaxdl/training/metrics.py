@@ -24,26 +24,31 @@ class MetricsWriter:
       history: records already made (after ``--resume``): the JSON-lines file is rewritten to
         exactly these, and TensorBoard events from later epochs of the interrupted run are
         purged.
+      step_key: the record's entry that is its TensorBoard step (``"epoch"``; ``"step"`` for
+        the records of :class:`jaxdl.training.pieces.Evaluation`).
     """
 
-    def __init__(self, run_dir: str | Path, history: list[dict[str, Any]] = ()):
+    def __init__(
+        self, run_dir: str | Path, history: list[dict[str, Any]] = (), *, step_key: str = "epoch"
+    ):
         from tensorboardX import SummaryWriter
 
         self.path = Path(run_dir) / METRICS_FILE
+        self.step_key = step_key
         with self.path.open("w") as f:
             f.writelines(json.dumps(record) + "\n" for record in history)
-        purge = len(history) + 1 if history else None
+        purge = history[-1][step_key] + 1 if history else None
         self._tensorboard = SummaryWriter(
             logdir=str(Path(run_dir) / TENSORBOARD_DIR), purge_step=purge
         )
 
     def write(self, record: dict[str, Any]) -> None:
-        """Log one epoch's record (``record["epoch"]`` is the TensorBoard step)."""
+        """Log one record (``record[step_key]`` is the TensorBoard step)."""
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         for name, value in record.items():
-            if name != "epoch" and isinstance(value, int | float):
-                self._tensorboard.add_scalar(name, value, global_step=record["epoch"])
+            if name != self.step_key and isinstance(value, int | float):
+                self._tensorboard.add_scalar(name, value, global_step=record[self.step_key])
         self._tensorboard.flush()
 
     def close(self) -> None:

@@ -22,6 +22,15 @@ With ``devices`` the run is data-parallel (:mod:`jaxdl.training.sharding`): the 
 feed are copied to every device, and each step's batch is split along its leading axis across
 them; XLA adds the gradient all-reduce, so any chapter's loop runs on all the host's cores.
 
+The hooks a run usually wants are ready-made in :mod:`jaxdl.training.pieces`:
+:class:`~jaxdl.training.pieces.Evaluation` (every ``k`` steps),
+:class:`~jaxdl.training.pieces.EarlyStopping` (a patience on one of its values),
+:class:`~jaxdl.training.pieces.Metrics` (``metrics.jsonl`` and TensorBoard) and
+:class:`~jaxdl.training.pieces.Checkpoint` (save after each chunk, restore bit-identical). A
+hook is ``hook(state, feed_state, steps_done)``; one with a true ``wants_losses`` attribute is
+also given ``losses=`` and ``aux=``, everything read so far, and a hook that returns ``True``
+stops the run after that chunk.
+
 Compiled programs are cached by the identity of ``loss``, ``optimizer`` and ``feed.next``: a
 chapter that defines them once at module level (or memoises its optimizer factory) compiles
 once per shape, however often it trains. :func:`update` is the one optimizer step of jaxdl.
@@ -146,7 +155,7 @@ class Trained(NamedTuple):
     feed_state: PyTree  # the feed's state after the last step (to continue the run)
     losses: np.ndarray  # [steps run] the loss of every step
     aux: PyTree  # every step's aux (``has_aux``), stacked on axis 0 as NumPy; else None
-    stopped_at: int | None  # the step the stop rule named, or None if it never did
+    stopped_at: int | None  # the step the stop rule or a hook named, or None if none did
     compile_seconds: float = 0.0  # spent compiling chunks in this call (0 when cached)
 
 
@@ -258,7 +267,7 @@ def train(
     chunk_steps: int | None = None,
     stop: Callable[[np.ndarray, PyTree, int], int | None] | None = None,
     progress: Progress | None = None,
-    hooks: Sequence[Callable[[TrainState, PyTree, int], None]] = (),
+    hooks: Sequence[Callable[..., bool | None]] = (),
     devices: int | DataParallel | None = None,
     read_every: int | None = None,
     donate: bool = False,
@@ -277,7 +286,10 @@ def train(
         losses with all losses and aux read so far and the number of steps already looked
         at; a step it names ends the run after the chunk being dispatched.
       progress: a :class:`Progress` bar, or ``None`` for none.
-      hooks: ``hook(state, feed_state, steps_done)`` after every chunk (checkpoints, logs).
+      hooks: ``hook(state, feed_state, steps_done)`` after every chunk (checkpoints, logs);
+        one whose ``wants_losses`` attribute is true is also given ``losses=`` and ``aux=``
+        (all read so far, as ``stop`` sees them); one that returns ``True`` ends the run
+        there (``stopped_at`` is then the steps done).
       devices: split every batch across this many devices (an ``int``; every array of the
         batch with a leading axis is split along it, so that axis must divide evenly), or a
         :class:`~jaxdl.training.sharding.DataParallel` layout; ``None`` or 1: one device.
@@ -323,10 +335,23 @@ def _loop(chunks, reader, carry, steps: int, chunk_steps: int | None, stop, hook
         if reader.add(done, n, values) and stop is not None:
             stopped_at = stop(reader.losses(), reader.aux(), reader.since)
         done += n
-        for hook in hooks:
-            hook(state, feed_state, done)
+        if _call_hooks(hooks, reader, state, feed_state, done) and stopped_at is None:
+            stopped_at = done
     reader.read_all()
     return state, feed_state, stopped_at
+
+
+def _call_hooks(hooks, reader, state, feed_state, done: int) -> bool:
+    """Call every hook after a chunk (the losses read so far to those that want them);
+    ``True`` when one of them asks the run to stop."""
+    stop = False
+    for hook in hooks:
+        if getattr(hook, "wants_losses", False):
+            asked = hook(state, feed_state, done, losses=reader.losses(), aux=reader.aux())
+        else:
+            asked = hook(state, feed_state, done)
+        stop |= asked is True
+    return stop
 
 
 def _layout(devices: int | DataParallel | None, feed: Feed) -> DataParallel | None:

@@ -4,14 +4,15 @@ nanoGPT's optimizer (gradient clipping at 1, AdamW with betas (0.9, 0.99), decou
 decay on the matrices only, a linear warm-up then a cosine to a tenth of the peak), its loss
 estimate (the mean over random batches), and :func:`train_gpt`, which runs them through
 :func:`jaxdl.training.trainer.train` with the shared run directory
-(:class:`jaxdl.training.resume.RunDirectory`) for checkpoints and resume.
+(:class:`jaxdl.training.resume.RunDirectory`) and the trainer's pieces
+(:class:`~jaxdl.training.pieces.Evaluation` for the estimates,
+:class:`~jaxdl.training.pieces.Checkpoint` for checkpoints and resume).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from jax.typing import ArrayLike
 
 from jaxdl.data.text import CharData, random_windows, window_feed
 from jaxdl.optim import init_train_state
+from jaxdl.training.pieces import Checkpoint, Evaluation
 from jaxdl.training.resume import RunDirectory
 from jaxdl.training.trainer import Progress, train
 
@@ -127,23 +129,20 @@ class Trained(NamedTuple):
     seconds: float  # wall time of the training steps (evaluations excluded)
 
 
-class _Estimates:
-    """The train and validation losses estimated along a run, as nanoGPT's ``estimate_loss``
-    does (the mean over random batches), and the time spent estimating them."""
+def _estimator(data: CharData, key: jax.Array, **kw) -> Callable[[GPT, int], dict[str, float]]:
+    """``estimate(params, step)``: the train and validation losses as nanoGPT's
+    ``estimate_loss`` gives them (the mean over random batches, drawn from ``key`` folded with
+    the step), the evaluation of :class:`~jaxdl.training.pieces.Evaluation`."""
+    whole, n = jnp.asarray(np.concatenate([data.train, data.validation])), len(data.train)
 
-    def __init__(self, data: CharData, key: jax.Array, **kw):
-        self.whole = jnp.asarray(np.concatenate([data.train, data.validation]))
-        self.n_train, self.key, self.kw = len(data.train), key, kw
-        self.evals = {"step": [], "train": [], "val": []}
-        self.seconds = 0.0
+    def estimate(params: GPT, step: int) -> dict[str, float]:
+        k = jax.random.fold_in(key, step)
+        return {
+            "train": float(estimate_loss(params, whole, k, 0, n, **kw)),
+            "val": float(estimate_loss(params, whole, k, n, len(whole), **kw)),
+        }
 
-    def add(self, params: GPT, done: int) -> None:
-        begin = time.perf_counter()
-        k, whole, n = jax.random.fold_in(self.key, done), self.whole, self.n_train
-        self.evals["step"].append(done)
-        self.evals["train"].append(float(estimate_loss(params, whole, k, 0, n, **self.kw)))
-        self.evals["val"].append(float(estimate_loss(params, whole, k, n, len(whole), **self.kw)))
-        self.seconds += time.perf_counter() - begin
+    return estimate
 
 
 def train_gpt(
@@ -179,33 +178,43 @@ def train_gpt(
                       width=width)  # fmt: skip
     optimizer, every = _optimizer(learning_rate, steps), eval_every or steps
     feed = window_feed(jnp.asarray(data.train), key=k_feed, batch=batch, context=context)
-    estimates = _Estimates(data, k_eval, heads=heads, batches=eval_batches, batch=batch,
-                           context=context)  # fmt: skip
-    state = init_train_state(params, optimizer)
-    directory = None
+    estimate = _estimator(data, k_eval, heads=heads, batches=eval_batches, batch=batch,
+                          context=context)  # fmt: skip
+    evaluation = Evaluation(estimate, every, last=steps)
+    state, hooks, directory = init_train_state(params, optimizer), (evaluation,), None
     if run_dir is not None:
         settings = dict(text=data.source, steps=steps, batch=batch, context=context,
                         layers=layers, heads=heads, width=width, learning_rate=learning_rate,
                         eval_every=every, key=np.asarray(jax.random.key_data(key)).tolist())  # fmt: skip
         directory = RunDirectory(run_dir, settings, resume=resume)
     try:
-        if resume:
-            state, feed = _resume(directory, state, feed, estimates)
-        if not estimates.evals["step"]:
-            estimates.add(params, 0)
-        after_chunk = _after_chunk(estimates, directory, every=every, steps=steps)
+        if directory is not None:
+            hooks, state, feed = _checkpointed(directory, evaluation, state, feed, resume=resume)
+        if not evaluation.history:
+            evaluation.add(params, 0)
         bar = Progress("GPT on " + data.source, "tok", batch * context) if progress else None
-        begin, spent = time.perf_counter(), estimates.seconds
+        begin, spent = time.perf_counter(), evaluation.seconds
         remaining = steps - int(state.step)
         if remaining <= 0:
-            return Trained(state.params, np.zeros((0,), np.float32), estimates.evals, 0.0)
+            return Trained(state.params, np.zeros((0,), np.float32), evaluation.columns(), 0.0)
         trained = train(loss_function(heads, engine), state, optimizer, feed, steps=remaining,
-                        chunk_steps=every, progress=bar, hooks=(after_chunk,))  # fmt: skip
+                        chunk_steps=every, progress=bar, hooks=hooks)  # fmt: skip
     finally:
         if directory is not None:
             directory.close()
-    seconds = time.perf_counter() - begin - (estimates.seconds - spent)
-    return Trained(trained.state.params, trained.losses, estimates.evals, seconds)
+    seconds = time.perf_counter() - begin - (evaluation.seconds - spent)
+    return Trained(trained.state.params, trained.losses, evaluation.columns(), seconds)
+
+
+def _checkpointed(directory: RunDirectory, evaluation: Evaluation, state, feed, *, resume: bool):
+    """``(hooks, state, feed)``: the evaluation then a checkpoint of the run and its estimates
+    after every chunk, and the state and feed to start from (the newest good checkpoint's,
+    its estimates put back into ``evaluation``, when resuming)."""
+    checkpoint = Checkpoint(directory, meta=lambda: {"evaluations": evaluation.history})
+    if resume:
+        state, feed_state, meta = checkpoint.restore(state, feed.state)
+        feed, evaluation.history = feed._replace(state=feed_state), meta["evaluations"]
+    return (evaluation, checkpoint), state, feed
 
 
 def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
@@ -217,29 +226,3 @@ def _optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation
         warmup=min(100, steps // 20),
         min_learning_rate=learning_rate / 10,
     )
-
-
-def _after_chunk(estimates: _Estimates, directory: RunDirectory | None, *, every: int, steps: int):
-    """The trainer's hook: the loss estimates every ``every`` steps and at the end, and a
-    checkpoint of the state and the feed's key after every chunk (with ``directory``)."""
-
-    def after_chunk(state, feed_state, _):
-        done = int(state.step)
-        if done % every == 0 or done == steps:
-            estimates.add(state.params, done)
-        if directory is not None:
-            carried = (state, jax.random.key_data(feed_state[0]))
-            directory.save(done, carried, meta={"evals": estimates.evals})
-
-    return after_chunk
-
-
-def _resume(directory: RunDirectory, state, feed, estimates: _Estimates):
-    """The train state and feed of the newest good checkpoint; its estimates into
-    ``estimates``; a warning per damaged checkpoint skipped on the way to it."""
-    key = jax.random.key_data(feed.state[0])
-    (state, key), meta, notes = directory.restore((state, key))
-    estimates.evals = meta["evals"]
-    for note in notes:
-        warnings.warn(note, stacklevel=3)
-    return state, feed._replace(state=(jax.random.wrap_key_data(key), feed.state[1]))

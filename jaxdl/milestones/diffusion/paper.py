@@ -15,15 +15,15 @@ reverse process draws digits from pure noise, and three things are measured.
   schedules of :func:`~jaxdl.milestones.diffusion.process.respaced`), the distance per count.
 
 With ``run_dir`` the training checkpoints itself through the shared run directory
-(:class:`jaxdl.training.resume.RunDirectory`) after every chunk of steps, and a resumed run ends
-bit-identical to one never stopped.
+(:class:`jaxdl.training.resume.RunDirectory`) after every chunk of steps, with the trainer's
+:class:`~jaxdl.training.pieces.Checkpoint` hook, and a resumed run ends bit-identical to one
+never stopped.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -36,6 +36,7 @@ from jaxdl.data.batches import Batch
 from jaxdl.models import deep_cnn
 from jaxdl.optim import init_train_state
 from jaxdl.training import trainer
+from jaxdl.training.pieces import Checkpoint
 from jaxdl.training.resume import RunDirectory
 
 from . import unet
@@ -96,18 +97,6 @@ def optimizer(learning_rate: float, steps: int) -> optax.GradientTransformation:
     return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(lr))
 
 
-class _Losses:
-    """Every step's loss so far, for the checkpoints: the trainer's hooks see the state, not
-    the losses, so this rides on its stop rule (asked with all of them after every chunk,
-    before the hooks), and never stops the run."""
-
-    def __init__(self, before: np.ndarray):
-        self.before = self.all = before
-
-    def __call__(self, losses: np.ndarray, aux, since: int) -> None:
-        self.all = np.concatenate([self.before, losses])
-
-
 def train_unet(
     images: jax.Array,
     *,
@@ -133,41 +122,28 @@ def train_unet(
     params = unet.init_unet(key=k_init, base=s["base"], embed=s["embed"])
     opt = optimizer(s["learning_rate"], s["steps"])
     feed = noising_feed(images, batch_size=s["batch"], key=k_feed)
-    carried = (init_train_state(params, opt), jax.random.key_data(k_feed),
-               np.zeros((s["steps"],), np.float32))  # fmt: skip
-    directory = None
+    state, checkpoint = init_train_state(params, opt), None
     if run_dir is not None:
         defining = {**s, "backward": backward_, "chunk": chunk,
                     "key": np.asarray(jax.random.key_data(key)).tolist()}  # fmt: skip
-        directory = RunDirectory(run_dir, defining, resume=resume)
+        checkpoint = Checkpoint(RunDirectory(run_dir, defining, resume=resume), steps=s["steps"])
     try:
         if resume:
-            carried, _, notes = directory.restore(carried)
-            for note in notes:
-                warnings.warn(note, stacklevel=2)
-            feed = feed._replace(state=(jax.random.wrap_key_data(carried[1]), images))
-        state = carried[0]
-        losses = _Losses(np.asarray(carried[2])[: int(state.step)])
-
-        def save(state, feed_state, done):
-            if directory is not None:
-                history = np.zeros((s["steps"],), np.float32)
-                history[: len(losses.all)] = losses.all
-                directory.save(
-                    int(state.step), (state, jax.random.key_data(feed_state[0]), history)
-                )
-
+            state, feed_state, _ = checkpoint.restore(state, feed.state)
+            feed = feed._replace(state=feed_state)
         remaining = s["steps"] - int(state.step)
         if remaining <= 0:
-            return Trained(state.params, losses.all, 0.0)
+            return Trained(state.params, checkpoint.losses, 0.0)
         bar = trainer.Progress("U-Net on digits") if progress else None
+        hooks = () if checkpoint is None else (checkpoint,)
         begin = time.perf_counter()
         run = trainer.train(loss_function(backward_), state, opt, feed, steps=remaining,
-                            chunk_steps=chunk, stop=losses, progress=bar, hooks=(save,))  # fmt: skip
+                            chunk_steps=chunk, progress=bar, hooks=hooks)  # fmt: skip
     finally:
-        if directory is not None:
-            directory.close()
-    return Trained(run.state.params, losses.all, time.perf_counter() - begin)
+        if checkpoint is not None:
+            checkpoint.directory.close()
+    losses = run.losses if checkpoint is None else checkpoint.losses
+    return Trained(run.state.params, losses, time.perf_counter() - begin)
 
 
 # --------------------------------------------------------------------------------------------

@@ -55,9 +55,10 @@ from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
 from jaxdl.milestones import Milestone
 from jaxdl.nn import blocks, patch_embed
 from jaxdl.nn.blocks import Blocks
-from jaxdl.optim import init_train_state
+from jaxdl.optim import TrainState, init_train_state
 from jaxdl.report import Report
 from jaxdl.training import trainer
+from jaxdl.training.pieces import Checkpoint, FeedCarry
 from jaxdl.validate import (
     BATCH,
     EPOCHS,
@@ -330,19 +331,22 @@ class RunDir:
         self.carried = None
         self.meta: dict = {}
 
-    def restore(self, like):
-        """``like`` itself for a new run; the newest good checkpoint's tree for a resumed one
-        (a warning per damaged checkpoint skipped)."""
-        if not self.resume:
-            return like
-        import warnings
+    def checkpoint(self, steps: int):
+        """The trainer's hook that saves the training after every chunk into this directory
+        (:class:`~jaxdl.training.pieces.Checkpoint`: the train state, the feed's position and
+        keys, every step's loss and error in arrays of ``steps``), with this run's metadata."""
+        return Checkpoint(self.directory, carry=_EPOCH_FEED, meta=lambda: self.meta, steps=steps,
+                          aux=np.float32(0))  # fmt: skip
 
-        carried, self.meta, notes = self.directory.restore(like)
-        self.carried = carried  # what the comparison's checkpoints carry on
+    def restore(self, checkpoint, state: TrainState, feed_state) -> tuple:
+        """``(state, feed_state)`` themselves for a new run; the newest good checkpoint's for a
+        resumed one (its metadata kept, a warning per damaged checkpoint skipped)."""
+        if not self.resume:
+            return state, feed_state
+        state, feed_state, self.meta = checkpoint.restore(state, feed_state)
         self.meta.pop("settings", None)
-        for note in notes:
-            warnings.warn(note, stacklevel=3)
-        return carried
+        self.carried = checkpoint.carried  # what the comparison's checkpoints carry on
+        return state, feed_state
 
     def save(self, at: int, carried=None, **meta) -> None:
         """Checkpoint ``carried`` (default: the last one saved) as entry ``at``, ``meta`` added
@@ -356,23 +360,19 @@ class RunDir:
         self.directory.close()
 
 
-class _Record:
-    """Every step's loss and error so far (the trainer's hooks see the state, not the losses,
-    so this rides on its stop rule, asked after every chunk before the hooks; it never stops
-    the run)."""
+def _save_epoch_feed(feed_state) -> tuple:
+    _, keys, order, step = feed_state
+    return jax.random.key_data(keys), order, step
 
-    def __init__(self, losses: np.ndarray, errors: np.ndarray):
-        self.before = (losses, errors)
-        self.losses, self.errors = losses, errors
 
-    def __call__(self, losses: np.ndarray, errors: np.ndarray, since: int) -> None:
-        self.losses = np.concatenate([self.before[0], losses])
-        self.errors = np.concatenate([self.before[1], errors])
+def _load_epoch_feed(saved, feed_state) -> tuple:
+    keys, order, step = saved
+    return feed_state[0], jax.random.wrap_key_data(keys), order, step
 
-    def padded(self, steps: int) -> tuple[np.ndarray, np.ndarray]:
-        out = np.zeros((2, steps), np.float32)
-        out[0, : len(self.losses)], out[1, : len(self.errors)] = self.losses, self.errors
-        return out[0], out[1]
+
+#: The shuffled-epochs feed's state in a checkpoint: its keys, the epoch's order and the step
+#: (the training set is not saved).
+_EPOCH_FEED = FeedCarry(_save_epoch_feed, _load_epoch_feed)
 
 
 def train_vit(
@@ -400,26 +400,15 @@ def train_vit(
     )
     steps = per_epoch * epochs
     opt = optimizer(learning_rate, steps)
-    _, keys, order, step = feed.state
-    zeros = np.zeros((steps,), np.float32)
-    carried = (init_train_state(params, opt), (jax.random.key_data(keys), order, step), zeros)
-    carried = (*carried, zeros)
+    state, checkpoint = init_train_state(params, opt), None
     if run_dir is not None:
-        carried = run_dir.restore(carried)
-        keys, order, step = carried[1]
-        feed = feed._replace(state=(train, jax.random.wrap_key_data(keys), order, step))
-    state, done = carried[0], int(carried[0].step)
-    record = _Record(np.asarray(carried[2])[:done], np.asarray(carried[3])[:done])
-
-    def save(state, feed_state, _):
-        if run_dir is not None:
-            _, keys, order, step = feed_state
-            feed_bits = (jax.random.key_data(keys), order, step)
-            run_dir.save(int(state.step), (state, feed_bits, *record.padded(steps)))
-
-    begin = time.perf_counter()
+        checkpoint = run_dir.checkpoint(steps)
+        state, feed_state = run_dir.restore(checkpoint, state, feed.state)
+        feed = feed._replace(state=feed_state)
+    begin, done = time.perf_counter(), int(state.step)
+    trained = None
     if steps > done:
-        state = trainer.train(
+        trained = trainer.train(
             loss_function(heads, backward_),
             state,
             opt,
@@ -427,11 +416,15 @@ def train_vit(
             steps=steps - done,
             has_aux=True,
             chunk_steps=per_epoch,
-            stop=record,
             progress=trainer.Progress(progress) if progress else None,
-            hooks=(save,),
-        ).state
-    return Trained(state.params, record.losses, record.errors, time.perf_counter() - begin)
+            hooks=() if checkpoint is None else (checkpoint,),
+        )
+        state = trained.state
+    if checkpoint is None:
+        return Trained(state.params, trained.losses, trained.aux, time.perf_counter() - begin)
+    run_dir.carried = checkpoint.carried  # the trained ViT, kept in the comparison's entries
+    seconds = time.perf_counter() - begin
+    return Trained(state.params, checkpoint.losses, checkpoint.aux_values, seconds)
 
 
 def _cnn_loss(params, batch: Batch):

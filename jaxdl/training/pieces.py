@@ -210,7 +210,8 @@ class Checkpoint:
         and the loss has one; ``None``: no aux kept.
 
     With ``steps`` it is given the losses (``wants_losses``), and ``losses``/``aux_values``
-    hold every step's so far, a resumed run's earlier ones included.
+    hold every step's so far, a resumed run's earlier ones included. ``carried`` is the tree
+    last saved or restored (to save again beside later metadata).
     """
 
     def __init__(self, run_directory: RunDirectory, *, carry: FeedCarry = KEY_FIRST,
@@ -221,6 +222,7 @@ class Checkpoint:
         self.aux_like = aux
         self.before = (np.zeros(0, np.float32), _stack_like(aux, 0))
         self.losses, self.aux_values = self.before
+        self.carried = None
 
     def _carried(self, state: TrainState, feed_state: PyTree) -> tuple:
         carried = (state, self.carry.save(feed_state))
@@ -235,6 +237,7 @@ class Checkpoint:
         """``(state, feed_state, meta)`` of the newest good checkpoint (``state`` and
         ``feed_state`` the fresh run's, for the shapes); a warning per damaged one skipped."""
         carried, meta, notes = self.directory.restore(self._carried(state, feed_state))
+        self.carried = carried
         for note in notes:
             warnings.warn(note, stacklevel=2)
         state, feed_state = carried[0], self.carry.load(carried[1], feed_state)
@@ -252,7 +255,8 @@ class Checkpoint:
             if self.aux_like is not None:
                 self.aux_values = jax.tree.map(_joined, self.before[1], aux)
         meta = {} if self.meta is None else self.meta()
-        self.directory.save(int(state.step), self._carried(state, feed_state), meta=meta)
+        self.carried = self._carried(state, feed_state)
+        self.directory.save(int(state.step), self.carried, meta=meta)
 
 
 def _stack_like(aux: PyTree, steps: int) -> PyTree:

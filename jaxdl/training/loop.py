@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +31,7 @@ from jaxdl.data.batches import Feed
 from jaxdl.errors import DivergenceError, TrainingInterrupted
 from jaxdl.models import Model
 from jaxdl.training import distributed, rundir, sharding, trainer
-from jaxdl.training.metrics import MetricsWriter
+from jaxdl.training.pieces import EarlyStopping, Metrics
 from jaxdl.training.recipe import Recipe
 from jaxdl.training.resume import RunDirectory
 from jaxdl.training.step import (
@@ -223,30 +222,35 @@ def _init_params(plan: _Plan) -> PyTree:
     return jax.eval_shape(lambda: plan.model.init_params(plan.init_key, dtype=jnp.float32))
 
 
-@dataclasses.dataclass
 class _Progress:
-    """Where a run stands: the epochs done, the best so far, and what to write after each."""
+    """Where a run stands: the epochs done (their records), the best so far (an
+    :class:`~jaxdl.training.pieces.EarlyStopping` on the validation accuracy, with the
+    recipe's patience), and what to write after each."""
 
-    state: TrainState
-    best_params: PyTree
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    best_epoch: int = 0
-    best_accuracy: float = -math.inf
-    epochs_since_best: int = 0
+    def __init__(self, state: TrainState, patience: int):
+        self.state, self.history = state, []
+        self.early = EarlyStopping(self, "val_accuracy", patience, step_key="epoch")
+        self.early.best_params = _snapshot(state.params)
 
     @property
     def epoch(self) -> int:
         return len(self.history)
 
+    @property
+    def best_epoch(self) -> int:
+        return self.early.best_step or 0
+
     def record(self, record: dict[str, Any], state: TrainState) -> None:
         """Add the epoch's record; keep the parameters when validation accuracy improved."""
         self.state = state
         self.history.append(record)
-        if record["val_accuracy"] > self.best_accuracy:
-            self.best_epoch, self.best_accuracy = record["epoch"], record["val_accuracy"]
-            self.best_params, self.epochs_since_best = _snapshot(state.params), 0
-        else:
-            self.epochs_since_best += 1
+        self.early.update(state.params)
+
+    def resume(self, meta: dict[str, Any], state: TrainState, best_params: PyTree) -> None:
+        """Continue from a checkpoint's ``meta`` (its history and best epoch) and arrays."""
+        self.state, self.history = state, meta["history"]
+        best = meta["best_epoch"] or None
+        self.early.resume(meta["best_val_accuracy"], best, best_params)
 
     def meta(self, recipe: Recipe, defining: dict[str, Any]) -> dict[str, Any]:
         """What a checkpoint stores beside the arrays (and a resumed run reads back)."""
@@ -254,7 +258,7 @@ class _Progress:
             "epoch": self.epoch,
             "history": self.history,
             "best_epoch": self.best_epoch,
-            "best_val_accuracy": self.best_accuracy,
+            "best_val_accuracy": self.early.best,
             "recipe": dataclasses.asdict(recipe),
             "settings": defining,
         }
@@ -262,36 +266,34 @@ class _Progress:
 
 class _RunDirectory:
     """Process 0's run directory: the shared :class:`~jaxdl.training.resume.RunDirectory` (the
-    lock, the checkpoints, the defining settings) and the metrics beside them."""
+    lock, the checkpoints, the defining settings) and the metrics beside them
+    (:class:`~jaxdl.training.pieces.Metrics` of the epochs' records)."""
 
     def __init__(self, plan: _Plan, run_dir: str | Path, defining: dict[str, Any], resume: bool):
         self.plan = plan
         self.shared = RunDirectory(run_dir, defining, resume=resume)
-        self.writer = None
+        self.metrics = None
 
     def restore(self, progress: _Progress) -> list[str]:
         """Continue ``progress`` from the newest checkpoint that verifies; notes to show."""
         like = progress.state
-        (progress.state, progress.best_params), meta, notes = self.shared.restore(like, like.params)
-        progress.history = meta["history"]
-        progress.best_epoch, progress.best_accuracy = meta["best_epoch"], meta["best_val_accuracy"]
-        progress.epochs_since_best = (
-            meta["epoch"] - progress.best_epoch if progress.best_epoch else 0
-        )
+        (state, best_params), meta, notes = self.shared.restore(like, like.params)
+        progress.resume(meta, state, best_params)
         return notes
 
-    def open_metrics(self, history: list[dict[str, Any]]) -> None:
-        self.writer = MetricsWriter(self.shared.path, history)
+    def open_metrics(self, progress: _Progress) -> None:
+        self.metrics = Metrics(self.shared.path, progress, step_key="epoch")
 
     def save(self, progress: _Progress) -> None:
-        self.writer.write(dict(progress.history[-1]))
+        self.metrics.flush()
         meta = progress.meta(self.plan.recipe, self.shared.settings)
-        self.shared.save(progress.epoch, progress.state, best=progress.best_params, meta=meta)
+        best = progress.early.best_params
+        self.shared.save(progress.epoch, progress.state, best=best, meta=meta)
 
     def close(self) -> None:
         try:
-            if self.writer is not None:
-                self.writer.close()
+            if self.metrics is not None:
+                self.metrics.close()
         finally:
             self.shared.close()
 
@@ -307,7 +309,7 @@ def _open_run(
 ) -> tuple[_Progress, _RunDirectory | None]:
     """The run's starting point: fresh, or restored from ``run_dir`` (on process 0, then sent to
     every process); and the run directory process 0 writes."""
-    progress = _Progress(state, _snapshot(state.params))
+    progress = _Progress(state, plan.recipe.patience)
     if run_dir is None:
         if resume:
             raise ValueError("resume=True needs a run directory (run_dir) to resume from")
@@ -325,16 +327,14 @@ def _open_run(
     distributed.raise_everywhere(error)
     if distributed.is_multiprocess():  # process 0 read the checkpoint; the others take its values
         restored = distributed.broadcast_json(progress.meta(plan.recipe, {}) if primary else None)
-        progress.state, progress.best_params = distributed.broadcast(
-            _host((progress.state, progress.best_params))
+        state, best_params = distributed.broadcast(
+            _host((progress.state, progress.early.best_params))
         )
-        progress.history = restored["history"]
-        progress.best_epoch = restored["best_epoch"]
-        progress.best_accuracy = restored["best_val_accuracy"]
+        progress.resume(restored, state, best_params)
     if directory is not None:
         for note in notes:  # damaged checkpoints skipped on the way to the one restored
             notify(note)
-        directory.open_metrics(progress.history)
+        directory.open_metrics(progress)
     return progress, directory
 
 
@@ -402,7 +402,7 @@ def _epochs(engine, run: _Progress, directory, run_dir, progress: bool, on_epoch
     try:
         for epoch in range(start_epoch + 1, recipe.epochs + 1):
             interrupts.check()
-            if recipe.patience and run.epochs_since_best >= recipe.patience:
+            if run.early.ran_out:
                 return True
             state, record = engine.run_epoch(epoch, run.state, progress)
             record |= engine.evaluate(state)
@@ -424,7 +424,7 @@ def _epochs(engine, run: _Progress, directory, run_dir, progress: bool, on_epoch
 
 
 def _result(run: _Progress, compile_seconds: float, stopped_early: bool, speed) -> FitResult:
-    state, best = run.state, run.best_params
+    state, best = run.state, run.early.best_params
     if distributed.is_multiprocess():  # this process's own copies, usable without the others
         state, best = jax.tree.map(jnp.asarray, _host((state, best)))
     return FitResult(state.params, best, run.best_epoch, run.history, stopped_early,

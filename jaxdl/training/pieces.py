@@ -94,23 +94,31 @@ class EarlyStopping:
     the best ``metric`` so far (put it after its :class:`Evaluation` among the hooks).
 
     Args:
-      evaluation: the evaluation whose records it reads.
+      evaluation: the records it weighs: an :class:`Evaluation`, or anything with a
+        ``history`` list of records (:func:`~jaxdl.training.fit`'s epochs).
       metric: the name of the value compared.
       patience: evaluations without improvement before it stops the run (0: never stops).
       higher_is_better: larger values are better (accuracy); ``False`` for a loss.
+      step_key: the record's entry naming where it was made (``"epoch"`` for ``fit``'s).
 
-    It keeps ``best`` (the best value), ``best_step`` and ``best_params`` (a copy of the
-    parameters of that evaluation: the train state given to the hook, which is the evaluated
-    one when the :class:`Evaluation` runs just before), and ``since_best``.
+    It keeps ``best`` (the best value), ``best_step`` (``None`` before any) and
+    ``best_params`` (a copy of the parameters of that evaluation: those given to
+    :meth:`update`, which are the evaluated ones when the :class:`Evaluation` runs just
+    before), and ``since_best``, the evaluations since.
     """
 
-    def __init__(self, evaluation: Evaluation, metric: str, patience: int, *,
-                 higher_is_better: bool = True):  # fmt: skip
+    def __init__(self, evaluation: Any, metric: str, patience: int, *,
+                 higher_is_better: bool = True, step_key: str = "step"):  # fmt: skip
         self.evaluation, self.metric, self.patience = evaluation, metric, patience
-        self.sign = 1.0 if higher_is_better else -1.0
+        self.sign, self.step_key = (1.0 if higher_is_better else -1.0), step_key
         self.best, self.best_step, self.best_params = -math.inf * self.sign, None, None
         self.since_best = 0
-        self.seen = 0
+        self.seen = len(evaluation.history)
+
+    @property
+    def ran_out(self) -> bool:
+        """The patience has run out: the run should stop."""
+        return bool(self.patience) and self.since_best >= self.patience
 
     def update(self, params: PyTree) -> bool:
         """Weigh the evaluation's records made since the last call (``params``: the evaluated
@@ -118,12 +126,20 @@ class EarlyStopping:
         for record in self.evaluation.history[self.seen :]:
             value = record[self.metric]
             if self.sign * value > self.sign * self.best:
-                self.best, self.best_step = value, record["step"]
+                self.best, self.best_step = value, record[self.step_key]
                 self.best_params, self.since_best = jax.tree.map(jnp.copy, params), 0
             else:
                 self.since_best += 1
         self.seen = len(self.evaluation.history)
-        return bool(self.patience) and self.since_best >= self.patience
+        return self.ran_out
+
+    def resume(self, best: float, best_step: int | None, best_params: PyTree) -> None:
+        """Continue a saved run: its best so far, the records it holds already weighed (those
+        after the best's count against the patience)."""
+        self.best, self.best_step, self.best_params = best, best_step, best_params
+        self.seen = len(self.evaluation.history)
+        steps = [record[self.step_key] for record in self.evaluation.history]
+        self.since_best = len(steps) - 1 - steps.index(best_step) if best_step in steps else 0
 
     def __call__(self, state: TrainState, feed_state: PyTree, done: int) -> bool:
         return self.update(state.params)
@@ -158,8 +174,8 @@ class Metrics:
         self.flush()
 
     def close(self) -> None:
-        """Write what is left and close the TensorBoard writer."""
-        self.flush()
+        """Close the TensorBoard writer (records made after the last :meth:`flush` are not
+        written: a run's records are those its checkpoints hold)."""
         if self.writer is not None:
             self.writer.close()
 

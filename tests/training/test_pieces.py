@@ -115,3 +115,13 @@ def test_a_checkpointed_run_resumes_bit_identical(tmp_path):
 def test_evaluation_refuses_a_non_positive_every():
     with pytest.raises(ValueError, match="every must be a positive integer"):
         Evaluation(norm, every=0)
+
+
+def test_early_stopping_resumed_counts_the_records_after_the_best():
+    history = [{"epoch": e, "acc": a} for e, a in [(1, 0.5), (2, 0.7), (3, 0.6), (4, 0.65)]]
+    source = type("Records", (), {"history": history})()
+    early = EarlyStopping(source, "acc", patience=3, step_key="epoch")
+    early.resume(0.7, 2, "best")
+    assert early.since_best == 2 and not early.ran_out
+    history.append({"epoch": 5, "acc": 0.69})
+    assert early.update("params") and early.best_params == "best" and early.best_step == 2

@@ -14,13 +14,14 @@ recipe (:func:`jaxdl.training.loop.fit`) to survive a kill at any moment:
   restoring anything: a run continued with another learning rate, batch size or seed would not
   be the run it claims to be.
 
-A chapter's use, with ``train``'s hooks::
+A chapter's use, with the :class:`~jaxdl.training.pieces.Checkpoint` hook of ``train``::
 
     run = RunDirectory(out, settings, resume=resume)
+    checkpoint = Checkpoint(run, meta=lambda: {...})
     if resume:
-        (state, feed_key), meta, notes = run.restore((state, feed_key))
-    train(..., hooks=(lambda state, feed_state, done: run.save(done, (state, feed_state[0]),
-                                                               meta={...}),))
+        state, feed_state, meta = checkpoint.restore(state, feed.state)
+        feed = feed._replace(state=feed_state)
+    train(..., hooks=(checkpoint,))
     run.close()
 """
 

@@ -28,7 +28,7 @@ The hooks a run usually wants are ready-made in :mod:`jaxdl.training.pieces`:
 :class:`~jaxdl.training.pieces.Metrics` (``metrics.jsonl`` and TensorBoard) and
 :class:`~jaxdl.training.pieces.Checkpoint` (save after each chunk, restore bit-identical). A
 hook is ``hook(state, feed_state, steps_done)``; one with a true ``wants_losses`` attribute is
-also given ``losses=`` and ``aux=``, everything read so far, and a hook that returns ``True``
+also given ``losses=`` and ``aux=`` of every step done, and a hook that returns ``True``
 stops the run after that chunk.
 
 Compiled programs are cached by the identity of ``loss``, ``optimizer`` and ``feed.next``: a
@@ -288,8 +288,8 @@ def train(
       progress: a :class:`Progress` bar, or ``None`` for none.
       hooks: ``hook(state, feed_state, steps_done)`` after every chunk (checkpoints, logs);
         one whose ``wants_losses`` attribute is true is also given ``losses=`` and ``aux=``
-        (all read so far, as ``stop`` sees them); one that returns ``True`` ends the run
-        there (``stopped_at`` is then the steps done).
+        of every step done (each chunk is then read once it ends, ``read_every`` or not);
+        one that returns ``True`` ends the run there (``stopped_at`` is then the steps done).
       devices: split every batch across this many devices (an ``int``; every array of the
         batch with a leading axis is split along it, so that axis must divide evenly), or a
         :class:`~jaxdl.training.sharding.DataParallel` layout; ``None`` or 1: one device.
@@ -324,15 +324,21 @@ def _require_counts(**counts: Any) -> None:
 
 
 def _loop(chunks, reader, carry, steps: int, chunk_steps: int | None, stop, hooks):
-    """Dispatch chunk after chunk, reading as :class:`_Reader` says, asking ``stop`` after each
-    read and calling the hooks after each chunk; ``(state, feed_state, stopped_at)``."""
+    """Dispatch chunk after chunk, reading as :class:`_Reader` says (every chunk at once when a
+    hook wants the losses), asking ``stop`` after each read and calling the hooks after each
+    chunk; ``(state, feed_state, stopped_at)``."""
     (state, feed_state), chunk_steps = carry, min(chunk_steps or steps, steps)
     done, stopped_at = 0, None
+    see_all = any(getattr(hook, "wants_losses", False) for hook in hooks)
     while done < steps and stopped_at is None:
         interrupts.check()  # a signal whose raise was dropped stops the run here
         n = min(chunk_steps, steps - done)
         state, feed_state, values = chunks(state, feed_state, done, n)
-        if reader.add(done, n, values) and stop is not None:
+        before = reader.read
+        read = reader.add(done, n, values)
+        if see_all and reader.read_all():  # a hook wants every loss so far: wait for this chunk
+            read, reader.since = True, before
+        if read and stop is not None:
             stopped_at = stop(reader.losses(), reader.aux(), reader.since)
         done += n
         if _call_hooks(hooks, reader, state, feed_state, done) and stopped_at is None:

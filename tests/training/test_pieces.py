@@ -85,6 +85,22 @@ def test_a_hook_that_wants_losses_gets_them_and_true_stops():
     assert seen == [(2, 2, (2,)), (4, 4, (4,))]
 
 
+def test_a_hook_that_wants_losses_sees_every_step_even_when_reads_lag():
+    seen, asked = [], []
+
+    def hook(state, feed_state, done, *, losses, aux):
+        seen.append((done, len(losses)))
+
+    def stop(losses, aux, since):
+        asked.append((since, len(losses)))
+
+    hook.wants_losses = True
+    trainer.train(quadratic, jnp.zeros(3), OPTIMIZER, feed(), steps=8, has_aux=True,
+                  chunk_steps=CHUNK, read_every=4, stop=stop, hooks=(hook,))  # fmt: skip
+    assert seen == [(2, 2), (4, 4), (6, 6), (8, 8)]
+    assert asked == [(0, 2), (2, 4), (4, 6), (6, 8)]  # the stop rule misses none of them
+
+
 def checkpointed(path, resume: bool, steps: int, total: int = 8):
     directory = RunDirectory(path, {"seed": 1}, resume=resume)
     evaluation = Evaluation(norm, every=4)

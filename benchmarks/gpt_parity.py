@@ -64,6 +64,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxdl import machine
 from jaxdl.data.text import random_windows, window_feed
 from jaxdl.milestones import transformer as tr
 from jaxdl.optim import apply_gradients, init_train_state
@@ -486,6 +487,8 @@ def parity_run(
             f"{trained.evals['train'][i]:12.4f} {evals['train'][i]:11.4f}"
         )
     print(f"200 val batches: jaxdl {j_200:.4f}, twin {t_200:.4f}")
+    print(f"the whole run, estimates included: jaxdl {j_seconds:.1f} s, the twin by nanoGPT's "
+          f"loop {t_seconds:.1f} s: jaxdl {t_seconds / j_seconds:.2f}x as fast")  # fmt: skip
     print(f"largest difference of a step's loss {result['largest_loss_difference']:.1e}, "
           f"of a parameter at the end {apart:.1e}")  # fmt: skip
     for lo, hi in ((0, 100), (100, 500), (500, 1000), (1000, 1500), (1500, 2000)):
@@ -644,12 +647,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"jax {jax.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"load average {_load()}")  # fmt: skip
     if args.curves:
+        before = machine.snapshot()
         for seed in args.seed:
             if args.torch_draws:
                 nanogpt_own_run(torch, seed, args.out, steps)
             else:
                 parity_run(torch, seed, engine, args.out, args.plot, steps)
-        print(f"load average {_load()}")
+        print(machine.verdict(before))
         return 0
     failed = False
     for seed in args.seed:

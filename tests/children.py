@@ -26,3 +26,9 @@ def catch_ignored_signals() -> None:
     for signum in SIGNALS:
         if signal.getsignal(signum) == signal.SIG_IGN:
             signal.signal(signum, _ignore)
+
+
+#: The environment of children started side by side that may compile the same program at once:
+#: no persistent compilation cache (tests/conftest.py gives each test process one, and JAX
+#: writes an entry without a lock, so two writers of one entry could tear it).
+NO_SHARED_CACHE = {"JAX_ENABLE_COMPILATION_CACHE": "false"}

@@ -12,6 +12,30 @@ import os
 # it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
 os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
 
+# A persistent XLA compilation cache per test process instead: most of the suite's time is XLA
+# compiling, and the same programs are compiled again by the commands a test starts, the docs
+# build's kernels and the notebooks run alone, and by fresh closures of the same function. Each
+# pytest process (each xdist worker) makes its own temporary directory, which the processes it
+# starts inherit through the environment; it is removed at the end. Results are the same
+# programs', bit for bit. Not one directory for all workers: JAX writes an entry without a lock,
+# and two workers compiling one program at once could leave it torn for a third to read.
+_OWNER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+if os.environ.get("JAXDL_TESTS_XLA_CACHE_OF", _OWNER) != _OWNER or (
+    "JAX_COMPILATION_CACHE_DIR" not in os.environ
+):
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="jaxdl-tests-xla-")
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+    os.environ |= {
+        "JAXDL_TESTS_XLA_CACHE_OF": _OWNER,
+        "JAX_COMPILATION_CACHE_DIR": _cache,
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
 from tests.children import catch_ignored_signals  # noqa: E402
 
 # Children the tests signal start with SIGINT, SIGTERM and SIGHUP at their defaults, however the

@@ -13,6 +13,18 @@ from jaxdl.cli import main
 HIT = "Persistent compilation cache hit"
 
 
+@pytest.fixture(autouse=True)
+def no_cache_configured():
+    """JAX as a fresh process has it: no compilation cache of its own (the suite shares one,
+    tests/conftest.py), so that :func:`jaxdl.cache.enable` decides; put back afterwards."""
+    import jax
+
+    suite = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", None)
+    yield
+    jax.config.update("jax_compilation_cache_dir", suite)
+
+
 def test_directory_follows_the_environment(tmp_path):
     home = {"XDG_CACHE_HOME": str(tmp_path)}
     assert cache.configured_dir(home) == tmp_path / "jaxdl" / "xla"

@@ -33,8 +33,9 @@ SITE = DOCS / "_build" / "html"
 def xla_cache(tmp_path_factory) -> dict[str, str]:
     """The environment of the build's kernels and of the notebooks run alone: one persistent
     XLA compilation cache, so that running the notebooks again skips the compilations the build
-    made (the same programs; a fresh kernel all the same)."""
-    cache = tmp_path_factory.mktemp("xla-cache")
+    made (the same programs; a fresh kernel all the same). The suite's own, where it has one
+    (tests/conftest.py)."""
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or tmp_path_factory.mktemp("xla-cache")
     return {
         **os.environ,
         "JAX_COMPILATION_CACHE_DIR": str(cache),

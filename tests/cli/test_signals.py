@@ -144,7 +144,9 @@ def test_ctrl_c_during_compilation_exits_130_every_time():
     # this chapter ended in SIGSEGV (-11) in 3 of 6 such tries: JAX returned the interrupt but
     # left the compile running on XLA's threads, and the interpreter's exit freed the client
     # under it (see jaxdl.interrupts).
-    argv, env = ["run", "elman-rnn"], {"JAX_LOG_COMPILES": "1", "JAXDL_COMPILATION_CACHE": "0"}
+    # No compilation cache, not even the suite's (tests/conftest.py): every try compiles.
+    off = {"JAXDL_COMPILATION_CACHE": "0", "JAX_ENABLE_COMPILATION_CACHE": "false"}
+    argv, env = ["run", "elman-rnn"], {"JAX_LOG_COMPILES": "1", **off}
     status, _, err = finish(jaxdl(argv, **env))
     assert status == 0, err
     seconds = [float(line.split()[-2]) for line in err.splitlines()

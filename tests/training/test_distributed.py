@@ -23,6 +23,7 @@ from jaxdl.training import Recipe, fit
 from jaxdl.training.checkpoints import load_best_params
 from jaxdl.training.distributed import COORDINATOR_ENV, initialize, requested
 from jaxdl.training.metrics import read_metrics
+from tests.children import NO_SHARED_CACHE
 from tests.training import distributed_worker, tiny_model
 from tests.trees import assert_trees_match
 
@@ -39,7 +40,7 @@ def free_port() -> int:
 def run_two_processes(out: Path) -> list[dict]:
     """Start both workers, wait for both (or kill both), return their JSON results."""
     coordinator = f"127.0.0.1:{free_port()}"
-    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)} | NO_SHARED_CACHE
     env.pop(COORDINATOR_ENV, None)
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     logs = [out / f"process{i}.log" for i in range(2)]
@@ -90,7 +91,7 @@ def assert_trees_close(a, b):
 def start_two_device_reference(out: Path) -> subprocess.Popen:
     """The same ``jaxdl train`` in one process over two CPU devices (the mesh of the two
     processes), started beside them."""
-    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)} | NO_SHARED_CACHE
     env.pop(COORDINATOR_ENV, None)
     env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
     argv = [*distributed_worker.MLP_ARGS, "--devices", "2", "--out", str(out)]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from jaxdl.training.distributed import COORDINATOR_ENV
+from tests.children import NO_SHARED_CACHE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ def free_port() -> int:
 
 
 def start(port: int, process_id: int, *extra: str, **popen) -> subprocess.Popen:
-    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    env = os.environ | {"JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)} | NO_SHARED_CACHE
     env.pop(COORDINATOR_ENV, None)
     env.pop("XLA_FLAGS", None)
     argv = ["train", "mlp", "--epochs", "1", "--json", "--coordinator", f"127.0.0.1:{port}"]

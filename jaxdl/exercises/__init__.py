@@ -208,7 +208,7 @@ def exercise_of(path: str | os.PathLike, text: str | None = None) -> str:
         return found[0]
     raise ValueError(
         f"{path}: cannot tell which exercise this file is for (no '# jaxdl exercise: NAME' "
-        "line); pass --exercise NAME"
+        "line); name it: exercise=NAME"
     )
 
 

@@ -567,49 +567,51 @@ def check_returned(exercise: Exercise, got: list[np.ndarray]) -> list[np.ndarray
     return got
 
 
-def run_property(exercise: Exercise, learner: Learner, *, examples: int):
-    """Hypothesis's verdict on the learner's function: ``(kind, message, details, judged,
-    hint)``; ``judged``: the inputs on which the learner's answer was compared with
-    ``jax.grad``; ``hint``: for a mismatch, the known mistake the answers match, or ``""``."""
-    import jax
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis.errors import HypothesisException
-    from hypothesis.reporting import with_reporter
+def _answer_key(leaves) -> bytes:
+    """An input's identity: its arrays' dtypes, shapes and bytes."""
+    return b"|".join(f"{a.dtype}{a.shape}".encode() + a.tobytes() for a in map(np.asarray, leaves))
 
-    judged = 0
-    drawn: list[list] | None = None  # while only drawing the first inputs
-    batch: list[dict] = []
-    answered: dict[bytes, list[np.ndarray] | _Failure] = {}  # the learner's answers, by input
 
-    def key(leaves) -> bytes:
-        return b"|".join(
-            f"{a.dtype}{a.shape}".encode() + a.tobytes() for a in map(np.asarray, leaves)
-        )
+class _Grading:
+    """One grading by Hypothesis: the inputs drawn, the learner's answers by input, and how many
+    inputs were judged so far."""
 
-    def prop(inputs):
-        nonlocal judged
-        leaves = jax.tree.leaves(inputs)
-        if drawn is not None:
-            drawn.append(inputs)
+    def __init__(self, exercise: Exercise, learner: Learner):
+        self.exercise, self.learner = exercise, learner
+        self.judged = 0
+        self.drawn: list | None = None  # while only drawing the first inputs
+        self.batch: list[dict] = []
+        self.answered: dict[bytes, list[np.ndarray] | _Failure] = {}  # the answers, by input
+
+    def check(self, inputs) -> None:
+        """The property: the learner's answer for ``inputs`` is the truth (else a _Failure)."""
+        import jax
+
+        if self.drawn is not None:
+            self.drawn.append(inputs)
             return
-        truth = exercise.truth(**inputs)
-        answer = answered.get(key(leaves))
+        truth = self.exercise.truth(**inputs)
+        answer = self.answered.get(_answer_key(jax.tree.leaves(inputs)))
         if answer is None:
-            answer = learner.call(inputs)
+            answer = self.learner.call(inputs)
         if isinstance(answer, _Failure):
             raise answer
-        mine = check_returned(exercise, answer)
-        compare(exercise, mine, truth, inputs)
-        judged += 1
+        compare(self.exercise, check_returned(self.exercise, answer), truth, inputs)
+        self.judged += 1
 
-    def run(n: int, phases):
+    def run(self, n: int, phases) -> None:
+        """``n`` examples through the property, in ``phases``."""
+        from hypothesis import HealthCheck, given, settings
+
         # A fresh function per run (Hypothesis decorates each once), of the same source: so,
         # derandomized, each run draws the same inputs (those answered in one exchange
         # first), until a failure, which it shrinks.
+        prop = self.check
+
         def case(inputs):
             prop(inputs)
 
-        given(exercise.inputs())(
+        given(self.exercise.inputs())(
             settings(
                 max_examples=n,
                 derandomize=True,
@@ -622,32 +624,53 @@ def run_property(exercise: Exercise, learner: Learner, *, examples: int):
             )(case)
         )()
 
+    def answer_in_one_exchange(self, examples: int) -> None:
+        """Draw the first ``examples`` inputs only, and have the learner answer them all at once."""
+        import jax
+        from hypothesis import Phase
+
+        self.drawn = []
+        self.run(examples, (Phase.generate,))
+        self.batch, self.drawn = self.drawn, None
+        for inputs, answer in zip(self.batch, self.learner.call_many(self.batch), strict=True):
+            self.answered[_answer_key(jax.tree.leaves(inputs))] = answer
+
+    def hint(self) -> str:
+        """For a mismatch: the known mistake the learner's answers match, or ``""``."""
+        import jax
+
+        pairs = [(x, self.answered[_answer_key(jax.tree.leaves(x))]) for x in self.batch]
+        return matching_hint(self.exercise, [p for p in pairs if isinstance(p[1], list)])
+
+
+def run_property(exercise: Exercise, learner: Learner, *, examples: int):
+    """Hypothesis's verdict on the learner's function: ``(kind, message, details, judged,
+    hint)``; ``judged``: the inputs on which the learner's answer was compared with
+    ``jax.grad``; ``hint``: for a mismatch, the known mistake the answers match, or ``""``."""
+    from hypothesis import Phase
+    from hypothesis.errors import HypothesisException
+    from hypothesis.reporting import with_reporter
+
+    grading = _Grading(exercise, learner)
     try:
         with with_reporter(lambda *_: None):
             # One input first, unshrunk: a function that raises, returns nothing or the wrong
             # shapes gets its one-line verdict at once instead of after a long shrink.
             try:
-                run(1, (Phase.generate,))
+                grading.run(1, (Phase.generate,))
             except _Failure as failure:
                 if failure.kind != "mismatch":
                     raise
-            drawn = []
-            run(examples, (Phase.generate,))  # the inputs only: answered in one exchange
-            batch, drawn = drawn, None
-            for inputs, answer in zip(batch, learner.call_many(batch), strict=True):
-                answered[key(jax.tree.leaves(inputs))] = answer
-            run(examples, (Phase.generate, Phase.shrink))
+            grading.answer_in_one_exchange(examples)
+            grading.run(examples, (Phase.generate, Phase.shrink))
     except _Failure as failure:
-        hint = ""
-        if failure.kind == "mismatch":
-            pairs = [(inputs, answered[key(jax.tree.leaves(inputs))]) for inputs in batch]
-            hint = matching_hint(exercise, [p for p in pairs if isinstance(p[1], list)])
-        return failure.kind, failure.message, failure.details, judged, hint
+        hint = grading.hint() if failure.kind == "mismatch" else ""
+        return failure.kind, failure.message, failure.details, grading.judged, hint
     except HypothesisException as error:  # e.g. Flaky: the same input passed, then failed
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         message = f"{exercise.function}: {type(error).__name__}: {first[:160]}"
-        return "raised", message, (), judged, ""
-    return "pass", "", (), judged, ""
+        return "raised", message, (), grading.judged, ""
+    return "pass", "", (), grading.judged, ""
 
 
 def judge_file(

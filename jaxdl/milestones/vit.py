@@ -675,26 +675,42 @@ def run(config: Config = Config()) -> Report:
     finally:
         if run_dir is not None:
             run_dir.close()
+    measured, plot_data = _measure(config, trained, test)
+    digits = f"{int(train.images.shape[0])} training / {int(test.images.shape[0])} test digits"
+    result = {"data": f"{digits} ({config.data})", **measured}
+    g = patch_grid(config.patch)
+    headline = (
+        f"{g * g} patches of {config.patch}x{config.patch}, {config.layers} blocks: test "
+        f"accuracy {result['test_accuracy']:.2%} on {int(test.images.shape[0])} digits; position "
+        f"embeddings {result['position_similarity_same_row_or_column']:.2f} alike in a row or "
+        f"column vs {result['position_similarity_elsewhere']:.2f} elsewhere; the class token's "
+        f"rollout vs the ink: r = {result['rollout_ink_correlation']:.2f}"
+    )
+    if rows is not None:
+        result["data_size_comparison"] = rows
+        result["data_size_steps"] = PAPER_STEPS
+    return Report(milestone="vit", config=config, result=result, checks=[], headline=headline,
+                  plot_data=plot_data)  # fmt: skip
+
+
+def _measure(config: Config, trained, test: Batch) -> tuple[dict, dict]:
+    """What the trained ViT shows: ``(result, plot_data)`` of the report (its test accuracy,
+    the position embeddings' row-and-column structure, the class token's rollout)."""
     params = trained.params
-    test_accuracy = accuracy(params, test, heads=config.heads)
     shown = test.images[:ROLLOUT_DIGITS]
-    maps = np.asarray(attention_maps(params, shown, heads=config.heads))
-    rolled = rollout(maps)
+    rolled = rollout(np.asarray(attention_maps(params, shown, heads=config.heads)))
     ink = np.asarray(patch_embed.patchify(shown, config.patch)).mean(axis=-1)
     similarity = position_similarity(params)
     components, share = projection_components(params)
-    g = patch_grid(config.patch)
     # How much a patch's position embedding resembles its row's and column's neighbours'
     # rather than the others': the paper's row-and-column structure, as one number.
     same_line, other = _row_column_contrast(similarity)
     result = {
-        "data": f"{int(train.images.shape[0])} training / {int(test.images.shape[0])} test digits "
-        f"({config.data})",
-        "patches": g * g,
+        "patches": patch_grid(config.patch) ** 2,
         "parameters": count_parameters(params),
         "steps": len(trained.losses),
         "final_training_loss": float(np.mean(trained.losses[-50:])),
-        "test_accuracy": test_accuracy,
+        "test_accuracy": accuracy(params, test, heads=config.heads),
         "train_seconds": trained.seconds,
         "position_similarity_same_row_or_column": same_line,
         "position_similarity_elsewhere": other,
@@ -702,30 +718,10 @@ def run(config: Config = Config()) -> Report:
         "rollout_ink_correlation": ink_correlation(rolled, ink),
         "paper_imagenet_top1_percent": PAPER_IMAGENET_TOP1,
     }
-    headline = (
-        f"{g * g} patches of {config.patch}x{config.patch}, {config.layers} blocks: test "
-        f"accuracy {test_accuracy:.2%} on {int(test.images.shape[0])} digits; position embeddings "
-        f"{same_line:.2f} alike in a row or column vs {other:.2f} elsewhere; the class token's "
-        f"rollout vs the ink: r = {result['rollout_ink_correlation']:.2f}"
-    )
-    if rows is not None:
-        result["data_size_comparison"] = rows
-        result["data_size_steps"] = PAPER_STEPS
-    return Report(
-        milestone="vit",
-        config=config,
-        result=result,
-        checks=[],
-        headline=headline,
-        plot_data={
-            "losses": trained.losses,
-            "params": params,
-            "similarity": similarity,
-            "components": components,
-            "digits": np.asarray(shown[:4, ..., 0]),
-            "rollout": rolled[:4],
-        },
-    )
+    plot_data = {"losses": trained.losses, "params": params, "similarity": similarity,
+                 "components": components, "digits": np.asarray(shown[:4, ..., 0]),
+                 "rollout": rolled[:4]}  # fmt: skip
+    return result, plot_data
 
 
 def _defining(config: Config) -> dict:

@@ -173,7 +173,7 @@ def test_which_exercise_a_file_is_for(tmp_path):
     bare.write_text("def lstm_bptt(params, xs, trace, d_h):\n    pass\n")
     assert exercises.exercise_of(bare) == "lstm-bptt"
     bare.write_text("x = 1\n")
-    with pytest.raises(ValueError, match="--exercise NAME"):
+    with pytest.raises(ValueError, match="exercise=NAME"):
         exercises.exercise_of(bare)
     with pytest.raises(ValueError, match="known exercises: debye-slope"):
         exercises.get("no-such")

@@ -12,29 +12,10 @@ import os
 # it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
 os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
 
-# A persistent XLA compilation cache per test process instead: most of the suite's time is XLA
-# compiling, and the same programs are compiled again by the commands a test starts, the docs
-# build's kernels and the notebooks run alone, and by fresh closures of the same function. Each
-# pytest process (each xdist worker) makes its own temporary directory, which the processes it
-# starts inherit through the environment; it is removed at the end. Results are the same
-# programs', bit for bit. Not one directory for all workers: JAX writes an entry without a lock,
-# and two workers compiling one program at once could leave it torn for a third to read.
-_OWNER = os.environ.get("PYTEST_XDIST_WORKER", "main")
-if os.environ.get("JAXDL_TESTS_XLA_CACHE_OF", _OWNER) != _OWNER or (
-    "JAX_COMPILATION_CACHE_DIR" not in os.environ
-):
-    import atexit
-    import shutil
-    import tempfile
+# Persistent XLA compilation caches for the run instead (tests/xla_cache.py).
+from tests import xla_cache  # noqa: E402
 
-    _cache = tempfile.mkdtemp(prefix="jaxdl-tests-xla-")
-    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
-    os.environ |= {
-        "JAXDL_TESTS_XLA_CACHE_OF": _OWNER,
-        "JAX_COMPILATION_CACHE_DIR": _cache,
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+_SHARED_CACHE = xla_cache.arrange()
 
 from tests.children import catch_ignored_signals  # noqa: E402
 
@@ -44,6 +25,10 @@ catch_ignored_signals()
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
+
+if _SHARED_CACHE is not None:
+    jax.config.update("jax_compilation_cache_dir", _SHARED_CACHE)
+    xla_cache.write_whole_entries()
 
 # Gradient comparisons are made in float64; silent rank promotion is an error.
 jax.config.update("jax_enable_x64", True)

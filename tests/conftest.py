@@ -12,10 +12,10 @@ import os
 # it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
 os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
 
-# Persistent XLA compilation caches for the run instead (tests/xla_cache.py).
+# A persistent XLA compilation cache per test process instead (tests/xla_cache.py).
 from tests import xla_cache  # noqa: E402
 
-_SHARED_CACHE = xla_cache.arrange()
+xla_cache.arrange()
 
 from tests.children import catch_ignored_signals  # noqa: E402
 
@@ -25,10 +25,6 @@ catch_ignored_signals()
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
-
-if _SHARED_CACHE is not None:
-    jax.config.update("jax_compilation_cache_dir", _SHARED_CACHE)
-    xla_cache.write_whole_entries()
 
 # Gradient comparisons are made in float64; silent rank promotion is an error.
 jax.config.update("jax_enable_x64", True)

@@ -1,7 +1,8 @@
 """The docs site builds offline with warnings as errors, and every chapter executed with figures.
 
 The site offers the package's wheel; a fresh virtual environment installs it as Getting started
-prints, and every chapter's downloaded notebook runs there, alone, in an empty folder.
+prints. The build runs every page in a fresh environment holding only that wheel, each in an
+empty folder, so every chapter's downloaded notebook (the same cells) has run alone.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -31,10 +31,9 @@ SITE = DOCS / "_build" / "html"
 
 @pytest.fixture(scope="module")
 def xla_cache(tmp_path_factory) -> dict[str, str]:
-    """The environment of the build's kernels and of the notebooks run alone: one persistent
-    XLA compilation cache, so that running the notebooks again skips the compilations the build
-    made (the same programs; a fresh kernel all the same). The suite's own, where it has one
-    (tests/conftest.py)."""
+    """The environment of the build's kernels: a persistent XLA compilation cache, the suite's
+    own where it has one (tests/conftest.py), so that a kernel skips the compilations this test
+    process made already (the same programs; a fresh kernel all the same)."""
     cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or tmp_path_factory.mktemp("xla-cache")
     return {
         **os.environ,
@@ -438,53 +437,78 @@ def test_every_chapter_links_the_wheel_and_its_install_command(site, chapter):
     assert "clone" not in html.split('class="jaxdl-notebook-link"', 1)[1][:2000], chapter
 
 
-#: Runs in the fresh environment: executes one notebook in a new kernel, in an empty folder,
-#: and says where the kernel's jaxdl came from. argv: notebook, folder.
-RUN_NOTEBOOK = """
-import json, sys
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-notebook = nbformat.read(sys.argv[1], as_version=4)
-for cell in notebook.cells:
-    if cell.cell_type == "code":
-        cell.outputs, cell.execution_count = [], None
-notebook.cells.append(nbformat.v4.new_code_cell("import jaxdl; print(jaxdl.__file__)"))
-client = NotebookClient(notebook, timeout=900, kernel_name="python3",
-                        resources={"metadata": {"path": sys.argv[2]}})
-try:
-    client.execute()
-except CellExecutionError as error:
-    print(json.dumps({"error": str(error)[-4000:]}))
-    sys.exit(0)
-where = "".join(o.get("text", "") for o in notebook.cells[-1].outputs).strip()
-print(json.dumps({"error": None, "jaxdl": where}))
-"""
+def _kernel_folder(site: Path) -> Path:
+    return site.parent / "wheel-kernel"  # docs/_ext/jaxdl_site.py: KERNEL_FOLDER
+
+
+def test_every_page_ran_alone_in_a_fresh_environment_with_only_the_wheel(site, tmp_path):
+    """The build is the downloaded notebooks' run (docs/_ext: ``kernel_of_the_wheel``): every
+    page's kernel was the python3 kernelspec of a new environment whose jaxdl is the site's
+    wheel, started in an empty folder."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    folder = _kernel_folder(site)
+    manager = KernelSpecManager()
+    manager.kernel_dirs = [str(folder / "jupyter" / "kernels"), *manager.kernel_dirs]
+    kernel = manager.get_kernel_spec("python3")
+    assert Path(kernel.resource_dir) == folder / "jupyter" / "kernels" / "python3"
+    python = Path(kernel.argv[0])
+    where = subprocess.run(
+        [str(python), "-c", "import jaxdl, sys; print(jaxdl.__file__); print(sys.prefix)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert where.returncode == 0, where.stderr
+    module, prefix = where.stdout.split()
+    assert Path(prefix) == folder / "venv" and Path(module).is_relative_to(prefix), where.stdout
+    version = _wheel_of(site).name.split("-")[1]
+    assert f"/jaxdl_history-{version}.dist-info" in "\n".join(
+        str(p) for p in (folder / "venv").rglob("*.dist-info")
+    )
+    executed = [
+        p for p in (site.parent / "jupyter_execute").rglob("*.ipynb") if "plain" not in p.parts
+    ]
+    starts = [json.loads(line) for line in (folder / "kernels.jsonl").read_text().splitlines()]
+    assert len(starts) >= len(executed) > len(CHAPTERS), (len(starts), len(executed))
+    for start in starts:
+        assert start["holds"] == [], f"a kernel started in a folder holding {start['holds']}"
+        assert not Path(start["folder"]).is_relative_to(DOCS.parent), start["folder"]
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_downloaded_notebook_runs_alone(site, fresh_install, xla_cache, chapter, tmp_path):
-    """The notebook as downloaded, top to bottom in a fresh kernel of the fresh environment,
-    in an empty folder: only the installed wheel to read from."""
-    notebook = tmp_path / f"{chapter}.ipynb"
-    shutil.copy(_notebook_of(site, chapter), notebook)
-    folder = tmp_path / "run"
-    folder.mkdir()
-    start = time.perf_counter()
+def test_downloaded_notebook_holds_the_cells_the_build_ran(site, chapter):
+    """The download is the build's run (above) with the install cell in front: the same code
+    cells, in order, with their outputs and no error among them."""
+    import nbformat
+
+    download = nbformat.read(_notebook_of(site, chapter), as_version=4)
+    ran = nbformat.read(site.parent / "jupyter_execute" / "chapters" / f"{chapter}.ipynb", 4)
+    install, *cells = [c for c in download.cells if c.cell_type == "code"]
+    assert "jaxdl-install" in install.metadata.get("tags", []), chapter
+    assert [c.source for c in cells] == [c.source for c in ran.cells if c.cell_type == "code"]
+    assert [c.outputs for c in cells] == [c.outputs for c in ran.cells if c.cell_type == "code"]
+    assert not [o for c in cells for o in c.outputs if o.output_type == "error"], chapter
+
+
+def test_the_install_cell_leaves_an_environment_with_jaxdl_alone(site, fresh_install, tmp_path):
+    """Run where jaxdl is installed, the first cell installs nothing: pointed at a wheel that
+    does not exist, it still succeeds."""
+    import nbformat
+
+    install = next(
+        c for c in nbformat.read(_notebook_of(site, "gradient_descent"), 4).cells
+        if c.cell_type == "code"
+    )  # fmt: skip
     done = subprocess.run(
-        [str(fresh_install / "python"), "-c", RUN_NOTEBOOK, str(notebook), str(folder)],
-        cwd=folder,
+        [str(fresh_install / "python"), "-c", install.source],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=1200,
-        env=xla_cache,
+        env={**os.environ, "JAXDL_WHEEL": str(tmp_path / "no-such.whl")},
     )
-    seconds = time.perf_counter() - start
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["error"] is None, f"{chapter} fails alone:\n{result['error']}"
-    assert Path(result["jaxdl"]).is_relative_to(fresh_install.parent), result["jaxdl"]
-    print(f"{chapter}: ran alone in {seconds:.1f} s")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == "", done.stdout + done.stderr
 
 
 #: Chapters that show their code ({jaxdl-source} listings) and have three exercises or more

@@ -4,6 +4,8 @@ landing-page timeline.
 - Each build makes the package's wheel and sdist (``python -m build``) and puts them in the
   site's ``dist/`` folder: the site offers the package it documents. The ``{jaxdl-install}``
   directive (Getting started) links both and prints the install command.
+- Every page's notebook runs in a fresh environment that holds only that wheel (its kernel,
+  :func:`kernel_of_the_wheel`), in an empty folder: what a reader who downloads it runs.
 - Every chapter (``chapters/*``) gets a line, under its title, with a link to the wheel and
   the command that installs it (:func:`install_command`), a link to the source of its module
   (the viewcode page) and a link to the notebook MyST-NB executed while building it: the same
@@ -169,6 +171,72 @@ def distributions() -> tuple[str, str]:
     if "dist" not in _built:
         raise ExtensionError("no wheel built: the html builder builds it when it starts")
     return _built["dist"]
+
+
+#: Where the build keeps the environment its notebooks run in (beside the site, not in it).
+KERNEL_FOLDER = "wheel-kernel"
+#: In that folder: one JSON line per kernel started, with the folder it started in and what
+#: that folder held (the tests read it: every page ran there, each in an empty folder).
+KERNEL_LOG = "kernels.jsonl"
+
+#: The kernel's launcher: notes where it starts (argv[1], the log), then is ipykernel's.
+_LAUNCHER = """\
+import json, os, runpy, sys
+
+sys.path.pop(0)  # this script's folder: nothing a notebook should import from
+with open(sys.argv.pop(1), "a") as log:
+    log.write(json.dumps({"folder": os.getcwd(), "holds": sorted(os.listdir())}) + "\\n")
+runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+"""
+
+
+def kernel_of_the_wheel(app: Sphinx) -> None:
+    """Run this build's notebooks in a fresh environment holding only the wheel it offers.
+
+    A new virtual environment gets the wheel :func:`build_distributions` made (``--no-deps
+    --no-index``: the build may be offline), and sees this environment's site-packages for the
+    dependencies through a ``.pth`` line (their own ``.pth`` files do not run, so an editable
+    jaxdl installed here stays invisible). A ``python3`` kernelspec of that environment, first
+    on ``JUPYTER_PATH``, is the kernel MyST-NB starts for every page; with
+    ``nb_execution_in_temp`` each runs in an empty folder. So every executed page is also a
+    downloaded notebook run alone against the wheel: a cell that reads this checkout fails the
+    build.
+    """
+    if app.builder.format != "html":
+        return
+    wheel = Path(app.outdir) / DIST_FOLDER / distributions()[0]
+    root = Path(app.outdir).parent / KERNEL_FOLDER
+    shutil.rmtree(root, ignore_errors=True)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check",
+         "install", str(wheel), "--no-deps", "--no-index", "--quiet"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ExtensionError(f"installing {wheel.name} for the kernel failed:\n{done.stderr}")
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(purelib) / "zz_build_environment.pth").write_text("\n".join(ours) + "\n")
+    spec = root / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (root / "launch.py").write_text(_LAUNCHER)
+    log = root / KERNEL_LOG
+    argv = [str(python), str(root / "launch.py"), str(log), "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3 (jaxdl wheel)", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel, indent=1))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(root / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+    )
+    logger.info("jaxdl: notebooks run in %s, with %s alone", venv, wheel.name)
 
 
 def install_command(wheel: str) -> str:
@@ -644,6 +712,7 @@ def setup(app: Sphinx) -> dict:
     app.add_directive("jaxdl-source", SourceDirective)
     app.add_directive("jaxdl-install", InstallDirective)
     app.connect("builder-inited", build_distributions)
+    app.connect("builder-inited", kernel_of_the_wheel, priority=600)  # after the wheel
     app.connect("html-page-context", anchor_source_lines)
     # Before Sphinx's own collectors (priority 500), so that the download is collected too.
     app.connect("doctree-read", add_notebook_link, priority=400)

@@ -29,6 +29,6 @@ def catch_ignored_signals() -> None:
 
 
 #: The environment of children started side by side that may compile the same program at once:
-#: no persistent compilation cache (tests/xla_cache.py gives each test process and its
-#: children one, which JAX writes in place, unlocked: two writers of one entry could tear it).
+#: no persistent compilation cache (tests/xla_cache.py gives the whole run one, which a child
+#: writes as JAX does, in place and unlocked: two writers of one entry could tear it).
 NO_SHARED_CACHE = {"JAX_ENABLE_COMPILATION_CACHE": "false"}

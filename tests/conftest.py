@@ -12,7 +12,7 @@ import os
 # it off here unless asked for (tests/test_cache.py turns it on in a temporary directory).
 os.environ.setdefault("JAXDL_COMPILATION_CACHE", "0")
 
-# A persistent XLA compilation cache per test process instead (tests/xla_cache.py).
+# One persistent XLA compilation cache for every process of the run instead (tests/xla_cache.py).
 from tests import xla_cache  # noqa: E402
 
 xla_cache.arrange()
@@ -24,6 +24,8 @@ from tests.children import catch_ignored_signals  # noqa: E402
 catch_ignored_signals()
 
 import jax  # noqa: E402
+
+xla_cache.write_whole_entries()
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 # Gradient comparisons are made in float64; silent rank promotion is an error.

@@ -35,7 +35,7 @@ def test_cheat_sheet_values():
 
 
 def test_gradient_checks_pass():
-    assert all(c.passed for c in activations.gradient_checks(key=jax.random.key(1)))
+    assert all(c.passed for c in activations.gradient_checks(key=jax.random.key(0)))
 
 
 def test_relu_lets_nan_through():

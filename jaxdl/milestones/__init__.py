@@ -112,16 +112,13 @@ def all_gradient_checks(*, seed: int) -> list:
     """Every hand-derived gradient of the package (``jaxdl check``), at random points.
 
     The shared activations, losses and ops (:mod:`jaxdl.nn`) first, then every chapter's
-    ``gradient_checks`` in historical order; ``seed`` makes the points reproducible.
+    ``gradient_checks`` in historical order, each given ``jax.random.key(seed)``: the points of
+    ``provider.gradient_checks(key=jax.random.key(seed))`` called alone (a chapter's page, a
+    test), so that a persistent compilation cache serves both with the same programs.
     """
     import jax
 
     from jaxdl import activations, losses, nn
 
     providers = [activations, losses, *nn.OP_MODULES] + [m.load() for m in discover()]
-    key = jax.random.key(seed)
-    checks = []
-    for provider in providers:
-        key, subkey = jax.random.split(key)
-        checks.extend(provider.gradient_checks(key=subkey))
-    return checks
+    return [c for p in providers for c in p.gradient_checks(key=jax.random.key(seed))]

@@ -137,7 +137,7 @@ def test_symmetry_gradient_equals_autodiff(f):
 
 
 def test_combined_loss_three_way_checks():
-    for check in ml.gradient_checks(key=jax.random.key(3)):
+    for check in ml.gradient_checks(key=jax.random.key(0)):
         assert check.passed, check
     a = jnp.array([[0.2, 0.7], [0.4, 0.9]]).reshape(1, 2, 2, 1)
     y = jnp.array([[1.0, jnp.nan], [0.0, 1.0]]).reshape(1, 2, 2, 1)

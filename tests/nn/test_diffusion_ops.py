@@ -139,7 +139,7 @@ def test_group_norm_backward_equals_vjp(shape, seed, scale, shift):
 @pytest.mark.parametrize("module", [group_norm, upsample])
 def test_rules_agree_with_finite_differences(module):
     # gradient_checks: formula and rule vs jax.grad, and jax.grad vs central differences
-    checks = module.gradient_checks(key=jax.random.key(3))
+    checks = module.gradient_checks(key=jax.random.key(0))
     assert checks and all(check.passed for check in checks), checks
 
 

@@ -327,11 +327,10 @@ def fresh_install(site, tmp_path_factory) -> Path:
     """A new virtual environment with the site's wheel installed as Getting started prints it;
     returns its ``bin/`` folder.
 
-    The machine running the tests may be offline, so pip installs the wheel alone
-    (``--no-deps --no-index``) and the environment then sees this one's site-packages (a
-    ``.pth`` line: none of their ``.pth`` files run, so this checkout's editable jaxdl stays
-    invisible) for the dependencies, which :func:`test_the_wheel_installs_as_printed` checks
-    against the wheel's own requirements.
+    The machine running the tests may be offline, so pip installs the wheel alone and the
+    environment sees this one's site-packages for the dependencies (the docs extension's
+    ``environment_with_the_wheel``, as the build's kernel has it), which
+    :func:`test_the_wheel_installs_as_printed` checks against the wheel's own requirements.
     """
     wheel = _wheel_of(site)
     commands = _printed_commands(site)
@@ -342,25 +341,8 @@ def fresh_install(site, tmp_path_factory) -> Path:
     downloads.mkdir()
     shutil.copy(wheel, downloads / wheel.name)
     venv = root / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
     printed = commands[1].split()[1:]  # "install", the wheel's file name
-    done = subprocess.run(
-        [*pip, *printed, "--no-deps", "--no-index", "--quiet"],
-        cwd=downloads,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    ours = [p for p in sys.path if p.endswith("site-packages")]
-    (Path(purelib) / "zz_test_environment.pth").write_text("\n".join(ours) + "\n")
+    _site_extension().environment_with_the_wheel(venv, printed, cwd=downloads)
     return venv / "bin"
 
 

@@ -190,34 +190,26 @@ runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 """
 
 
-def kernel_of_the_wheel(app: Sphinx) -> None:
-    """Run this build's notebooks in a fresh environment holding only the wheel it offers.
+def environment_with_the_wheel(venv: Path, install: list[str], *, cwd: Path) -> Path:
+    """A new virtual environment at ``venv`` in which pip ran ``install`` (``["install",
+    WHEEL]``) alone, ``--no-deps --no-index`` (the machine may be offline); it sees this
+    environment's site-packages for the dependencies through a ``.pth`` line (their own ``.pth``
+    files do not run, so an editable jaxdl installed here stays invisible). Returns its python.
 
-    A new virtual environment gets the wheel :func:`build_distributions` made (``--no-deps
-    --no-index``: the build may be offline), and sees this environment's site-packages for the
-    dependencies through a ``.pth`` line (their own ``.pth`` files do not run, so an editable
-    jaxdl installed here stays invisible). A ``python3`` kernelspec of that environment, first
-    on ``JUPYTER_PATH``, is the kernel MyST-NB starts for every page; with
-    ``nb_execution_in_temp`` each runs in an empty folder. So every executed page is also a
-    downloaded notebook run alone against the wheel: a cell that reads this checkout fails the
-    build.
+    Raises:
+      RuntimeError: pip failed (its output in the message).
     """
-    if app.builder.format != "html":
-        return
-    wheel = Path(app.outdir) / DIST_FOLDER / distributions()[0]
-    root = Path(app.outdir).parent / KERNEL_FOLDER
-    shutil.rmtree(root, ignore_errors=True)
-    venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check"]
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check",
-         "install", str(wheel), "--no-deps", "--no-index", "--quiet"],
+        [*pip, *install, "--no-deps", "--no-index", "--quiet"],
+        cwd=cwd,
         capture_output=True,
         text=True,
-    )  # fmt: skip
+    )
     if done.returncode != 0:
-        raise ExtensionError(f"installing {wheel.name} for the kernel failed:\n{done.stderr}")
+        raise RuntimeError(f"pip {' '.join(install)} failed:\n{done.stdout}{done.stderr}")
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
         capture_output=True,
@@ -225,7 +217,29 @@ def kernel_of_the_wheel(app: Sphinx) -> None:
         check=True,
     ).stdout.strip()
     ours = [p for p in sys.path if p.endswith("site-packages")]
-    (Path(purelib) / "zz_build_environment.pth").write_text("\n".join(ours) + "\n")
+    (Path(purelib) / "zz_host_site_packages.pth").write_text("\n".join(ours) + "\n")
+    return python
+
+
+def kernel_of_the_wheel(app: Sphinx) -> None:
+    """Run this build's notebooks in a fresh environment holding only the wheel it offers
+    (:func:`environment_with_the_wheel`).
+
+    A ``python3`` kernelspec of that environment, first on ``JUPYTER_PATH``, is the kernel
+    MyST-NB starts for every page; with ``nb_execution_in_temp`` each runs in an empty folder.
+    So every executed page is also a downloaded notebook run alone against the wheel: a cell
+    that reads this checkout fails the build.
+    """
+    if app.builder.format != "html":
+        return
+    wheel = Path(app.outdir) / DIST_FOLDER / distributions()[0]
+    root = Path(app.outdir).parent / KERNEL_FOLDER
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    try:
+        python = environment_with_the_wheel(root / "venv", ["install", str(wheel)], cwd=root)
+    except RuntimeError as error:
+        raise ExtensionError(f"the kernel's environment: {error}") from None
     spec = root / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
     (root / "launch.py").write_text(_LAUNCHER)
@@ -236,7 +250,7 @@ def kernel_of_the_wheel(app: Sphinx) -> None:
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         [str(root / "jupyter"), *filter(None, [os.environ.get("JUPYTER_PATH")])]
     )
-    logger.info("jaxdl: notebooks run in %s, with %s alone", venv, wheel.name)
+    logger.info("jaxdl: notebooks run in %s, with %s alone", python, wheel.name)
 
 
 def install_command(wheel: str) -> str:

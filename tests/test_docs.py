@@ -346,16 +346,23 @@ def fresh_install(site, tmp_path_factory) -> Path:
     return venv / "bin"
 
 
-def test_the_wheel_installs_as_printed(fresh_install, tmp_path):
-    python, jaxdl = fresh_install / "python", fresh_install / "jaxdl"
+def _jaxdl_of(python: Path, folder: Path) -> tuple[Path, Path]:
+    """``(jaxdl.__file__, sys.prefix)`` as ``python`` sees them, started in ``folder``."""
     where = subprocess.run(
-        [str(python), "-c", "import jaxdl; print(jaxdl.__file__)"],
-        cwd=tmp_path,
+        [str(python), "-c", "import jaxdl, sys; print(jaxdl.__file__); print(sys.prefix)"],
+        cwd=folder,
         capture_output=True,
         text=True,
     )
     assert where.returncode == 0, where.stderr
-    assert Path(where.stdout.strip()).is_relative_to(fresh_install.parent), where.stdout
+    module, prefix = where.stdout.split()
+    return Path(module), Path(prefix)
+
+
+def test_the_wheel_installs_as_printed(fresh_install, tmp_path):
+    python, jaxdl = fresh_install / "python", fresh_install / "jaxdl"
+    module, prefix = _jaxdl_of(python, tmp_path)
+    assert prefix == fresh_install.parent and module.is_relative_to(prefix), module
     unmet = subprocess.run(
         [str(python), "-c", UNMET_REQUIREMENTS],
         cwd=tmp_path,
@@ -434,16 +441,8 @@ def test_every_page_ran_alone_in_a_fresh_environment_with_only_the_wheel(site, t
     manager.kernel_dirs = [str(folder / "jupyter" / "kernels"), *manager.kernel_dirs]
     kernel = manager.get_kernel_spec("python3")
     assert Path(kernel.resource_dir) == folder / "jupyter" / "kernels" / "python3"
-    python = Path(kernel.argv[0])
-    where = subprocess.run(
-        [str(python), "-c", "import jaxdl, sys; print(jaxdl.__file__); print(sys.prefix)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-    )
-    assert where.returncode == 0, where.stderr
-    module, prefix = where.stdout.split()
-    assert Path(prefix) == folder / "venv" and Path(module).is_relative_to(prefix), where.stdout
+    module, prefix = _jaxdl_of(Path(kernel.argv[0]), tmp_path)
+    assert prefix == folder / "venv" and module.is_relative_to(prefix), module
     version = _wheel_of(site).name.split("-")[1]
     assert f"/jaxdl_history-{version}.dist-info" in "\n".join(
         str(p) for p in (folder / "venv").rglob("*.dist-info")

@@ -182,7 +182,7 @@ def _walked_loss(heads: int) -> Callable[[GPT, TextBatch], jax.Array]:
 
 
 class _Saved(NamedTuple):
-    """What one block's forward pass keeps for its backward pass (stacked over blocks)."""
+    """What one block's forward pass keeps for its backward pass."""
 
     x: jax.Array  # [B, T, C] the residual stream entering the block
     ln_1: tuple  # layer norm 1: (x̂, r)
@@ -190,6 +190,31 @@ class _Saved(NamedTuple):
     x_mid: jax.Array  # [B, T, C] the residual stream after attention
     ln_2: tuple  # layer norm 2: (x̂, r)
     fc: jax.Array  # [B, T, 4C] MLP pre-activation
+
+
+def _block_forward(x: jax.Array, w: Blocks, heads: int) -> tuple[jax.Array, _Saved]:
+    """One block's forward pass (llm.c's layer loop body) and what its backward pass needs."""
+    x_hat1, r1 = layer_norm.normalise(x)
+    a_in = x_hat1 * w.ln_1[None, None, :]
+    y, saved_attn = attention.attention_forward(a_in, w.w_qkv, w.w_attn, heads)
+    x_mid = x + y
+    x_hat2, r2 = layer_norm.normalise(x_mid)
+    m_in = x_hat2 * w.ln_2[None, None, :]
+    h = jnp.einsum("btc,cf->btf", m_in, w.w_fc)
+    x_out = x_mid + jnp.einsum("btf,fc->btc", mlp.gelu(h), w.w_mlp)
+    return x_out, _Saved(x, (x_hat1, r1), saved_attn[:6], x_mid, (x_hat2, r2), h)
+
+
+def _block_backward(d_x: jax.Array, w: Blocks, s: _Saved) -> tuple[jax.Array, Blocks]:
+    """One block's backward pass from its saved values: ``(∂L/∂x entering the block, the
+    block's weight gradients)``."""
+    m_in = s.ln_2[0] * w.ln_2[None, None, :]
+    d_m_in, d_fc, d_mlp = mlp.mlp_backward_saved(m_in, s.fc, w.w_fc, w.w_mlp, d_x)
+    d_mid, d_ln_2 = layer_norm.layer_norm_backward_saved(*s.ln_2, w.ln_2, d_m_in)
+    d_mid = d_x + d_mid  # the residual: its gradient passes through, plus the branch's
+    d_a_in, d_qkv, d_attn = attention.attention_backward_saved(*s.attn, w.w_qkv, w.w_attn, d_mid)
+    d_in, d_ln_1 = layer_norm.layer_norm_backward_saved(*s.ln_1, w.ln_1, d_a_in)
+    return d_mid + d_in, Blocks(d_ln_1, d_qkv, d_attn, d_ln_2, d_fc, d_mlp)
 
 
 def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Array, GPT]:
@@ -200,25 +225,24 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
     residual ``x + f(x)`` passes its gradient through unchanged and adds the branch's; the tied
     token table sums the head's and the embedding's gradients.
 
+    The blocks are walked by Python loops, as llm.c walks ``for (l = L-1; l >= 0; l--)``, so
+    each block's saved values stay arrays of their own; a ``lax.scan`` would copy them into
+    stacked buffers and slice them out again on every step, which the CPU step pays for.
+
     Returns:
       ``(loss, grads)`` with ``grads`` shaped like ``params``.
     """
     ids, targets = batch.inputs, batch.targets
     _check_ids(params, ids)
-    x0 = embedding.embed(params.wte, params.wpe, ids)
+    layers = params.blocks.ln_1.shape[0]
 
-    def block_forward(x, w: Blocks):
-        x_hat1, r1 = layer_norm.normalise(x)
-        a_in = x_hat1 * w.ln_1[None, None, :]
-        y, saved_attn = attention.attention_forward(a_in, w.w_qkv, w.w_attn, heads)
-        x_mid = x + y
-        x_hat2, r2 = layer_norm.normalise(x_mid)
-        m_in = x_hat2 * w.ln_2[None, None, :]
-        h = jnp.einsum("btc,cf->btf", m_in, w.w_fc)
-        x_out = x_mid + jnp.einsum("btf,fc->btc", mlp.gelu(h), w.w_mlp)
-        return x_out, _Saved(x, (x_hat1, r1), saved_attn[:6], x_mid, (x_hat2, r2), h)
+    def block(i: int) -> Blocks:
+        return jax.tree.map(lambda stacked: stacked[i], params.blocks)
 
-    x, saved = jax.lax.scan(block_forward, x0, params.blocks)
+    x, saved = embedding.embed(params.wte, params.wpe, ids), []
+    for i in range(layers):
+        x, kept = _block_forward(x, block(i), heads)
+        saved.append(kept)
     x_hat_f, r_f = layer_norm.normalise(x)
     h_f = x_hat_f * params.ln_f[None, None, :]
     logits = embedding.lm_head(h_f, params.wte)
@@ -229,22 +253,11 @@ def gpt_backward(params: GPT, batch: TextBatch, *, heads: int) -> tuple[jax.Arra
     d_logits = softmax_cross_entropy_grad(flat_logits, flat_targets).reshape(logits.shape)
     d_h_f, d_wte_head = embedding.lm_head_backward_saved(h_f, params.wte, d_logits)
     d_x, d_ln_f = layer_norm.layer_norm_backward_saved(x_hat_f, r_f, params.ln_f, d_h_f)
-
-    def block_backward(d_x, inputs):
-        w, s = inputs
-        m_in = s.ln_2[0] * w.ln_2[None, None, :]
-        d_m_in, d_fc, d_mlp = mlp.mlp_backward_saved(m_in, s.fc, w.w_fc, w.w_mlp, d_x)
-        d_mid, d_ln_2 = layer_norm.layer_norm_backward_saved(*s.ln_2, w.ln_2, d_m_in)
-        d_mid = d_x + d_mid  # the residual: its gradient passes through, plus the branch's
-        d_a_in, d_qkv, d_attn = attention.attention_backward_saved(
-            *s.attn, w.w_qkv, w.w_attn, d_mid
-        )
-        d_in, d_ln_1 = layer_norm.layer_norm_backward_saved(*s.ln_1, w.ln_1, d_a_in)
-        grads = Blocks(d_ln_1, d_qkv, d_attn, d_ln_2, d_fc, d_mlp)
-        return d_mid + d_in, grads
-
-    d_x0, d_blocks = jax.lax.scan(block_backward, d_x, (params.blocks, saved), reverse=True)
+    d_block = [None] * layers
+    for i in reversed(range(layers)):
+        d_x, d_block[i] = _block_backward(d_x, block(i), saved[i])
+    d_blocks = jax.tree.map(lambda *per_block: jnp.stack(per_block), *d_block)
     d_wte_embed, d_wpe = embedding.embed_backward_saved(
-        params.wte.shape[0], params.wpe.shape[0], ids, d_x0
+        params.wte.shape[0], params.wpe.shape[0], ids, d_x
     )
     return value, GPT(d_wte_head + d_wte_embed, d_wpe, d_blocks, d_ln_f)

@@ -3,7 +3,9 @@
 Each contender runs the same train step at nanoGPT's CPU configuration (4 layers, 4 heads,
 width 128, context 64, batch 12, float32): forward, backward, gradient clipping at 1 and an
 AdamW step, on the same batch of tiny Shakespeare. The figure is tokens per second
-(``batch * context`` per step).
+(``batch * context`` per step). Each contender runs its steps as its own training loop does:
+jaxdl's ``--steps`` steps as one compiled program (a ``lax.scan``, as jaxdl's trainer runs each
+chunk of a run), PyTorch's one by one from Python (as nanoGPT's loop does).
 
 - ``jaxdl``: the model as shipped (the platform's default engine,
   :func:`jaxdl.milestones.transformer.default_engine`);
@@ -81,8 +83,10 @@ def initial_params(vocab: int) -> tr.GPT:
 # ----------------------------------------------------------------------------- contenders
 
 
-def jaxdl_step(engine: str) -> Callable:
-    """The jitted train step ``step(state, batch) -> (state, loss)`` for one engine."""
+def jaxdl_steps(engine: str, steps: int) -> Callable:
+    """The jitted ``run(state, batch) -> (state, loss)`` of ``steps`` train steps for one
+    engine, in one program, as jaxdl's trainer runs each chunk of a training run (a
+    ``lax.scan`` over the steps: :func:`jaxdl.training.trainer.train`); the state is donated."""
     heads = CONFIG["heads"]
     opt = tr.nanogpt_adamw(LEARNING_RATE)
     value_and_grad = jax.value_and_grad(tr.loss_function(heads, engine))
@@ -91,7 +95,11 @@ def jaxdl_step(engine: str) -> Callable:
         loss, grads = value_and_grad(state.params, batch)
         return apply_gradients(state, grads, opt), loss
 
-    return jax.jit(step, donate_argnums=0)
+    def run(state, batch):
+        state, losses = jax.lax.scan(lambda st, _: step(st, batch), state, length=steps)
+        return state, losses[-1]
+
+    return jax.jit(run, donate_argnums=0)
 
 
 def torch_twin(params: tr.GPT, heads: int):
@@ -188,22 +196,26 @@ def compare_with_torch(torch, model, params: tr.GPT, batch: tr.TextBatch) -> flo
 # ------------------------------------------------------------------------------- timing
 
 
-def prepare_jax(step: Callable, params: tr.GPT, batch) -> tuple[float, Callable[[int], float]]:
-    """``(compile seconds, run)``; ``run(n)`` times ``n`` steps (seconds)."""
+def prepare_jax(
+    engine: str, params: tr.GPT, batch, steps: int
+) -> tuple[float, Callable[[int], float]]:
+    """``(compile seconds, run)``; ``run(steps)`` times ``steps`` steps (seconds), the program
+    of :func:`jaxdl_steps` for ``engine``."""
+    program = jaxdl_steps(engine, steps)
     state = init_train_state(jax.tree.map(jnp.copy, params), tr.nanogpt_adamw(LEARNING_RATE))
     start = time.perf_counter()
-    state, loss = step(state, batch)
+    state, loss = program(state, batch)
     loss.block_until_ready()
     compile_s = time.perf_counter() - start
-    for _ in range(2):
-        state, loss = step(state, batch)
+    state, loss = program(state, batch)
     loss.block_until_ready()
 
-    def run(steps: int) -> float:
+    def run(n: int) -> float:
         nonlocal state
+        if n != steps:
+            raise ValueError(f"this program runs {steps} steps, asked for {n}")
         start = time.perf_counter()
-        for _ in range(steps):
-            state, loss = step(state, batch)
+        state, loss = program(state, batch)
         loss.block_until_ready()
         seconds = time.perf_counter() - start
         if not np.isfinite(float(loss)):
@@ -266,8 +278,7 @@ def profile(params: tr.GPT, batch: tr.TextBatch, steps: int, rounds: int) -> dic
             lambda wte, wpe: ops.embed(wte, wpe, batch.inputs), params.wte, params.wpe)),
         "optimizer update": (1, lambda: update(state, grads)),
     }  # fmt: skip
-    step = jaxdl_step(tr.default_engine())
-    _, run_step = prepare_jax(step, params, batch)
+    _, run_step = prepare_jax(tr.default_engine(), params, batch, steps)
     runs = {"whole step": run_step}
     for name, (_, thunk) in parts.items():
         jax.block_until_ready(thunk())
@@ -350,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ]
     runs: dict[str, Callable[[int], float]] = {}
     for name, engine in engines:
-        compile_s, runs[name] = prepare_jax(jaxdl_step(engine), params, batch)
+        compile_s, runs[name] = prepare_jax(engine, params, batch, args.steps)
         print(f"{name:<20} compiled in {compile_s:.1f} s")
     if twin is not None:
         runs["pytorch"] = prepare_torch(torch, model, batch)

@@ -297,7 +297,7 @@ def _finite_differences(fn, params, *, eps, max_coordinates, num_directions, key
         numeric = _compiled(lambda p: numerical_gradient(fn, p, eps=eps), params)
         return ravel_pytree(numeric)[0], None
     key = jax.random.key(0) if key is None else key
-    directions = jax.random.normal(key, (num_directions, params_flat.size), params_flat.dtype)
+    directions = standard_normal(key, (num_directions, params_flat.size), params_flat.dtype)
     directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
     numeric = _compiled(lambda p, d: directional_derivatives(fn, p, d, eps=eps), params, directions)
     return numeric, directions
@@ -338,13 +338,30 @@ def vjp_checks(
     )
 
 
+def standard_normal(key: jax.Array, shape: tuple[int, ...], dtype=None) -> jax.Array:
+    """``jax.random.normal(key, shape, dtype)``, the same numbers, compiled once per size class.
+
+    JAX compiles its normal draw once per shape, and the checks draw at many shapes. With the
+    partitionable threefry (JAX's default), element ``i`` of a draw depends only on the key and
+    ``i``, so the first ``n`` numbers of a longer flat draw are the draw of ``n``: this draws
+    the next power of two and cuts ``shape`` from it. Under the older, non-partitionable
+    threefry it draws ``shape`` directly.
+    """
+    dtype = dtype or jnp.result_type(float)
+    size = math.prod(shape)
+    if not jax.config.jax_threefry_partitionable or size == 0:
+        return jax.random.normal(key, shape, dtype)
+    bucket = 1 << (size - 1).bit_length()
+    return jax.random.normal(key, (bucket,), dtype)[:size].reshape(shape)
+
+
 def normal_draws(key: jax.Array, dtype=None, *, pool: int = 1024) -> Callable[[tuple], jax.Array]:
     """``normal(shape)``: standard-normal arrays carved from one draw of ``pool`` numbers.
 
     One random-number program to compile for a whole module's checks, not one per shape.
     """
     dtype = dtype or jnp.result_type(float)
-    values = np.asarray(jax.random.normal(key, (pool,), dtype))
+    values = np.asarray(standard_normal(key, (pool,), dtype))
     used = 0
 
     def normal(shape: tuple[int, ...], scale: float = 1.0) -> jax.Array:

@@ -291,11 +291,11 @@ register("l2_penalty", l2_penalty, l2_penalty_hand)
 
 def gradient_checks(*, key: jax.Array) -> list:
     """Hand vs ``jax.grad`` vs finite differences for every loss, at random points."""
-    from jaxdl.gradcheck import check_gradient
+    from jaxdl.gradcheck import check_gradient, standard_normal
 
     k_pred, k_target = jax.random.split(key)
-    predictions = jax.random.normal(k_pred, (7, 3))
-    targets = jax.random.normal(k_target, (7, 3))
+    predictions = standard_normal(k_pred, (7, 3))
+    targets = standard_normal(k_target, (7, 3))
     labels = (targets > 0).astype(predictions.dtype)
     return (
         [

@@ -2,10 +2,12 @@ import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jaxdl.gradcheck import check_gradient, numerical_gradient
+from jaxdl.gradcheck import check_gradient, numerical_gradient, standard_normal
 from tests.strategies import float_arrays
 
 
@@ -85,3 +87,18 @@ def test_the_issue_example_fails():
         jnp.array([0.0, 1.0]),
     )  # fmt: skip
     assert not check.passed and "non-finite" in check.problem
+
+
+@settings(max_examples=12)
+@given(
+    shape=st.lists(st.integers(0, 9), max_size=3).map(tuple),
+    dtype=st.sampled_from([jnp.float32, jnp.float64]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_standard_normal_draws_exactly_the_numbers_of_jax_random_normal(shape, dtype, seed):
+    # The checks draw their points with it (one compiled program per power-of-two size): a
+    # check's points must be those of jax.random.normal, or every module's checks would move.
+    key = jax.random.key(seed)
+    drawn = standard_normal(key, shape, dtype)
+    assert drawn.shape == shape and drawn.dtype == dtype
+    assert np.array_equal(drawn, jax.random.normal(key, shape, dtype))

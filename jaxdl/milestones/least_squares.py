@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.gradcheck import GradCheck, check_gradient, standard_normal
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import SEED, check_limits, require_int, require_positive_int
@@ -270,11 +270,11 @@ class Config:
 def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     """Both hand gradients vs ``jax.grad`` vs finite differences at random data and parameters."""
     k_points, k_line, k_x, k_y, k_theta = jax.random.split(key, 5)
-    points = jax.random.normal(k_points, (9, 2))
-    line = jax.random.normal(k_line, (2,))
-    x = jax.random.normal(k_x, (9, 3))
-    y = jax.random.normal(k_y, (9,))
-    theta = jax.random.normal(k_theta, (3,))
+    points = standard_normal(k_points, (9, 2))
+    line = standard_normal(k_line, (2,))
+    x = standard_normal(k_x, (9, 3))
+    y = standard_normal(k_y, (9,))
+    theta = standard_normal(k_theta, (3,))
     return [
         _line_check("least-squares: line_error_grad", points, line),
         _design_check("least-squares: design_mse_grad", theta, x, y),

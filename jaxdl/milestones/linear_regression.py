@@ -35,7 +35,7 @@ import optax
 from jax.typing import ArrayLike
 
 from jaxdl.errors import DivergenceError, first_non_finite
-from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.gradcheck import GradCheck, check_gradient, standard_normal
 from jaxdl.milestones import Milestone
 from jaxdl.milestones import least_squares as ls
 from jaxdl.milestones.least_squares import Line
@@ -341,14 +341,14 @@ def gradient_checks(*, key: jax.Array) -> list[GradCheck]:
     return [
         _line_check(
             "linear-regression: step_gradient",
-            jax.random.normal(k_points, (11, 2)),
-            jax.random.normal(k_line, (2,)),
+            standard_normal(k_points, (11, 2)),
+            standard_normal(k_line, (2,)),
         ),
         _sample_check(
             "linear-regression: sample_gradient",
-            jax.random.normal(k_theta, (3,)),
-            jax.random.normal(k_x, (3,)),
-            jax.random.normal(k_y, ()),
+            standard_normal(k_theta, (3,)),
+            standard_normal(k_x, (3,)),
+            standard_normal(k_y, ()),
         ),
     ]
 

@@ -55,7 +55,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxdl.activations import heaviside
-from jaxdl.gradcheck import GradCheck, check_gradient
+from jaxdl.gradcheck import GradCheck, check_gradient, standard_normal
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.validate import (
@@ -354,8 +354,8 @@ def _off_the_kink(key: jax.Array, num_points: int, dim: int):
     """Random weights, inputs and +-1 labels with every ``|w . x| >= |w| / 2`` (no kink)."""
     k_w, k_x, k_y = jax.random.split(key, 3)
     dtype = jnp.result_type(float)
-    w = jax.random.normal(k_w, (dim,), dtype)
-    x = jax.random.normal(k_x, (num_points, dim), dtype)
+    w = standard_normal(k_w, (dim,), dtype)
+    x = standard_normal(k_x, (num_points, dim), dtype)
     side = jnp.where(x @ w < 0, -1.0, 1.0)
     x = x + 0.5 * side[:, None] * (w / jnp.linalg.norm(w))[None, :]
     y = jnp.where(jax.random.bernoulli(k_y, 0.5, (num_points,)), 1, -1)

@@ -382,6 +382,8 @@ def gradient_checks(*, key: jax.Array) -> list:
     differences, through ``sum(y * G)`` for a random upstream ``G``: training mode on the
     smallest batch ``[2, 3]`` and on a feature map ``[2, 3, 2, 4]``, evaluation mode on
     ``[5, 3]``."""
+    from jaxdl.gradcheck import standard_normal
+
     dtype = jnp.result_type(float)
     eps = 1e-3
     checks = []
@@ -394,16 +396,16 @@ def gradient_checks(*, key: jax.Array) -> list:
     ):
         kx, kg, ks, kb, km, kv = jax.random.split(jax.random.fold_in(key, i), 6)
         c = shape[-1]
-        x = 2.0 * jax.random.normal(kx, shape, dtype) + 0.5
-        g = jax.random.normal(kg, shape, dtype)
+        x = 2.0 * standard_normal(kx, shape, dtype) + 0.5
+        g = standard_normal(kg, shape, dtype)
         params = BatchNormParams(
-            1.0 + 0.5 * jax.random.normal(ks, (c,), dtype), jax.random.normal(kb, (c,), dtype)
+            1.0 + 0.5 * standard_normal(ks, (c,), dtype), standard_normal(kb, (c,), dtype)
         )
         if mode == "train":
             checks += _train_mode_checks(f"nn.batch_norm {label}", x, g, params, eps)
             continue
         stats = BatchNormStats(
-            jax.random.normal(km, (c,), dtype), jax.random.uniform(kv, (c,), dtype, 0.5, 2.0)
+            standard_normal(km, (c,), dtype), jax.random.uniform(kv, (c,), dtype, 0.5, 2.0)
         )
         checks += _eval_mode_checks(f"nn.batch_norm_eval {label}", x, g, params, stats, eps)
     return checks

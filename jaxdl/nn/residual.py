@@ -273,7 +273,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     """The block's hand gradient (formula and ``custom_vjp`` rule) vs ``jax.grad`` vs finite
     differences, through ``sum(y * G)``: a residual block keeping its shape (the identity, the
     +1 path), a widening one (stride 2, option A) and a plain block (no shortcut)."""
-    from jaxdl.gradcheck import check_gradient
+    from jaxdl.gradcheck import check_gradient, standard_normal
 
     dtype = jnp.result_type(float)
     checks = []
@@ -286,12 +286,12 @@ def gradient_checks(*, key: jax.Array) -> list:
     ):
         kp, kx, kg, kb = jax.random.split(jax.random.fold_in(key, i), 4)
         params = init_block(kp, c_in, c_out, dtype)
-        shifts = 0.3 * jax.random.normal(kb, (2, c_out), dtype)
+        shifts = 0.3 * standard_normal(kb, (2, c_out), dtype)
         params = params._replace(
             bn1=params.bn1._replace(shift=shifts[0]), bn2=params.bn2._replace(shift=shifts[1])
         )
-        x = jax.random.normal(kx, (2, 4, 4, c_in), dtype)
-        g = jax.random.normal(kg, (2, 4 // stride, 4 // stride, c_out), dtype)
+        x = standard_normal(kx, (2, 4, 4, c_in), dtype)
+        g = standard_normal(kg, (2, 4 // stride, 4 // stride, c_out), dtype)
         options = dict(stride=stride, residual=residual, epsilon=1e-3)
 
         def reference(p, g=g, options=options):

@@ -258,7 +258,7 @@ def gradient_checks(*, key: jax.Array) -> list:
     Through ``sum(shared_conv(x, w, b) * G)`` for a random upstream ``G``, on an odd-sized
     input with two channels at stride 2 and on a 16x16 image with the zip-code net's H1 setting.
     """
-    from jaxdl.gradcheck import check_gradient
+    from jaxdl.gradcheck import check_gradient, standard_normal
 
     dtype = jnp.result_type(float)
     checks = []
@@ -269,10 +269,10 @@ def gradient_checks(*, key: jax.Array) -> list:
         kx, kw_, kb, kg, key = jax.random.split(key, 5)
         ho = output_size(x_shape[1], w_shape[0], stride=stride, pad=pad)
         wo = output_size(x_shape[2], w_shape[1], stride=stride, pad=pad)
-        x = jax.random.normal(kx, x_shape, dtype)
-        w = jax.random.normal(kw_, w_shape, dtype)
-        b = jax.random.normal(kb, (ho, wo, w_shape[3]), dtype)
-        g = jax.random.normal(kg, (x_shape[0], ho, wo, w_shape[3]), dtype)
+        x = standard_normal(kx, x_shape, dtype)
+        w = standard_normal(kw_, w_shape, dtype)
+        b = standard_normal(kb, (ho, wo, w_shape[3]), dtype)
+        g = standard_normal(kg, (x_shape[0], ho, wo, w_shape[3]), dtype)
         opts = dict(stride=stride, pad=pad, pad_value=-1.0)
 
         def reference(p, g=g, opts=opts):

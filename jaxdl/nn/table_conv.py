@@ -173,17 +173,17 @@ def table_conv_hand(
 def gradient_checks(*, key: jax.Array) -> list:
     """:func:`table_conv_backward` and its ``custom_vjp`` rule vs ``jax.grad`` vs finite differences,
     for 3 output maps each reading 2 of 4 input maps (stride 2, padding 1 with -1)."""
-    from jaxdl.gradcheck import check_gradient
+    from jaxdl.gradcheck import check_gradient, standard_normal
 
     dtype = jnp.result_type(float)
     table = ((0, 1), (1, 3), (2, 0))
     kx, kw, kb, kg = jax.random.split(key, 4)
     opts = dict(stride=2, pad=1, pad_value=-1.0)
     ho = output_size(6, 3, stride=2, pad=1)
-    x = jax.random.normal(kx, (2, 6, 6, 4), dtype)
-    w = jax.random.normal(kw, (3, 3, 2, 3), dtype)
-    b = jax.random.normal(kb, (ho, ho, 3), dtype)
-    g = jax.random.normal(kg, (2, ho, ho, 3), dtype)
+    x = standard_normal(kx, (2, 6, 6, 4), dtype)
+    w = standard_normal(kw, (3, 3, 2, 3), dtype)
+    b = standard_normal(kb, (ho, ho, 3), dtype)
+    g = standard_normal(kg, (2, ho, ho, 3), dtype)
 
     def reference(p):
         return jnp.sum(table_conv(*p, table, **opts) * g)

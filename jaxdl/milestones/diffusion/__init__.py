@@ -47,7 +47,7 @@ import optax
 
 from jaxdl import backward
 from jaxdl.backward import BACKWARDS, Backward, default_backward
-from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws
+from jaxdl.gradcheck import GradCheck, check_gradient, normal_draws, standard_normal
 from jaxdl.milestones import Milestone
 from jaxdl.report import Report
 from jaxdl.training import trainer
@@ -343,7 +343,7 @@ def _tiny_unet(key: jax.Array) -> tuple[unet.UNet, Batch]:
     leaves, tree = jax.tree.flatten(params)
     moves = jax.random.split(k_move, len(leaves))
     leaves = [
-        a + 0.3 * jax.random.normal(k, a.shape, dtype) for a, k in zip(leaves, moves, strict=True)
+        a + 0.3 * standard_normal(k, a.shape, dtype) for a, k in zip(leaves, moves, strict=True)
     ]
     normal = normal_draws(k_data, pool=256)
     batch = Batch(normal((2, 8, 8, 1)), jnp.array([3, 700]), normal((2, 8, 8, 1)))
